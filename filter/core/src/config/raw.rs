@@ -1,0 +1,150 @@
+//! The JSON users write, field for field. Defaults live here; checks live in `config::mod`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawConfig {
+    pub auth_service: RawAuthService,
+    #[serde(default)]
+    pub identity_headers: Vec<String>,
+    #[serde(default = "default_deny_headers")]
+    pub deny_headers: Vec<String>,
+    #[serde(default = "default_max_deny_body_bytes")]
+    pub max_deny_body_bytes: u32,
+    #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
+    pub on_error: RawOnError,
+    #[serde(default)]
+    pub bypass: Vec<RawBypass>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawAuthService {
+    pub cluster: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub path_prefix: String,
+    #[serde(default = "yes")]
+    pub include_request_path: bool,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default = "default_forward_headers")]
+    pub forward_headers: Vec<String>,
+    #[serde(default = "default_trace_headers")]
+    pub trace_headers: Vec<String>,
+    #[serde(default)]
+    pub add_headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawCache {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u32,
+    #[serde(default = "default_allow_ttl")]
+    pub allow_ttl_seconds: u32,
+    #[serde(default = "default_deny_ttl")]
+    pub deny_ttl_seconds: u32,
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl_seconds: u32,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            enabled: true,
+            max_entries: default_max_entries(),
+            allow_ttl_seconds: default_allow_ttl(),
+            deny_ttl_seconds: default_deny_ttl(),
+            max_ttl_seconds: default_max_ttl(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RawErrorMode {
+    Deny,
+    Allow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawOnError {
+    #[serde(default = "default_error_mode")]
+    pub mode: RawErrorMode,
+    #[serde(default = "default_error_status")]
+    pub status: u16,
+}
+
+impl Default for RawOnError {
+    fn default() -> Self {
+        RawOnError { mode: default_error_mode(), status: default_error_status() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawBypass {
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_timeout_ms() -> u32 {
+    200
+}
+fn default_max_deny_body_bytes() -> u32 {
+    8192
+}
+fn default_max_entries() -> u32 {
+    10_000
+}
+fn default_allow_ttl() -> u32 {
+    60
+}
+fn default_deny_ttl() -> u32 {
+    5
+}
+fn default_max_ttl() -> u32 {
+    300
+}
+fn default_error_mode() -> RawErrorMode {
+    RawErrorMode::Deny
+}
+fn default_error_status() -> u16 {
+    503
+}
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| (*s).to_string()).collect()
+}
+fn default_forward_headers() -> Vec<String> {
+    strings(&["authorization", "cookie"])
+}
+fn default_trace_headers() -> Vec<String> {
+    strings(&[
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "b3",
+    ])
+}
+fn default_deny_headers() -> Vec<String> {
+    strings(&["www-authenticate", "location", "set-cookie", "content-type"])
+}

@@ -1,0 +1,34 @@
+//! What the auth service decided, in the compact form the cache holds. Header names are indexes into
+//! the config's `identityHeaders` / `denyHeaders` lists, so an entry stores only the values.
+
+use crate::callout::BadRequest;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The identity headers to set upstream: (index into `identity_headers`, value).
+    Allow { identity: Box<[(u8, Box<[u8]>)]> },
+    /// What the client gets: the service's status, the `denyHeaders` it sent, its body (bounded).
+    Deny { status: u16, headers: Box<[(u8, Box<[u8]>)]>, body: Box<[u8]> },
+}
+
+/// Why no decision came back. Each is handled by `onError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalloutError {
+    /// `dispatch_http_call` refused: unknown cluster or bad headers.
+    Dispatch(String),
+    /// No response: timeout, connection failure, no healthy host.
+    NoResponse,
+    /// A 5xx from the service.
+    ServerError(u16),
+    /// A response without a usable `:status`.
+    Malformed,
+}
+
+/// How the filter ends a request's authorization. `reply::action` turns it into what Envoy does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<D> {
+    Bypass,
+    Decided { decision: D, from_cache: bool },
+    Error(CalloutError),
+    BadRequest(BadRequest),
+}

@@ -1,0 +1,98 @@
+//! The authorization flow of one VM: bypass, cache lookup, callout, judging the answer, counting.
+//! The adapter drives it: `start` at request headers, `finish` when the callout returns, `conclude`
+//! to turn the outcome into an `Action`.
+
+use crate::cache::DecisionCache;
+use crate::callout::{self, Callout};
+use crate::config::Config;
+use crate::decision::{CalloutError, Decision, Outcome};
+use crate::host::{Host, Metric};
+use crate::key::CacheKey;
+use crate::reply::{self, Action};
+use crate::request::RequestHead;
+use crate::response;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub type Verdict = Outcome<Rc<Decision>>;
+
+pub enum Start<'a> {
+    Done(Verdict),
+    Callout(Callout<'a>),
+}
+
+pub struct Authorizer {
+    config: Config,
+    cache: Option<RefCell<DecisionCache<Decision>>>,
+}
+
+impl Authorizer {
+    pub fn new(config: Config) -> Self {
+        let cache = config.cache.map(|p| RefCell::new(DecisionCache::new(p.max_entries)));
+        Authorizer { config, cache }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn cached_entries(&self) -> usize {
+        self.cache.as_ref().and_then(|c| c.try_borrow().ok()).map_or(0, |c| c.len())
+    }
+
+    pub fn start<'a>(&'a self, host: &dyn Host, req: &RequestHead<'a>) -> Start<'a> {
+        if let (Some(method), Some(path)) = (req.method(), req.path()) {
+            if self.config.bypass.iter().any(|r| r.matches(method, path)) {
+                return Start::Done(Outcome::Bypass);
+            }
+        }
+        let callout = match callout::build(&self.config, req) {
+            Ok(c) => c,
+            Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
+        };
+        if let Some(cache) = &self.cache {
+            let hit = match (host.now_ms(), cache.try_borrow_mut()) {
+                (Ok(now), Ok(mut c)) => c.get(&callout.key, now),
+                _ => None,
+            };
+            if let Some(decision) = hit {
+                host.count(Metric::CacheHits);
+                return Start::Done(Outcome::Decided { decision, from_cache: true });
+            }
+            host.count(Metric::CacheMisses);
+        }
+        Start::Callout(callout)
+    }
+
+    /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows.
+    pub fn finish(&self, host: &dyn Host, key: &CacheKey, answer: Result<(&[(&str, &[u8])], &[u8]), CalloutError>) -> Verdict {
+        let judged = match answer.and_then(|(headers, body)| response::judge(&self.config, headers, body)) {
+            Ok(j) => j,
+            Err(e) => return Outcome::Error(e),
+        };
+        let decision = Rc::new(judged.decision);
+        if let Some(cache) = &self.cache {
+            if let (Ok(now), Ok(mut c)) = (host.now_ms(), cache.try_borrow_mut()) {
+                c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
+            }
+        }
+        Outcome::Decided { decision, from_cache: false }
+    }
+
+    /// Counts the outcome and says what Envoy should do.
+    pub fn conclude<'a>(&'a self, host: &dyn Host, verdict: &'a Verdict) -> Action<'a> {
+        host.count(match verdict {
+            Outcome::Bypass => Metric::Bypassed,
+            Outcome::Decided { decision, .. } => match decision.as_ref() {
+                Decision::Allow { .. } => Metric::Allowed,
+                Decision::Deny { .. } => Metric::Denied,
+            },
+            Outcome::Error(_) => Metric::Errors,
+            Outcome::BadRequest(_) => Metric::Denied,
+        });
+        reply::action(&self.config, verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,27 @@
+//! mesh-authz's decision logic, free of any proxy-wasm import so that it compiles and is tested
+//! natively. The `mesh-authz` crate next door is the only thing that talks to the host.
+//!
+//! - `config`: the plugin JSON, checked once at configure time into an immutable `Config`.
+//! - `request` / `callout` / `key`: the request head, the ext_authz-shaped callout built from it,
+//!   and the cache key (a digest of the same inputs).
+//! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
+//! - `cache`: bounded, TTL'd decisions per VM.
+//! - `engine`: the flow (bypass, cache, callout, judge) against a `host::Host`.
+//! - `reply`: the one place an outcome becomes an `Action` for Envoy.
+
+pub mod bypass;
+pub mod cache;
+pub mod cache_control;
+pub mod callout;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod host;
+pub mod key;
+pub mod reply;
+pub mod request;
+pub mod response;
+
+pub use config::{Config, ConfigError};
+pub use engine::{Authorizer, Start, Verdict};
+pub use reply::Action;
