@@ -12,33 +12,59 @@ pub struct BypassRule {
 }
 
 impl BypassRule {
-    pub fn new(field: &str, path_prefix: Option<&str>, method: Option<&str>) -> Result<Self, ConfigError> {
+    pub fn new(
+        field: &str,
+        path_prefix: Option<&str>,
+        method: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         if path_prefix.is_none() && method.is_none() {
-            return Err(ConfigError::new(field, "a bypass rule needs pathPrefix or method"));
+            return Err(ConfigError::new(
+                field,
+                "a bypass rule needs pathPrefix or method",
+            ));
         }
         let path_prefix = match path_prefix {
             None => None,
             Some(p) if !p.starts_with('/') => {
-                return Err(ConfigError::new(format!("{field}.pathPrefix"), "must start with '/'"));
+                return Err(ConfigError::new(
+                    format!("{field}.pathPrefix"),
+                    "must start with '/'",
+                ));
             }
-            Some(p) if p.bytes().any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#') => {
-                return Err(ConfigError::new(format!("{field}.pathPrefix"), "must be a plain path: no spaces, '?' or '#'"));
+            Some(p)
+                if p.bytes()
+                    .any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#') =>
+            {
+                return Err(ConfigError::new(
+                    format!("{field}.pathPrefix"),
+                    "must be a plain path: no spaces, '?' or '#'",
+                ));
             }
             Some(p) => Some(p.trim_end_matches('/').to_string()),
         };
         let method = match method {
             None => None,
             Some(m) if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) => {
-                return Err(ConfigError::new(format!("{field}.method"), format!("'{m}' is not an HTTP method")));
+                return Err(ConfigError::new(
+                    format!("{field}.method"),
+                    format!("'{m}' is not an HTTP method"),
+                ));
             }
             Some(m) => Some(m.to_ascii_uppercase()),
         };
-        Ok(BypassRule { path_prefix, method })
+        Ok(BypassRule {
+            path_prefix,
+            method,
+        })
     }
 
     pub fn matches(&self, method: &str, path: &str) -> bool {
         let method_ok = self.method.as_deref().is_none_or(|m| m == method);
-        method_ok && self.path_prefix.as_deref().is_none_or(|p| segment_prefix(p, path))
+        method_ok
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| segment_prefix(p, path))
     }
 }
 
@@ -76,7 +102,11 @@ mod tests {
             ("/healthz", "/healthz#frag", true),
         ];
         for (prefix, path, want) in cases {
-            assert_eq!(rule(Some(prefix), None).matches("GET", path), *want, "{prefix} vs {path}");
+            assert_eq!(
+                rule(Some(prefix), None).matches("GET", path),
+                *want,
+                "{prefix} vs {path}"
+            );
         }
     }
 

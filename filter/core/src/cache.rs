@@ -38,7 +38,9 @@ pub struct DecisionCache<D> {
 impl<D> DecisionCache<D> {
     pub fn new(max_entries: usize) -> Self {
         let cap = NonZeroUsize::new(max_entries).unwrap_or(NonZeroUsize::MIN);
-        DecisionCache { map: LruCache::with_hasher(cap, BuildHasherDefault::default()) }
+        DecisionCache {
+            map: LruCache::with_hasher(cap, BuildHasherDefault::default()),
+        }
     }
 
     /// A live entry, marked recently used; an expired one is dropped.
@@ -59,7 +61,13 @@ impl<D> DecisionCache<D> {
             return;
         }
         let expires_ms = now_ms.saturating_add(u64::from(ttl_secs) * 1000);
-        self.map.put(key, Entry { decision, expires_ms });
+        self.map.put(
+            key,
+            Entry {
+                decision,
+                expires_ms,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {

@@ -12,7 +12,9 @@ pub struct CacheControl {
 pub fn parse<'a>(values: impl Iterator<Item = &'a [u8]>) -> CacheControl {
     let mut cc = CacheControl::default();
     for value in values {
-        let Ok(text) = std::str::from_utf8(value) else { continue };
+        let Ok(text) = std::str::from_utf8(value) else {
+            continue;
+        };
         for directive in text.split(',') {
             let directive = directive.trim();
             let (name, arg) = match directive.split_once('=') {

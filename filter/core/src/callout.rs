@@ -31,14 +31,19 @@ impl std::fmt::Display for BadRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BadRequest::MissingPseudoHeader(h) => write!(f, "request has no {h}"),
-            BadRequest::NotUtf8(h) => write!(f, "request header {h} is not valid UTF-8 and cannot be forwarded"),
+            BadRequest::NotUtf8(h) => write!(
+                f,
+                "request header {h} is not valid UTF-8 and cannot be forwarded"
+            ),
         }
     }
 }
 
 pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
     let auth = &config.auth;
-    let method = req.method().ok_or(BadRequest::MissingPseudoHeader(":method"))?;
+    let method = req
+        .method()
+        .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
     let path: Cow<'a, str> = if auth.include_request_path {
         let original = req.path().ok_or(BadRequest::MissingPseudoHeader(":path"))?;
         if auth.path_prefix.is_empty() {
@@ -54,7 +59,9 @@ pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a
     let host = req.authority().unwrap_or("");
 
     let mut key = KeyBuilder::new(&config.generation);
-    key.field(method.as_bytes()).field(path.as_bytes()).field(host.as_bytes());
+    key.field(method.as_bytes())
+        .field(path.as_bytes())
+        .field(host.as_bytes());
 
     let extra = auth.forward_headers.len() + auth.trace_headers.len() + auth.add_headers.len();
     let mut headers: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(4 + extra);
@@ -86,7 +93,10 @@ pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a
     for (name, value) in &auth.add_headers {
         headers.push((name.as_str(), Cow::Borrowed(value.as_str())));
     }
-    Ok(Callout { headers, key: key.finish() })
+    Ok(Callout {
+        headers,
+        key: key.finish(),
+    })
 }
 
 #[cfg(test)]
@@ -102,19 +112,33 @@ mod tests {
     }
 
     fn head<'a>(extra: &'a [(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8])> {
-        let mut h: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/api/items?page=2"), (":authority", b"shop.example")];
+        let mut h: Vec<(&str, &[u8])> = vec![
+            (":method", b"GET"),
+            (":path", b"/api/items?page=2"),
+            (":authority", b"shop.example"),
+        ];
         h.extend_from_slice(extra);
         h
     }
 
     fn get<'a>(c: &'a Callout<'_>, name: &str) -> Vec<&'a str> {
-        c.headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_ref()).collect()
+        c.headers
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+            .collect()
     }
 
     #[test]
     fn mirrors_ext_authz_http() {
         let cfg = config("");
-        let h = head(&[("authorization", b"Bearer t"), ("cookie", b"a=1"), ("cookie", b"b=2"), ("traceparent", b"00-x"), ("x-other", b"no")]);
+        let h = head(&[
+            ("authorization", b"Bearer t"),
+            ("cookie", b"a=1"),
+            ("cookie", b"b=2"),
+            ("traceparent", b"00-x"),
+            ("x-other", b"no"),
+        ]);
         let c = build(&cfg, &RequestHead::new(&h)).unwrap();
         assert_eq!(get(&c, ":method"), ["GET"]);
         assert_eq!(get(&c, ":path"), ["/check/api/items?page=2"]);
@@ -136,7 +160,11 @@ mod tests {
     }
 
     fn key_of(cfg: &Config, extra: &[(&str, &[u8])], path: &[u8]) -> CacheKey {
-        let mut h: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", path), (":authority", b"shop.example")];
+        let mut h: Vec<(&str, &[u8])> = vec![
+            (":method", b"GET"),
+            (":path", path),
+            (":authority", b"shop.example"),
+        ];
         h.extend_from_slice(extra);
         build(cfg, &RequestHead::new(&h)).unwrap().key
     }
@@ -145,12 +173,47 @@ mod tests {
     fn the_key_holds_every_decision_input_and_no_trace_context() {
         let cfg = config("");
         let base = key_of(&cfg, &[("authorization", b"Bearer a")], b"/x");
-        assert_eq!(base, key_of(&cfg, &[("authorization", b"Bearer a"), ("x-request-id", b"r1"), ("traceparent", b"t")], b"/x"));
-        assert_ne!(base, key_of(&cfg, &[("authorization", b"Bearer b")], b"/x"), "credential");
-        assert_ne!(base, key_of(&cfg, &[("authorization", b"Bearer a")], b"/y"), "path");
-        assert_ne!(base, key_of(&cfg, &[("authorization", b"Bearer a")], b"/x?q=1"), "query");
-        assert_ne!(base, key_of(&cfg, &[("authorization", b"Bearer a"), ("cookie", b"s=1")], b"/x"), "cookie");
-        assert_ne!(key_of(&cfg, &[], b"/x"), key_of(&cfg, &[("authorization", b"")], b"/x"), "absent vs empty");
+        assert_eq!(
+            base,
+            key_of(
+                &cfg,
+                &[
+                    ("authorization", b"Bearer a"),
+                    ("x-request-id", b"r1"),
+                    ("traceparent", b"t")
+                ],
+                b"/x"
+            )
+        );
+        assert_ne!(
+            base,
+            key_of(&cfg, &[("authorization", b"Bearer b")], b"/x"),
+            "credential"
+        );
+        assert_ne!(
+            base,
+            key_of(&cfg, &[("authorization", b"Bearer a")], b"/y"),
+            "path"
+        );
+        assert_ne!(
+            base,
+            key_of(&cfg, &[("authorization", b"Bearer a")], b"/x?q=1"),
+            "query"
+        );
+        assert_ne!(
+            base,
+            key_of(
+                &cfg,
+                &[("authorization", b"Bearer a"), ("cookie", b"s=1")],
+                b"/x"
+            ),
+            "cookie"
+        );
+        assert_ne!(
+            key_of(&cfg, &[], b"/x"),
+            key_of(&cfg, &[("authorization", b"")], b"/x"),
+            "absent vs empty"
+        );
         assert_ne!(
             key_of(&cfg, &[("cookie", b"a"), ("cookie", b"b")], b"/x"),
             key_of(&cfg, &[("cookie", b"ab")], b"/x"),
@@ -169,9 +232,12 @@ mod tests {
     #[test]
     fn method_and_host_are_in_the_key() {
         let cfg = config("");
-        let get_: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/x"), (":authority", b"a")];
-        let post: Vec<(&str, &[u8])> = vec![(":method", b"POST"), (":path", b"/x"), (":authority", b"a")];
-        let other: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/x"), (":authority", b"b")];
+        let get_: Vec<(&str, &[u8])> =
+            vec![(":method", b"GET"), (":path", b"/x"), (":authority", b"a")];
+        let post: Vec<(&str, &[u8])> =
+            vec![(":method", b"POST"), (":path", b"/x"), (":authority", b"a")];
+        let other: Vec<(&str, &[u8])> =
+            vec![(":method", b"GET"), (":path", b"/x"), (":authority", b"b")];
         let k = |h: &Vec<(&str, &[u8])>| build(&cfg, &RequestHead::new(h)).unwrap().key;
         assert_ne!(k(&get_), k(&post));
         assert_ne!(k(&get_), k(&other));
@@ -181,8 +247,15 @@ mod tests {
     fn bad_requests_are_named() {
         let cfg = config("");
         let no_method: Vec<(&str, &[u8])> = vec![(":path", b"/x")];
-        assert_eq!(build(&cfg, &RequestHead::new(&no_method)).unwrap_err(), BadRequest::MissingPseudoHeader(":method"));
-        let latin1: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/x"), ("cookie", b"\xff")];
-        assert_eq!(build(&cfg, &RequestHead::new(&latin1)).unwrap_err(), BadRequest::NotUtf8("cookie".into()));
+        assert_eq!(
+            build(&cfg, &RequestHead::new(&no_method)).unwrap_err(),
+            BadRequest::MissingPseudoHeader(":method")
+        );
+        let latin1: Vec<(&str, &[u8])> =
+            vec![(":method", b"GET"), (":path", b"/x"), ("cookie", b"\xff")];
+        assert_eq!(
+            build(&cfg, &RequestHead::new(&latin1)).unwrap_err(),
+            BadRequest::NotUtf8("cookie".into())
+        );
     }
 }

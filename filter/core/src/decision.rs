@@ -8,7 +8,11 @@ pub enum Decision {
     /// The identity headers to set upstream: (index into `identity_headers`, value).
     Allow { identity: Box<[(u8, Box<[u8]>)]> },
     /// What the client gets: the service's status, the `denyHeaders` it sent, its body (bounded).
-    Deny { status: u16, headers: Box<[(u8, Box<[u8]>)]>, body: Box<[u8]> },
+    Deny {
+        status: u16,
+        headers: Box<[(u8, Box<[u8]>)]>,
+        body: Box<[u8]>,
+    },
 }
 
 /// Why no decision came back. Each is handled by `onError`.

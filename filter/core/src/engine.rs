@@ -10,7 +10,7 @@ use crate::host::{Host, Metric};
 use crate::key::CacheKey;
 use crate::reply::{self, Action};
 use crate::request::RequestHead;
-use crate::response;
+use crate::response::{self, Answer};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -28,7 +28,9 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(config: Config) -> Self {
-        let cache = config.cache.map(|p| RefCell::new(DecisionCache::new(p.max_entries)));
+        let cache = config
+            .cache
+            .map(|p| RefCell::new(DecisionCache::new(p.max_entries)));
         Authorizer { config, cache }
     }
 
@@ -37,7 +39,10 @@ impl Authorizer {
     }
 
     pub fn cached_entries(&self) -> usize {
-        self.cache.as_ref().and_then(|c| c.try_borrow().ok()).map_or(0, |c| c.len())
+        self.cache
+            .as_ref()
+            .and_then(|c| c.try_borrow().ok())
+            .map_or(0, |c| c.len())
     }
 
     pub fn start<'a>(&'a self, host: &dyn Host, req: &RequestHead<'a>) -> Start<'a> {
@@ -57,7 +62,10 @@ impl Authorizer {
             };
             if let Some(decision) = hit {
                 host.count(Metric::CacheHits);
-                return Start::Done(Outcome::Decided { decision, from_cache: true });
+                return Start::Done(Outcome::Decided {
+                    decision,
+                    from_cache: true,
+                });
             }
             host.count(Metric::CacheMisses);
         }
@@ -65,8 +73,13 @@ impl Authorizer {
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows.
-    pub fn finish(&self, host: &dyn Host, key: &CacheKey, answer: Result<(&[(&str, &[u8])], &[u8]), CalloutError>) -> Verdict {
-        let judged = match answer.and_then(|(headers, body)| response::judge(&self.config, headers, body)) {
+    pub fn finish(
+        &self,
+        host: &dyn Host,
+        key: &CacheKey,
+        answer: Result<Answer<'_>, CalloutError>,
+    ) -> Verdict {
+        let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
             Err(e) => return Outcome::Error(e),
         };
@@ -76,7 +89,10 @@ impl Authorizer {
                 c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
             }
         }
-        Outcome::Decided { decision, from_cache: false }
+        Outcome::Decided {
+            decision,
+            from_cache: false,
+        }
     }
 
     /// Counts the outcome and says what Envoy should do.

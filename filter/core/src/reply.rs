@@ -11,29 +11,47 @@ pub enum Action<'a> {
     /// Send the request upstream with these identity headers set (client-sent ones are already gone).
     Continue { identity: Vec<(&'a str, &'a [u8])> },
     /// Answer the client locally.
-    Respond { status: u16, headers: Vec<(&'a str, &'a [u8])>, body: &'a [u8] },
+    Respond {
+        status: u16,
+        headers: Vec<(&'a str, &'a [u8])>,
+        body: &'a [u8],
+    },
 }
 
 pub fn action<'a>(config: &'a Config, outcome: &'a Outcome<Rc<Decision>>) -> Action<'a> {
     match outcome {
-        Outcome::Bypass => Action::Continue { identity: Vec::new() },
+        Outcome::Bypass => Action::Continue {
+            identity: Vec::new(),
+        },
         Outcome::Decided { decision, .. } => match decision.as_ref() {
-            Decision::Allow { identity } => Action::Continue { identity: named(&config.identity_headers, identity) },
-            Decision::Deny { status, headers, body } => {
-                Action::Respond { status: *status, headers: named(&config.deny_headers, headers), body }
-            }
+            Decision::Allow { identity } => Action::Continue {
+                identity: named(&config.identity_headers, identity),
+            },
+            Decision::Deny {
+                status,
+                headers,
+                body,
+            } => Action::Respond {
+                status: *status,
+                headers: named(&config.deny_headers, headers),
+                body,
+            },
         },
         Outcome::Error(_) => match config.on_error {
-            OnError::Allow => Action::Continue { identity: Vec::new() },
+            OnError::Allow => Action::Continue {
+                identity: Vec::new(),
+            },
             OnError::Deny { status } => Action::Respond {
                 status,
                 headers: vec![("content-type", TEXT)],
                 body: b"authorization service unavailable\n",
             },
         },
-        Outcome::BadRequest(_) => {
-            Action::Respond { status: 400, headers: vec![("content-type", TEXT)], body: b"bad request\n" }
-        }
+        Outcome::BadRequest(_) => Action::Respond {
+            status: 400,
+            headers: vec![("content-type", TEXT)],
+            body: b"bad request\n",
+        },
     }
 }
 
@@ -58,14 +76,24 @@ mod tests {
     }
 
     fn decided(d: Decision) -> Outcome<Rc<Decision>> {
-        Outcome::Decided { decision: Rc::new(d), from_cache: false }
+        Outcome::Decided {
+            decision: Rc::new(d),
+            from_cache: false,
+        }
     }
 
     #[test]
     fn allow_sets_identity_by_name() {
         let cfg = config(r#"{"mode": "deny"}"#);
-        let o = decided(Decision::Allow { identity: vec![(0, b"alice".as_slice().into())].into() });
-        assert_eq!(action(&cfg, &o), Action::Continue { identity: vec![("x-user-id", b"alice".as_slice())] });
+        let o = decided(Decision::Allow {
+            identity: vec![(0, b"alice".as_slice().into())].into(),
+        });
+        assert_eq!(
+            action(&cfg, &o),
+            Action::Continue {
+                identity: vec![("x-user-id", b"alice".as_slice())]
+            }
+        );
     }
 
     #[test]
@@ -78,7 +106,11 @@ mod tests {
         });
         assert_eq!(
             action(&cfg, &o),
-            Action::Respond { status: 302, headers: vec![("location", b"/login".as_slice())], body: b"go" }
+            Action::Respond {
+                status: 302,
+                headers: vec![("location", b"/login".as_slice())],
+                body: b"go"
+            }
         );
     }
 
@@ -87,15 +119,24 @@ mod tests {
         let deny = config(r#"{"mode": "deny", "status": 503}"#);
         let allow = config(r#"{"mode": "allow"}"#);
         let o = Outcome::Error(CalloutError::NoResponse);
-        assert!(matches!(action(&deny, &o), Action::Respond { status: 503, .. }));
+        assert!(matches!(
+            action(&deny, &o),
+            Action::Respond { status: 503, .. }
+        ));
         assert_eq!(action(&allow, &o), Action::Continue { identity: vec![] });
     }
 
     #[test]
     fn bypass_and_bad_requests() {
         let cfg = config(r#"{"mode": "allow"}"#);
-        assert_eq!(action(&cfg, &Outcome::Bypass), Action::Continue { identity: vec![] });
+        assert_eq!(
+            action(&cfg, &Outcome::Bypass),
+            Action::Continue { identity: vec![] }
+        );
         let bad = Outcome::BadRequest(BadRequest::NotUtf8("cookie".into()));
-        assert!(matches!(action(&cfg, &bad), Action::Respond { status: 400, .. }), "bad requests never fail open");
+        assert!(
+            matches!(action(&cfg, &bad), Action::Respond { status: 400, .. }),
+            "bad requests never fail open"
+        );
     }
 }

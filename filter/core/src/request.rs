@@ -13,11 +13,17 @@ impl<'a> RequestHead<'a> {
 
     /// Every value of `name`, in order (a header may repeat: two `cookie` lines).
     pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     pub fn first(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// A pseudo-header as text; `None` when absent or not UTF-8.
@@ -44,9 +50,17 @@ mod tests {
 
     #[test]
     fn repeated_headers_are_all_seen() {
-        let h: &[(&str, &[u8])] = &[(":method", b"GET"), ("cookie", b"a=1"), ("cookie", b"b=2"), (":path", b"/x")];
+        let h: &[(&str, &[u8])] = &[
+            (":method", b"GET"),
+            ("cookie", b"a=1"),
+            ("cookie", b"b=2"),
+            (":path", b"/x"),
+        ];
         let r = RequestHead::new(h);
-        assert_eq!(r.values("cookie").collect::<Vec<_>>(), [b"a=1".as_slice(), b"b=2".as_slice()]);
+        assert_eq!(
+            r.values("cookie").collect::<Vec<_>>(),
+            [b"a=1".as_slice(), b"b=2".as_slice()]
+        );
         assert_eq!(r.method(), Some("GET"));
         assert_eq!(r.path(), Some("/x"));
         assert_eq!(r.authority(), None);

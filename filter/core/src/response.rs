@@ -5,6 +5,14 @@ use crate::cache_control;
 use crate::config::Config;
 use crate::decision::{CalloutError, Decision};
 
+/// The auth service's answer as the adapter read it: header pairs (with `:status`) and the body,
+/// at most `maxDenyBodyBytes` of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub body: &'a [u8],
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Judged {
     pub decision: Decision,
@@ -13,7 +21,11 @@ pub struct Judged {
 }
 
 /// `headers` are the response's header pairs (with `:status`), `body` at most what the adapter read.
-pub fn judge(config: &Config, headers: &[(&str, &[u8])], body: &[u8]) -> Result<Judged, CalloutError> {
+pub fn judge(
+    config: &Config,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<Judged, CalloutError> {
     if headers.is_empty() {
         return Err(CalloutError::NoResponse);
     }
@@ -27,7 +39,12 @@ pub fn judge(config: &Config, headers: &[(&str, &[u8])], body: &[u8]) -> Result<
     if status >= 500 {
         return Err(CalloutError::ServerError(status));
     }
-    let cc = cache_control::parse(headers.iter().filter(|(n, _)| *n == "cache-control").map(|(_, v)| *v));
+    let cc = cache_control::parse(
+        headers
+            .iter()
+            .filter(|(n, _)| *n == "cache-control")
+            .map(|(_, v)| *v),
+    );
     let policy = config.cache;
     if (200..300).contains(&status) {
         let identity = pick(&config.identity_headers, headers);
@@ -35,7 +52,10 @@ pub fn judge(config: &Config, headers: &[(&str, &[u8])], body: &[u8]) -> Result<
             Some(p) if !cc.forbid => cc.max_age.unwrap_or(p.allow_ttl_secs).min(p.max_ttl_secs),
             _ => 0,
         };
-        return Ok(Judged { decision: Decision::Allow { identity }, ttl_secs: ttl });
+        return Ok(Judged {
+            decision: Decision::Allow { identity },
+            ttl_secs: ttl,
+        });
     }
     let cacheable = status == 401 || status == 403;
     let ttl = match policy {
@@ -44,8 +64,15 @@ pub fn judge(config: &Config, headers: &[(&str, &[u8])], body: &[u8]) -> Result<
     };
     let end = body.len().min(config.max_deny_body_bytes);
     let body = body.get(..end).unwrap_or_default();
-    let decision = Decision::Deny { status, headers: pick(&config.deny_headers, headers), body: body.into() };
-    Ok(Judged { decision, ttl_secs: ttl })
+    let decision = Decision::Deny {
+        status,
+        headers: pick(&config.deny_headers, headers),
+        body: body.into(),
+    };
+    Ok(Judged {
+        decision,
+        ttl_secs: ttl,
+    })
 }
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
@@ -71,20 +98,43 @@ mod tests {
         Config::parse(text.as_bytes()).unwrap()
     }
 
-    fn judged(cfg: &Config, headers: &[(&str, &[u8])], body: &[u8]) -> Result<Judged, CalloutError> {
+    fn judged(
+        cfg: &Config,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<Judged, CalloutError> {
         judge(cfg, headers, body)
     }
 
     #[test]
     fn two_hundreds_allow_with_the_identity_returned() {
         let cfg = config("");
-        let j = judged(&cfg, &[(":status", b"200"), ("x-user-id", b"alice"), ("x-other", b"z"), ("x-tenant-id", b"acme")], b"").unwrap();
+        let j = judged(
+            &cfg,
+            &[
+                (":status", b"200"),
+                ("x-user-id", b"alice"),
+                ("x-other", b"z"),
+                ("x-tenant-id", b"acme"),
+            ],
+            b"",
+        )
+        .unwrap();
         assert_eq!(
             j.decision,
-            Decision::Allow { identity: vec![(0, b"alice".as_slice().into()), (1, b"acme".as_slice().into())].into() }
+            Decision::Allow {
+                identity: vec![
+                    (0, b"alice".as_slice().into()),
+                    (1, b"acme".as_slice().into())
+                ]
+                .into()
+            }
         );
         assert_eq!(j.ttl_secs, 60);
-        assert!(matches!(judged(&cfg, &[(":status", b"204")], b"").unwrap().decision, Decision::Allow { .. }));
+        assert!(matches!(
+            judged(&cfg, &[(":status", b"204")], b"").unwrap().decision,
+            Decision::Allow { .. }
+        ));
     }
 
     #[test]
@@ -92,14 +142,34 @@ mod tests {
         let cfg = config("");
         let j = judged(
             &cfg,
-            &[(":status", b"401"), ("www-authenticate", b"Bearer"), ("x-internal", b"secret"), ("set-cookie", b"a"), ("set-cookie", b"b")],
+            &[
+                (":status", b"401"),
+                ("www-authenticate", b"Bearer"),
+                ("x-internal", b"secret"),
+                ("set-cookie", b"a"),
+                ("set-cookie", b"b"),
+            ],
             b"0123456789",
         )
         .unwrap();
-        let Decision::Deny { status, headers, body } = j.decision else { panic!("not a deny") };
+        let Decision::Deny {
+            status,
+            headers,
+            body,
+        } = j.decision
+        else {
+            panic!("not a deny")
+        };
         assert_eq!(status, 401);
         // denyHeaders default: www-authenticate(0), location(1), set-cookie(2), content-type(3)
-        assert_eq!(&*headers, &[(0, b"Bearer".as_slice().into()), (2, b"a".as_slice().into()), (2, b"b".as_slice().into())]);
+        assert_eq!(
+            &*headers,
+            &[
+                (0, b"Bearer".as_slice().into()),
+                (2, b"a".as_slice().into()),
+                (2, b"b".as_slice().into())
+            ]
+        );
         assert_eq!(&*body, b"01234567");
         assert_eq!(j.ttl_secs, 5);
     }
@@ -108,26 +178,64 @@ mod tests {
     fn ttl_rules() {
         let cfg = config("");
         let ttl = |h: &[(&str, &[u8])]| judged(&cfg, h, b"").unwrap().ttl_secs;
-        assert_eq!(ttl(&[(":status", b"200"), ("cache-control", b"max-age=10")]), 10);
-        assert_eq!(ttl(&[(":status", b"200"), ("cache-control", b"max-age=100000")]), 300, "capped by maxTtlSeconds");
-        assert_eq!(ttl(&[(":status", b"200"), ("cache-control", b"no-store")]), 0);
-        assert_eq!(ttl(&[(":status", b"200"), ("cache-control", b"no-cache")]), 0);
+        assert_eq!(
+            ttl(&[(":status", b"200"), ("cache-control", b"max-age=10")]),
+            10
+        );
+        assert_eq!(
+            ttl(&[(":status", b"200"), ("cache-control", b"max-age=100000")]),
+            300,
+            "capped by maxTtlSeconds"
+        );
+        assert_eq!(
+            ttl(&[(":status", b"200"), ("cache-control", b"no-store")]),
+            0
+        );
+        assert_eq!(
+            ttl(&[(":status", b"200"), ("cache-control", b"no-cache")]),
+            0
+        );
         assert_eq!(ttl(&[(":status", b"403")]), 5);
-        assert_eq!(ttl(&[(":status", b"401"), ("cache-control", b"no-store")]), 0);
-        assert_eq!(ttl(&[(":status", b"302"), ("location", b"/login")]), 0, "redirects are not cached");
+        assert_eq!(
+            ttl(&[(":status", b"401"), ("cache-control", b"no-store")]),
+            0
+        );
+        assert_eq!(
+            ttl(&[(":status", b"302"), ("location", b"/login")]),
+            0,
+            "redirects are not cached"
+        );
         assert_eq!(ttl(&[(":status", b"429")]), 0);
         let off = config(r#", "cache": {"enabled": false}"#);
-        assert_eq!(judged(&off, &[(":status", b"200")], b"").unwrap().ttl_secs, 0);
+        assert_eq!(
+            judged(&off, &[(":status", b"200")], b"").unwrap().ttl_secs,
+            0
+        );
     }
 
     #[test]
     fn errors() {
         let cfg = config("");
         assert_eq!(judged(&cfg, &[], b""), Err(CalloutError::NoResponse));
-        assert_eq!(judged(&cfg, &[(":status", b"500")], b""), Err(CalloutError::ServerError(500)));
-        assert_eq!(judged(&cfg, &[(":status", b"503")], b""), Err(CalloutError::ServerError(503)));
-        assert_eq!(judged(&cfg, &[(":status", b"abc")], b""), Err(CalloutError::Malformed));
-        assert_eq!(judged(&cfg, &[(":status", b"99")], b""), Err(CalloutError::Malformed));
-        assert_eq!(judged(&cfg, &[("x", b"y")], b""), Err(CalloutError::Malformed));
+        assert_eq!(
+            judged(&cfg, &[(":status", b"500")], b""),
+            Err(CalloutError::ServerError(500))
+        );
+        assert_eq!(
+            judged(&cfg, &[(":status", b"503")], b""),
+            Err(CalloutError::ServerError(503))
+        );
+        assert_eq!(
+            judged(&cfg, &[(":status", b"abc")], b""),
+            Err(CalloutError::Malformed)
+        );
+        assert_eq!(
+            judged(&cfg, &[(":status", b"99")], b""),
+            Err(CalloutError::Malformed)
+        );
+        assert_eq!(
+            judged(&cfg, &[("x", b"y")], b""),
+            Err(CalloutError::Malformed)
+        );
     }
 }

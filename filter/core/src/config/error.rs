@@ -9,16 +9,26 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError { field: field.into(), reason: reason.into() }
+        ConfigError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A JSON or type error from serde, located by path and by line and column.
     pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
         let inner = err.inner();
-        let field = if path == "." || path == "?" || path.is_empty() { "(config)".to_string() } else { path };
+        let field = if path == "." || path == "?" || path.is_empty() {
+            "(config)".to_string()
+        } else {
+            path
+        };
         // serde_json's message already ends with "at line L column C"; keep it, it is the location.
-        ConfigError { field, reason: inner.to_string() }
+        ConfigError {
+            field,
+            reason: inner.to_string(),
+        }
     }
 }
 

@@ -62,11 +62,16 @@ impl Config {
     /// Parses and checks the plugin configuration exactly as Envoy hands it over.
     pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
         if text.iter().all(u8::is_ascii_whitespace) {
-            return Err(ConfigError::new("(config)", "no configuration given; authService.cluster is required"));
+            return Err(ConfigError::new(
+                "(config)",
+                "no configuration given; authService.cluster is required",
+            ));
         }
         let mut de = serde_json::Deserializer::from_slice(text);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(ConfigError::from_serde)?;
-        de.end().map_err(|e| ConfigError::new("(config)", e.to_string()))?;
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(&mut de).map_err(ConfigError::from_serde)?;
+        de.end()
+            .map_err(|e| ConfigError::new("(config)", e.to_string()))?;
         Config::from_raw(raw, Sha256::digest(text).into())
     }
 
@@ -83,19 +88,34 @@ impl Config {
         }
         let deny_headers = names::header_list("denyHeaders", &raw.deny_headers)?;
         if raw.max_deny_body_bytes > MAX_DENY_BODY_BYTES {
-            return Err(ConfigError::new("maxDenyBodyBytes", format!("must be at most {MAX_DENY_BODY_BYTES}")));
+            return Err(ConfigError::new(
+                "maxDenyBodyBytes",
+                format!("must be at most {MAX_DENY_BODY_BYTES}"),
+            ));
         }
         let c = raw.cache;
         let cache = if c.enabled {
             if c.max_entries == 0 || c.max_entries > MAX_ENTRIES {
-                return Err(ConfigError::new("cache.maxEntries", format!("must be 1 to {MAX_ENTRIES} (or set cache.enabled to false)")));
+                return Err(ConfigError::new(
+                    "cache.maxEntries",
+                    format!("must be 1 to {MAX_ENTRIES} (or set cache.enabled to false)"),
+                ));
             }
             if c.max_ttl_seconds == 0 {
-                return Err(ConfigError::new("cache.maxTtlSeconds", "must be at least 1 (or set cache.enabled to false)"));
+                return Err(ConfigError::new(
+                    "cache.maxTtlSeconds",
+                    "must be at least 1 (or set cache.enabled to false)",
+                ));
             }
-            for (field, ttl) in [("cache.allowTtlSeconds", c.allow_ttl_seconds), ("cache.denyTtlSeconds", c.deny_ttl_seconds)] {
+            for (field, ttl) in [
+                ("cache.allowTtlSeconds", c.allow_ttl_seconds),
+                ("cache.denyTtlSeconds", c.deny_ttl_seconds),
+            ] {
                 if ttl > c.max_ttl_seconds {
-                    return Err(ConfigError::new(field, format!("{ttl} is above cache.maxTtlSeconds ({})", c.max_ttl_seconds)));
+                    return Err(ConfigError::new(
+                        field,
+                        format!("{ttl} is above cache.maxTtlSeconds ({})", c.max_ttl_seconds),
+                    ));
                 }
             }
             Some(CachePolicy {
@@ -112,7 +132,10 @@ impl Config {
             RawErrorMode::Deny => {
                 let status = raw.on_error.status;
                 if !(400..=599).contains(&status) {
-                    return Err(ConfigError::new("onError.status", format!("{status} is not an error status (400 to 599)")));
+                    return Err(ConfigError::new(
+                        "onError.status",
+                        format!("{status} is not an error status (400 to 599)"),
+                    ));
                 }
                 OnError::Deny { status }
             }
@@ -121,7 +144,13 @@ impl Config {
             .bypass
             .iter()
             .enumerate()
-            .map(|(i, b)| BypassRule::new(&format!("bypass[{i}]"), b.path_prefix.as_deref(), b.method.as_deref()))
+            .map(|(i, b)| {
+                BypassRule::new(
+                    &format!("bypass[{i}]"),
+                    b.path_prefix.as_deref(),
+                    b.method.as_deref(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             auth,
@@ -139,7 +168,10 @@ impl Config {
 fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
     let cluster = raw.cluster.trim().to_string();
     if cluster.is_empty() {
-        return Err(ConfigError::new("authService.cluster", "is empty; name the Envoy cluster of the auth service"));
+        return Err(ConfigError::new(
+            "authService.cluster",
+            "is empty; name the Envoy cluster of the auth service",
+        ));
     }
     let authority = match raw.authority {
         Some(a) if a.trim().is_empty() => {
@@ -154,14 +186,26 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
         })?,
     };
     if !authority.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::new("authService.authority", "must be a host[:port] without spaces"));
+        return Err(ConfigError::new(
+            "authService.authority",
+            "must be a host[:port] without spaces",
+        ));
     }
     let prefix = raw.path_prefix;
     if !prefix.is_empty() && !prefix.starts_with('/') {
-        return Err(ConfigError::new("authService.pathPrefix", "must start with '/'"));
+        return Err(ConfigError::new(
+            "authService.pathPrefix",
+            "must start with '/'",
+        ));
     }
-    if prefix.bytes().any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#') {
-        return Err(ConfigError::new("authService.pathPrefix", "must be a plain path: no spaces, '?' or '#'"));
+    if prefix
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#')
+    {
+        return Err(ConfigError::new(
+            "authService.pathPrefix",
+            "must be a plain path: no spaces, '?' or '#'",
+        ));
     }
     if raw.include_request_path && prefix.ends_with('/') {
         return Err(ConfigError::new(
@@ -170,11 +214,18 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
         ));
     }
     if raw.timeout_ms == 0 || raw.timeout_ms > MAX_TIMEOUT_MS {
-        return Err(ConfigError::new("authService.timeoutMs", format!("must be 1 to {MAX_TIMEOUT_MS}")));
+        return Err(ConfigError::new(
+            "authService.timeoutMs",
+            format!("must be 1 to {MAX_TIMEOUT_MS}"),
+        ));
     }
     let forward_headers = names::header_list("authService.forwardHeaders", &raw.forward_headers)?;
     let trace_headers = names::header_list("authService.traceHeaders", &raw.trace_headers)?;
-    if let Some((i, name)) = trace_headers.iter().enumerate().find(|(_, n)| forward_headers.contains(n)) {
+    if let Some((i, name)) = trace_headers
+        .iter()
+        .enumerate()
+        .find(|(_, n)| forward_headers.contains(n))
+    {
         return Err(ConfigError::new(
             format!("authService.traceHeaders[{i}]"),
             format!("'{name}' is also in forwardHeaders; a header is either a decision input or trace context"),
@@ -185,10 +236,16 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
         let field = format!("authService.addHeaders.{name}");
         let lower = names::header_name(&field, &name)?;
         if forward_headers.contains(&lower) || trace_headers.contains(&lower) {
-            return Err(ConfigError::new(field, "is also forwarded from the request; pick one"));
+            return Err(ConfigError::new(
+                field,
+                "is also forwarded from the request; pick one",
+            ));
         }
         if add_headers.iter().any(|(n, _)| *n == lower) {
-            return Err(ConfigError::new(field, "is given twice (header names ignore case)"));
+            return Err(ConfigError::new(
+                field,
+                "is given twice (header names ignore case)",
+            ));
         }
         names::header_value(&field, &value)?;
         add_headers.push((lower, value));
@@ -209,7 +266,10 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
 fn istio_host(cluster: &str) -> Option<String> {
     let mut parts = cluster.split('|');
     let (dir, port, _subset, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let ok = dir == "outbound" && port.parse::<u16>().is_ok() && !host.is_empty() && parts.next().is_none();
+    let ok = dir == "outbound"
+        && port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && parts.next().is_none();
     ok.then(|| host.to_string())
 }
 

@@ -9,21 +9,37 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// Headers a callout or reply must never take from config: Envoy owns them.
-const RESERVED: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "te", "upgrade"];
+const RESERVED: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+];
 
 pub fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     if name.is_empty() {
         return Err(ConfigError::new(field, "header name is empty"));
     }
     if name.starts_with(':') {
-        return Err(ConfigError::new(field, format!("'{name}' is a pseudo-header; name a regular header")));
+        return Err(ConfigError::new(
+            field,
+            format!("'{name}' is a pseudo-header; name a regular header"),
+        ));
     }
     if !name.bytes().all(is_tchar) {
-        return Err(ConfigError::new(field, format!("'{name}' is not a valid header name")));
+        return Err(ConfigError::new(
+            field,
+            format!("'{name}' is not a valid header name"),
+        ));
     }
     let lower = name.to_ascii_lowercase();
     if RESERVED.contains(&lower.as_str()) {
-        return Err(ConfigError::new(field, format!("'{name}' is managed by Envoy and cannot be used here")));
+        return Err(ConfigError::new(
+            field,
+            format!("'{name}' is managed by Envoy and cannot be used here"),
+        ));
     }
     Ok(lower)
 }
@@ -43,10 +59,17 @@ pub fn header_list(field: &str, names: &[String]) -> Result<Vec<String>, ConfigE
 }
 
 pub fn header_value(field: &str, value: &str) -> Result<(), ConfigError> {
-    if value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) && value.trim() == value {
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        && value.trim() == value
+    {
         Ok(())
     } else {
-        Err(ConfigError::new(field, "header value must be visible ASCII without leading or trailing space"))
+        Err(ConfigError::new(
+            field,
+            "header value must be visible ASCII without leading or trailing space",
+        ))
     }
 }
 

@@ -86,7 +86,10 @@ pub struct RawOnError {
 
 impl Default for RawOnError {
     fn default() -> Self {
-        RawOnError { mode: default_error_mode(), status: default_error_status() }
+        RawOnError {
+            mode: default_error_mode(),
+            status: default_error_status(),
+        }
     }
 }
 

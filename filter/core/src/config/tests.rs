@@ -25,10 +25,19 @@ fn reject(text: &str) -> ConfigError {
 #[test]
 fn the_documented_example_loads() {
     let c = Config::parse(FULL.as_bytes()).unwrap();
-    assert_eq!(c.auth.cluster, "outbound|8080||auth.auth-system.svc.cluster.local");
+    assert_eq!(
+        c.auth.cluster,
+        "outbound|8080||auth.auth-system.svc.cluster.local"
+    );
     assert_eq!(c.auth.timeout_ms, 200);
-    assert_eq!(c.identity_headers, ["x-user-id", "x-user-roles", "x-tenant-id"]);
-    assert_eq!(c.auth.add_headers, [("x-auth-source".to_string(), "mesh-authz".to_string())]);
+    assert_eq!(
+        c.identity_headers,
+        ["x-user-id", "x-user-roles", "x-tenant-id"]
+    );
+    assert_eq!(
+        c.auth.add_headers,
+        [("x-auth-source".to_string(), "mesh-authz".to_string())]
+    );
     assert_eq!(c.cache.map(|p| p.max_entries), Some(10_000));
     assert_eq!(c.on_error, OnError::Deny { status: 503 });
     assert_eq!(c.bypass.len(), 2);
@@ -36,16 +45,29 @@ fn the_documented_example_loads() {
 
 #[test]
 fn a_minimal_config_takes_defaults() {
-    let c = Config::parse(br#"{"authService": {"cluster": "outbound|80||auth.ns.svc.cluster.local"}}"#).unwrap();
-    assert_eq!(c.auth.authority, "auth.ns.svc.cluster.local", "authority derived from the Istio cluster name");
+    let c =
+        Config::parse(br#"{"authService": {"cluster": "outbound|80||auth.ns.svc.cluster.local"}}"#)
+            .unwrap();
+    assert_eq!(
+        c.auth.authority, "auth.ns.svc.cluster.local",
+        "authority derived from the Istio cluster name"
+    );
     assert_eq!(c.auth.path_prefix, "");
     assert!(c.auth.include_request_path);
     assert_eq!(c.auth.forward_headers, ["authorization", "cookie"]);
     assert!(c.auth.trace_headers.contains(&"traceparent".to_string()));
-    assert_eq!(c.deny_headers, ["www-authenticate", "location", "set-cookie", "content-type"]);
+    assert_eq!(
+        c.deny_headers,
+        ["www-authenticate", "location", "set-cookie", "content-type"]
+    );
     assert_eq!(
         c.cache,
-        Some(CachePolicy { max_entries: 10_000, allow_ttl_secs: 60, deny_ttl_secs: 5, max_ttl_secs: 300 })
+        Some(CachePolicy {
+            max_entries: 10_000,
+            allow_ttl_secs: 60,
+            deny_ttl_secs: 5,
+            max_ttl_secs: 300
+        })
     );
     assert_eq!(c.on_error, OnError::Deny { status: 503 });
 }
@@ -64,26 +86,106 @@ fn bad_configs_name_the_field_and_the_reason() {
     let cases: &[(&str, &str, &str)] = &[
         ("", "(config)", "no configuration"),
         ("{", "(config)", "EOF"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": "many"}}"#, "cache.maxEntries", "invalid type"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "timeout": 5}}"#, "authService.timeout", "unknown field `timeout`"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "extra": 1}"#, "extra", "unknown field `extra`"),
-        (r#"{"identityHeaders": []}"#, "(config)", "missing field `authService`"),
-        (r#"{"authService": {"cluster": " "}}"#, "authService.cluster", "is empty"),
-        (r#"{"authService": {"cluster": "auth"}}"#, "authService.authority", "is required"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "timeoutMs": 0}}"#, "authService.timeoutMs", "1 to"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "timeoutMs": -5}}"#, "authService.timeoutMs", "invalid value"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "pathPrefix": "check"}}"#, "authService.pathPrefix", "start with '/'"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "pathPrefix": "/check/"}}"#, "authService.pathPrefix", "must not end"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "forwardHeaders": ["x y"]}}"#, "authService.forwardHeaders[0]", "not a valid header name"),
-        (r#"{"authService": {"cluster": "c", "authority": "a", "addHeaders": {"x-a": "b\nc"}}}"#, "authService.addHeaders.x-a", "visible ASCII"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "identityHeaders": ["Authorization"]}"#, "identityHeaders[0]", "removed before the callout"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": 0}}"#, "cache.maxEntries", "1 to"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"allowTtlSeconds": 600}}"#, "cache.allowTtlSeconds", "above cache.maxTtlSeconds"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "onError": {"mode": "deny", "status": 200}}"#, "onError.status", "not an error status"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "onError": {"mode": "maybe"}}"#, "onError.mode", "unknown variant"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{}]}"#, "bypass[0]", "pathPrefix or method"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"pathPrefix": "healthz"}]}"#, "bypass[0].pathPrefix", "start with '/'"),
-        (r#"{"authService": {"cluster": "c", "authority": "a"}, "maxDenyBodyBytes": 99999999}"#, "maxDenyBodyBytes", "at most"),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": "many"}}"#,
+            "cache.maxEntries",
+            "invalid type",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "timeout": 5}}"#,
+            "authService.timeout",
+            "unknown field `timeout`",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "extra": 1}"#,
+            "extra",
+            "unknown field `extra`",
+        ),
+        (
+            r#"{"identityHeaders": []}"#,
+            "(config)",
+            "missing field `authService`",
+        ),
+        (
+            r#"{"authService": {"cluster": " "}}"#,
+            "authService.cluster",
+            "is empty",
+        ),
+        (
+            r#"{"authService": {"cluster": "auth"}}"#,
+            "authService.authority",
+            "is required",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "timeoutMs": 0}}"#,
+            "authService.timeoutMs",
+            "1 to",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "timeoutMs": -5}}"#,
+            "authService.timeoutMs",
+            "invalid value",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "pathPrefix": "check"}}"#,
+            "authService.pathPrefix",
+            "start with '/'",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "pathPrefix": "/check/"}}"#,
+            "authService.pathPrefix",
+            "must not end",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "forwardHeaders": ["x y"]}}"#,
+            "authService.forwardHeaders[0]",
+            "not a valid header name",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "addHeaders": {"x-a": "b\nc"}}}"#,
+            "authService.addHeaders.x-a",
+            "visible ASCII",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "identityHeaders": ["Authorization"]}"#,
+            "identityHeaders[0]",
+            "removed before the callout",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": 0}}"#,
+            "cache.maxEntries",
+            "1 to",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"allowTtlSeconds": 600}}"#,
+            "cache.allowTtlSeconds",
+            "above cache.maxTtlSeconds",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "onError": {"mode": "deny", "status": 200}}"#,
+            "onError.status",
+            "not an error status",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "onError": {"mode": "maybe"}}"#,
+            "onError.mode",
+            "unknown variant",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{}]}"#,
+            "bypass[0]",
+            "pathPrefix or method",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"pathPrefix": "healthz"}]}"#,
+            "bypass[0].pathPrefix",
+            "start with '/'",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "maxDenyBodyBytes": 99999999}"#,
+            "maxDenyBodyBytes",
+            "at most",
+        ),
     ];
     for (text, field, reason) in cases {
         let err = reject(text);
@@ -102,6 +204,8 @@ fn json_errors_carry_line_and_column() {
 #[test]
 fn an_error_never_echoes_header_values() {
     // addHeaders may carry a shared secret; its value must not appear in the message.
-    let err = reject(r#"{"authService": {"cluster": "c", "authority": "a", "addHeaders": {"x-key": " s3cret"}}}"#);
+    let err = reject(
+        r#"{"authService": {"cluster": "c", "authority": "a", "addHeaders": {"x-key": " s3cret"}}}"#,
+    );
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }

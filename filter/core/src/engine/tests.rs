@@ -38,16 +38,31 @@ fn authorizer(extra: &str) -> Authorizer {
 }
 
 fn req(path: &'static [u8], token: &'static [u8]) -> Vec<(&'static str, &'static [u8])> {
-    vec![(":method", b"GET"), (":path", path), (":authority", b"app"), ("authorization", token)]
+    vec![
+        (":method", b"GET"),
+        (":path", path),
+        (":authority", b"app"),
+        ("authorization", token),
+    ]
 }
 
 /// Runs one request through the flow; `answer` plays the auth service when a callout is made.
-fn run(a: &Authorizer, host: &FakeHost, h: &[(&str, &[u8])], answer: Result<(&[(&str, &[u8])], &[u8]), CalloutError>) -> (Verdict, bool) {
+fn run(
+    a: &Authorizer,
+    host: &FakeHost,
+    h: &[(&str, &[u8])],
+    answer: Result<Pairs<'_>, CalloutError>,
+) -> (Verdict, bool) {
     match a.start(host, &RequestHead::new(h)) {
         Start::Done(v) => (v, false),
-        Start::Callout(c) => (a.finish(host, &c.key, answer), true),
+        Start::Callout(c) => {
+            let answer = answer.map(|(headers, body)| Answer { headers, body });
+            (a.finish(host, &c.key, answer), true)
+        }
     }
 }
+
+type Pairs<'a> = (&'a [(&'a str, &'a [u8])], &'a [u8]);
 
 const ALLOW: &[(&str, &[u8])] = &[(":status", b"200"), ("x-user-id", b"alice")];
 
@@ -61,7 +76,13 @@ fn an_allow_is_cached_until_its_ttl() {
     host.now.set(59_999);
     let (v, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
     assert!(!called, "served from cache");
-    assert!(matches!(v, Outcome::Decided { from_cache: true, .. }));
+    assert!(matches!(
+        v,
+        Outcome::Decided {
+            from_cache: true,
+            ..
+        }
+    ));
     host.now.set(60_000);
     let (_, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
     assert!(called, "expired after allowTtlSeconds");
@@ -77,7 +98,9 @@ fn two_credentials_never_share_a_decision() {
     let deny: &[(&str, &[u8])] = &[(":status", b"401")];
     let (v, called) = run(&a, &host, &req(b"/x", b"Bearer b"), Ok((deny, b"")));
     assert!(called);
-    let Outcome::Decided { decision, .. } = v else { panic!() };
+    let Outcome::Decided { decision, .. } = v else {
+        panic!()
+    };
     assert!(matches!(*decision, Decision::Deny { status: 401, .. }));
 }
 
@@ -85,7 +108,12 @@ fn two_credentials_never_share_a_decision() {
 fn bypass_makes_no_callout_and_no_cache_lookup() {
     let a = authorizer("");
     let host = FakeHost::default();
-    let (v, called) = run(&a, &host, &req(b"/healthz/live", b""), Err(CalloutError::NoResponse));
+    let (v, called) = run(
+        &a,
+        &host,
+        &req(b"/healthz/live", b""),
+        Err(CalloutError::NoResponse),
+    );
     assert!(!called);
     assert_eq!(v, Outcome::Bypass);
     assert_eq!(host.count_of(Metric::CacheMisses), 0);
@@ -117,7 +145,11 @@ fn no_cache_means_every_request_calls_out() {
     for _ in 0..3 {
         assert!(run(&a, &host, &h, Ok((ALLOW, b""))).1);
     }
-    assert_eq!(host.count_of(Metric::CacheMisses), 0, "no cache, no misses to count");
+    assert_eq!(
+        host.count_of(Metric::CacheMisses),
+        0,
+        "no cache, no misses to count"
+    );
 }
 
 #[test]
@@ -136,7 +168,12 @@ fn conclude_counts_each_outcome_once() {
     let host = FakeHost::default();
     let (v, _) = run(&a, &host, &req(b"/x", b"Bearer a"), Ok((ALLOW, b"")));
     a.conclude(&host, &v);
-    let (v, _) = run(&a, &host, &req(b"/y", b"Bearer a"), Err(CalloutError::ServerError(502)));
+    let (v, _) = run(
+        &a,
+        &host,
+        &req(b"/y", b"Bearer a"),
+        Err(CalloutError::ServerError(502)),
+    );
     a.conclude(&host, &v);
     assert_eq!(host.count_of(Metric::Allowed), 1);
     assert_eq!(host.count_of(Metric::Errors), 1);
