@@ -1,0 +1,228 @@
+//! The example auth service, ext_authz HTTP style: it receives the filter's callout
+//! (`<pathPrefix><original path>`, the forwarded headers) and answers allow (200 + identity
+//! headers) or deny. In-process, `AuthService` also counts and records callouts and has knobs a
+//! test turns at run time: added latency, a forced status, extra response headers.
+
+pub mod decide;
+pub mod tokens;
+
+pub use decide::{Answer, CalloutHead, REASON_HEADER};
+pub use tokens::Tokens;
+
+use crate::server::{header_pairs, response, Body, Handler, ServerHandle};
+use crate::HarnessError;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Recorded callouts are capped so a benchmark cannot grow memory without bound.
+const MAX_RECORDED: usize = 10_000;
+
+/// One callout as the service received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Callout {
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_all(name).into_iter().next()
+    }
+}
+
+/// Shared state of one service: tokens, knobs and the record. Cheap to read on the hot path.
+#[derive(Debug)]
+pub struct AuthState {
+    tokens: Tokens,
+    prefix: String,
+    calls: AtomicU64,
+    latency_ms: AtomicU64,
+    forced_status: AtomicU16,
+    record: AtomicBool,
+    extra_headers: Mutex<Vec<(String, String)>>,
+    callouts: Mutex<Vec<Callout>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a test thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AuthState {
+    /// `prefix` is the filter's `pathPrefix`, stripped to find the original path.
+    pub fn new(tokens: Tokens, prefix: &str) -> Self {
+        AuthState {
+            tokens,
+            prefix: prefix.to_string(),
+            calls: AtomicU64::new(0),
+            latency_ms: AtomicU64::new(0),
+            forced_status: AtomicU16::new(0),
+            record: AtomicBool::new(true),
+            extra_headers: Mutex::new(Vec::new()),
+            callouts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Callouts answered so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The recorded callouts (the first `MAX_RECORDED`), oldest first.
+    pub fn callouts(&self) -> Vec<Callout> {
+        lock(&self.callouts).clone()
+    }
+
+    /// Forgets the count and the record (the knobs stay).
+    pub fn reset(&self) {
+        self.calls.store(0, Ordering::SeqCst);
+        lock(&self.callouts).clear();
+    }
+
+    /// Sleep this long before answering.
+    pub fn set_latency(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Answer every callout with this status (and no identity); `None` restores the rules.
+    pub fn set_forced_status(&self, status: Option<u16>) {
+        self.forced_status
+            .store(status.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Headers added to every answer, e.g. `cache-control: max-age=1`.
+    pub fn set_extra_headers(&self, headers: &[(&str, &str)]) {
+        *lock(&self.extra_headers) = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+            .collect();
+    }
+
+    /// Turn the callout record off for load tests (the count stays).
+    pub fn set_recording(&self, on: bool) {
+        self.record.store(on, Ordering::SeqCst);
+    }
+
+    /// The answer for one callout, knobs applied (no latency: the caller sleeps).
+    pub fn answer(&self, path: &str, headers: &hyper::HeaderMap) -> Answer {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let mut answer = match self.forced_status.load(Ordering::SeqCst) {
+            0 => {
+                let head = CalloutHead {
+                    path,
+                    authorization: get("authorization"),
+                    cookie: get("cookie"),
+                    accept: get("accept"),
+                };
+                decide::decide(&self.tokens, &self.prefix, &head)
+            }
+            status => Answer {
+                status,
+                headers: vec![(REASON_HEADER.into(), "forced".into())],
+                body: format!("forced {status}\n"),
+            },
+        };
+        answer
+            .headers
+            .extend(lock(&self.extra_headers).iter().cloned());
+        answer
+    }
+
+    fn note(&self, req: &Request<Incoming>) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if !self.record.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut callouts = lock(&self.callouts);
+        if callouts.len() < MAX_RECORDED {
+            callouts.push(Callout {
+                method: req.method().as_str().to_string(),
+                path: req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                headers: header_pairs(req.headers()),
+            });
+        }
+    }
+}
+
+/// The hyper handler around an `AuthState`.
+#[derive(Debug, Clone)]
+pub struct AuthHandler(pub Arc<AuthState>);
+
+impl Handler for AuthHandler {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let state = &self.0;
+        state.note(&req);
+        let latency = state.latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let answer = state.answer(path, req.headers());
+        response(answer.status, &answer.headers, answer.body)
+    }
+}
+
+/// The service running in this process; knobs and record through `state()`.
+pub struct AuthService {
+    state: Arc<AuthState>,
+    server: ServerHandle,
+}
+
+impl AuthService {
+    /// Starts on `addr` (port 0 for a free one) with `threads` tokio workers.
+    pub fn spawn(addr: SocketAddr, threads: usize, state: AuthState) -> Result<Self, HarnessError> {
+        let state = Arc::new(state);
+        let server = ServerHandle::spawn(addr, threads, Arc::new(AuthHandler(Arc::clone(&state))))?;
+        Ok(AuthService { state, server })
+    }
+
+    /// The example tokens, prefix `/check`, a free port on 127.0.0.1, one worker thread.
+    pub fn example() -> Result<Self, HarnessError> {
+        Self::spawn(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            1,
+            AuthState::new(Tokens::example(), "/check"),
+        )
+    }
+
+    pub fn state(&self) -> &Arc<AuthState> {
+        &self.state
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+}
+
+impl std::ops::Deref for AuthService {
+    type Target = AuthState;
+    fn deref(&self) -> &AuthState {
+        &self.state
+    }
+}

@@ -1,0 +1,68 @@
+//! The echo upstream: 200 with `{"method", "path", "headers": [[name, value], ...]}` of what it
+//! received, so a test can see exactly which headers reached the upstream.
+
+use crate::server::{header_pairs, response, Body, Handler, ServerHandle};
+use crate::HarnessError;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What the upstream saw; also what tests parse back from the response body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Echoed {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Echoed {
+    /// Every value of `name` (case-insensitive), in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The first value of `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_all(name).into_iter().next()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        // Drain the body so the connection stays reusable; its content is not echoed.
+        let _ = body.collect().await;
+        let echoed = Echoed {
+            method: parts.method.as_str().to_string(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            headers: header_pairs(&parts.headers),
+        };
+        match serde_json::to_vec(&echoed) {
+            Ok(json) => response(
+                200,
+                &[("content-type".into(), "application/json".into())],
+                json,
+            ),
+            Err(e) => response(500, &[], format!("echo: {e}\n")),
+        }
+    }
+}
+
+/// Starts the echo upstream in-process on `addr` (port 0 for a free one).
+pub fn spawn(addr: SocketAddr, threads: usize) -> Result<ServerHandle, HarnessError> {
+    ServerHandle::spawn(addr, threads, Arc::new(Echo))
+}

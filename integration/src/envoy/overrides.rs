@@ -1,0 +1,174 @@
+//! Overrides applied to a parsed Envoy bootstrap, by walking it rather than templating the file:
+//! ports, the module path, the plugin's JSON configuration.
+
+use crate::HarnessError;
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The `root_id` of the mesh-authz plugin in a bootstrap.
+pub const ROOT_ID: &str = "mesh_authz";
+
+fn key(k: &str) -> Value {
+    Value::String(k.to_string())
+}
+
+fn walk_mut(v: &mut Value, f: &mut dyn FnMut(&mut Mapping)) {
+    match v {
+        Value::Mapping(m) => {
+            f(m);
+            for (_, child) in m.iter_mut() {
+                walk_mut(child, f);
+            }
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(|c| walk_mut(c, f)),
+        Value::Tagged(t) => walk_mut(&mut t.value, f),
+        _ => {}
+    }
+}
+
+fn walk(v: &Value, f: &mut dyn FnMut(&Mapping)) {
+    match v {
+        Value::Mapping(m) => {
+            f(m);
+            m.iter().for_each(|(_, child)| walk(child, f));
+        }
+        Value::Sequence(s) => s.iter().for_each(|c| walk(c, f)),
+        Value::Tagged(t) => walk(&t.value, f),
+        _ => {}
+    }
+}
+
+/// Replaces every `port_value: FROM` with `port_value: TO`; returns how many were replaced.
+pub fn remap_ports(doc: &mut Value, map: &BTreeMap<u16, u16>) -> usize {
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        if let Some(port) = m.get_mut(key("port_value")) {
+            let to = port
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .and_then(|p| map.get(&p));
+            if let Some(to) = to {
+                *port = Value::Number((*to).into());
+                n += 1;
+            }
+        }
+    });
+    n
+}
+
+fn is_plugin(m: &Mapping) -> bool {
+    m.get(key("root_id")).and_then(Value::as_str) == Some(ROOT_ID)
+}
+
+/// Points every mesh-authz plugin's `vm_config.code.local.filename` at `module`.
+pub fn set_wasm_filename(doc: &mut Value, module: &Path) -> Result<usize, HarnessError> {
+    let filename = Value::String(module.to_string_lossy().into_owned());
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        if !is_plugin(m) {
+            return;
+        }
+        let local = m
+            .get_mut(key("vm_config"))
+            .and_then(|v| v.get_mut("code"))
+            .and_then(|v| v.get_mut("local"))
+            .and_then(Value::as_mapping_mut);
+        if let Some(local) = local {
+            local.insert(key("filename"), filename.clone());
+            n += 1;
+        }
+    });
+    if n == 0 {
+        return Err(HarnessError::Config(format!(
+            "no plugin with root_id {ROOT_ID} and vm_config.code.local"
+        )));
+    }
+    Ok(n)
+}
+
+/// The mesh-authz plugin's JSON configuration (the first plugin's, if several).
+pub fn plugin_config(doc: &Value) -> Result<serde_json::Value, HarnessError> {
+    let mut found: Option<String> = None;
+    walk(doc, &mut |m| {
+        if found.is_none() && is_plugin(m) {
+            found = m
+                .get(key("configuration"))
+                .and_then(|c| c.get("value"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+    });
+    let text = found.ok_or_else(|| {
+        HarnessError::Config(format!("no {ROOT_ID} plugin with configuration.value"))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| HarnessError::Config(format!("plugin configuration JSON: {e}")))
+}
+
+/// Replaces every mesh-authz plugin's `configuration` with `json` (as a StringValue).
+/// `json` is written verbatim, so a test can also pass text that is not valid JSON.
+pub fn set_plugin_config_text(doc: &mut Value, json: &str) -> Result<usize, HarnessError> {
+    let mut configuration = Mapping::new();
+    configuration.insert(
+        key("@type"),
+        key("type.googleapis.com/google.protobuf.StringValue"),
+    );
+    configuration.insert(key("value"), key(json));
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        if is_plugin(m) {
+            m.insert(key("configuration"), Value::Mapping(configuration.clone()));
+            n += 1;
+        }
+    });
+    if n == 0 {
+        return Err(HarnessError::Config(format!(
+            "no plugin with root_id {ROOT_ID}"
+        )));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked_in() -> Value {
+        let text = std::fs::read_to_string(crate::paths::default_envoy_yaml()).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn ports_are_remapped_everywhere() {
+        let mut doc = checked_in();
+        let map = BTreeMap::from([(10000, 1), (9901, 2), (8081, 3), (8082, 4)]);
+        assert_eq!(remap_ports(&mut doc, &map), 4);
+        let text = serde_yaml::to_string(&doc).unwrap();
+        for old in ["10000", "9901", "8081", "8082"] {
+            assert!(!text.contains(old), "{old} left in {text}");
+        }
+    }
+
+    #[test]
+    fn module_and_config_are_replaced() {
+        let mut doc = checked_in();
+        assert_eq!(
+            set_wasm_filename(&mut doc, Path::new("/abs/m.wasm")).unwrap(),
+            1
+        );
+        let mut cfg = plugin_config(&doc).unwrap();
+        assert_eq!(cfg["authService"]["cluster"], "auth");
+        cfg["onError"]["mode"] = "allow".into();
+        set_plugin_config_text(&mut doc, &cfg.to_string()).unwrap();
+        assert_eq!(plugin_config(&doc).unwrap()["onError"]["mode"], "allow");
+        assert!(serde_yaml::to_string(&doc).unwrap().contains("/abs/m.wasm"));
+    }
+
+    #[test]
+    fn missing_plugin_is_an_error() {
+        let mut doc: Value = serde_yaml::from_str("a: {root_id: other}").unwrap();
+        assert!(set_wasm_filename(&mut doc, Path::new("x")).is_err());
+        assert!(plugin_config(&doc).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The unit a test works with: example auth service and echo upstream in this process, a real
+//! Envoy in front, all on 127.0.0.1 free ports.
+
+use crate::auth::{AuthService, AuthState, Tokens};
+use crate::client::{Request, Response};
+use crate::envoy::{plugin_config_of, Envoy, EnvoyOptions, PortMap};
+use crate::error::io;
+use crate::paths::Prerequisites;
+use crate::server::ServerHandle;
+use crate::{echo, HarnessError};
+use std::net::{SocketAddr, TcpListener};
+
+const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
+
+pub struct Stack {
+    pub auth: AuthService,
+    pub echo: ServerHandle,
+    pub envoy: Envoy,
+}
+
+/// How to start a `Stack`; the plugin JSON starts as the checked-in one.
+pub struct StackBuilder {
+    pub options: EnvoyOptions,
+    pub config: serde_json::Value,
+    /// Point the `auth` cluster here instead of at the service (e.g. a closed port).
+    pub auth_port: Option<u16>,
+    /// Threads of each in-process service.
+    pub service_threads: usize,
+}
+
+impl Stack {
+    pub fn builder(p: &Prerequisites) -> Result<StackBuilder, HarnessError> {
+        let options = EnvoyOptions::new(&p.envoy, &p.wasm);
+        let config = plugin_config_of(&options.yaml)?;
+        Ok(StackBuilder {
+            options,
+            config,
+            auth_port: None,
+            service_threads: 1,
+        })
+    }
+
+    /// The checked-in configuration, unchanged.
+    pub fn start(p: &Prerequisites) -> Result<Stack, HarnessError> {
+        Self::builder(p)?.start()
+    }
+
+    pub fn send(&self, req: &Request) -> Result<Response, HarnessError> {
+        self.envoy.send(req)
+    }
+
+    pub fn get(&self, target: &str) -> Result<Response, HarnessError> {
+        self.envoy.send(&Request::get(target))
+    }
+}
+
+impl StackBuilder {
+    /// Changes the plugin JSON, e.g. `|c| c["onError"]["mode"] = "allow".into()`.
+    pub fn config(mut self, f: impl FnOnce(&mut serde_json::Value)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.options.concurrency = n;
+        self
+    }
+
+    pub fn auth_port(mut self, port: u16) -> Self {
+        self.auth_port = Some(port);
+        self
+    }
+
+    pub fn start(mut self) -> Result<Stack, HarnessError> {
+        let any = SocketAddr::from((LOCALHOST, 0));
+        let prefix = self
+            .config
+            .pointer("/authService/pathPrefix")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let auth = AuthService::spawn(
+            any,
+            self.service_threads,
+            AuthState::new(Tokens::example(), &prefix),
+        )?;
+        let echo = echo::spawn(any, self.service_threads)?;
+        self.options.ports = PortMap::ephemeral(self.auth_port.unwrap_or(auth.port()), echo.port());
+        self.options.plugin_config = Some(self.config.to_string());
+        let envoy = Envoy::start(&self.options)?;
+        Ok(Stack { auth, echo, envoy })
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> Result<u16, HarnessError> {
+    let l =
+        TcpListener::bind(SocketAddr::from((LOCALHOST, 0))).map_err(io("binding a probe port"))?;
+    Ok(l.local_addr().map_err(io("local_addr"))?.port())
+}
