@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(remap_ports(&mut doc, &map), 4);
         let text = serde_yaml::to_string(&doc).unwrap();
         for old in ["10000", "9901", "8081", "8082"] {
-            assert!(!text.contains(old), "{old} left in {text}");
+            assert!(
+                !text.contains(&format!("port_value: {old}")),
+                "{old} left in {text}"
+            );
         }
     }
 
