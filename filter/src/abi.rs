@@ -1,10 +1,33 @@
-//! The hostcalls the adapter uses, declared against the proxy-wasm ABI directly so that every one
-//! returns a `Result` instead of panicking on an unexpected status (the SDK's `hostcalls` panic, and a
-//! panic kills the worker's VM). Statuses come back as plain `u32`: no enum is built from host data.
-//! Header maps are parsed with bounds checks into pairs that borrow one buffer, values as bytes.
+//! The hostcalls the adapter uses, declared against the proxy-wasm ABI 0.2.1 directly so that every
+//! one returns a `Result` instead of panicking on an unexpected status (a panic kills the worker's
+//! VM). Statuses come back as plain `u32`: no enum is built from host data. Header maps are parsed
+//! with bounds checks into pairs that borrow one buffer, values as bytes.
 
-use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 use std::fmt;
+
+/// Log levels of the ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum LogLevel {
+    Trace = 0,
+    Debug = 1,
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+pub type MapType = u32;
+pub const REQUEST_HEADERS: MapType = 0;
+pub const CALL_RESPONSE_HEADERS: MapType = 6;
+
+pub type BufferType = u32;
+pub const CALL_RESPONSE_BODY: BufferType = 4;
+pub const PLUGIN_CONFIGURATION: BufferType = 7;
+
+const COUNTER: u32 = 0;
+const GAUGE: u32 = 1;
+const STREAM_REQUEST: u32 = 0;
 use std::ptr::{null, null_mut};
 
 /// A non-OK status from the host.
@@ -78,13 +101,28 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_define_metric(
-        metric_type: MetricType,
+        metric_type: u32,
         name_data: *const u8,
         name_size: usize,
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_http_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        trailers_data: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        return_token: *mut u32,
+    ) -> u32;
 }
 
 pub fn log(level: LogLevel, message: &str) -> Result<(), HostStatus> {
@@ -169,13 +207,59 @@ pub fn send_local_response(
 }
 
 pub fn resume_request() -> Result<(), HostStatus> {
-    check(unsafe { proxy_continue_stream(0) })
+    check(unsafe { proxy_continue_stream(STREAM_REQUEST) })
 }
 
 pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
     let mut id = 0u32;
-    check(unsafe { proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+pub fn define_gauge(name: &str) -> Result<u32, HostStatus> {
+    let mut id = 0u32;
+    check(unsafe { proxy_define_metric(GAUGE, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn record(id: u32, value: u64) -> Result<(), HostStatus> {
+    check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Makes later hostcalls act on `context_id` (a request waiting on a callout another context owns).
+pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
+    check(unsafe { proxy_set_effective_context(context_id) })
+}
+
+pub fn set_tick_period_ms(ms: u32) -> Result<(), HostStatus> {
+    check(unsafe { proxy_set_tick_period_milliseconds(ms) })
+}
+
+/// Dispatches an HTTP call to `cluster`; the answer comes to `proxy_on_http_call_response` of the
+/// context that is effective now, with the returned token.
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &[u8])],
+    timeout_ms: u32,
+) -> Result<u32, HostStatus> {
+    let map = serialize(headers);
+    let trailers = serialize(&[]);
+    let mut token = 0u32;
+    check(unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            map.as_ptr(),
+            map.len(),
+            null(),
+            0,
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
 }
 
 pub fn increment(id: u32, by: i64) -> Result<(), HostStatus> {
@@ -224,7 +308,7 @@ pub fn pairs(buf: &[u8]) -> Result<Vec<(&str, &[u8])>, &'static str> {
     Ok(out)
 }
 
-fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     let size = 4 + pairs
         .iter()
         .map(|(n, v)| 10 + n.len() + v.len())

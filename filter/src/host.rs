@@ -1,20 +1,56 @@
-//! `mesh_authz_core::host::Host` on proxy-wasm: the clock and the counters.
+//! `mesh_authz_core::host::Host` on proxy-wasm: the clock and the counters; and the gauges the root
+//! context records once a second.
 
 use crate::abi;
 use mesh_authz_core::host::{Host, HostError, Metric};
 
-/// Counter ids, defined once per VM. A counter the host refused to define stays `None` and is skipped.
+/// Counter ids, defined once per root context. One the host refused stays `None` and is skipped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metrics([Option<u32>; Metric::ALL.len()]);
 
 impl Metrics {
-    pub fn define() -> Result<Metrics, (Metric, abi::HostStatus)> {
+    pub fn define() -> Result<Metrics, (&'static str, abi::HostStatus)> {
         let mut ids = [None; Metric::ALL.len()];
         for (slot, metric) in ids.iter_mut().zip(Metric::ALL) {
-            *slot = Some(abi::define_counter(metric.name()).map_err(|s| (metric, s))?);
+            *slot = Some(abi::define_counter(metric.name()).map_err(|s| (metric.name(), s))?);
         }
         Ok(Metrics(ids))
     }
+}
+
+/// Gauges: decisions in this VM's cache, and its linear memory (to see what the cache costs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    pub cache_entries: Option<u32>,
+    pub memory_bytes: Option<u32>,
+}
+
+impl Gauges {
+    pub fn define() -> Gauges {
+        Gauges {
+            cache_entries: abi::define_gauge("mesh_authz_cache_entries").ok(),
+            memory_bytes: abi::define_gauge("mesh_authz_vm_memory_bytes").ok(),
+        }
+    }
+
+    pub fn record(&self, cache_entries: usize) {
+        if let Some(id) = self.cache_entries {
+            let _ = abi::record(id, cache_entries as u64);
+        }
+        if let Some(id) = self.memory_bytes {
+            let _ = abi::record(id, memory_bytes());
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65_536
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_bytes() -> u64 {
+    0
 }
 
 #[derive(Debug, Clone, Copy)]

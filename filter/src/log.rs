@@ -2,13 +2,12 @@
 //! with the context id and `mesh-authz:` so an operator can grep one request's story.
 //! Never pass a credential, a cookie or the whole config to these functions.
 
-use crate::abi;
-use proxy_wasm::types::LogLevel;
+use crate::abi::{self, LogLevel};
 use std::cell::Cell;
 
 thread_local! {
     /// Envoy's level, read at configure time; `Warn` until then.
-    static LEVEL: Cell<u32> = const { Cell::new(3) };
+    static LEVEL: Cell<u32> = const { Cell::new(LogLevel::Warn as u32) };
 }
 
 pub fn refresh_level() {
@@ -17,12 +16,8 @@ pub fn refresh_level() {
     }
 }
 
-fn rank(level: LogLevel) -> u32 {
-    level as u32
-}
-
 pub fn enabled(level: LogLevel) -> bool {
-    LEVEL.with(|l| rank(level) >= l.get())
+    LEVEL.with(|l| level as u32 >= l.get())
 }
 
 pub fn log(level: LogLevel, context_id: u32, message: std::fmt::Arguments<'_>) {
@@ -41,6 +36,6 @@ pub fn install_panic_hook() {
 #[macro_export]
 macro_rules! log_at {
     ($level:ident, $ctx:expr, $($arg:tt)*) => {
-        $crate::log::log(proxy_wasm::types::LogLevel::$level, $ctx, format_args!($($arg)*))
+        $crate::log::log($crate::abi::LogLevel::$level, $ctx, format_args!($($arg)*))
     };
 }

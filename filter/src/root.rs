@@ -1,98 +1,110 @@
-//! The root context: reads and checks the plugin configuration, keeps the current `Authorizer`
-//! (one per configuration; a new one starts with an empty cache), and hands it to each request.
+//! A root context: reads and checks the plugin configuration, keeps the current `Authorizer` (one per
+//! configuration; a new one starts with an empty cache), owns the callouts in flight, and records the
+//! gauges once a second.
 
 use crate::abi;
-use crate::host::{Metrics, ProxyHost};
-use crate::http::AuthFilter;
+use crate::host::{Gauges, Metrics, ProxyHost};
 use crate::log_at;
+use crate::vm;
+use mesh_authz_core::flight::Flights;
 use mesh_authz_core::{Authorizer, Config};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType};
 use std::rc::Rc;
 
 /// Configuration larger than this is refused rather than read.
 const MAX_CONFIG_BYTES: usize = 1 << 20;
+const TICK_MS: u32 = 1000;
 
 pub struct Root {
-    id: u32,
-    authorizer: Option<Rc<Authorizer>>,
+    pub authorizer: Option<Rc<Authorizer>>,
     metrics: Option<Metrics>,
+    gauges: Gauges,
+    /// Callouts in flight and the requests waiting on each; the callout belongs to this context, so
+    /// it outlives any one request.
+    pub flights: Flights<Rc<Authorizer>>,
 }
 
 impl Root {
-    pub fn new(id: u32) -> Self {
+    pub fn new(_id: u32) -> Self {
         Root {
-            id,
             authorizer: None,
             metrics: None,
+            gauges: Gauges::default(),
+            flights: Flights::default(),
         }
     }
 
-    fn load(&mut self, size: usize) -> Result<Config, String> {
-        if size > MAX_CONFIG_BYTES {
-            return Err(format!(
-                "(config): {size} bytes is over the {MAX_CONFIG_BYTES}-byte limit"
-            ));
+    pub fn host(&self) -> ProxyHost {
+        ProxyHost {
+            metrics: self.metrics.unwrap_or_default(),
         }
-        let text = abi::buffer(BufferType::PluginConfiguration, size.max(1))
-            .map_err(|s| format!("(config): could not read the plugin configuration: {s}"))?;
-        Config::parse(&text).map_err(|e| e.to_string())
     }
 }
 
-impl Context for Root {}
+fn load(size: usize) -> Result<Config, String> {
+    if size > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "(config): {size} bytes is over the {MAX_CONFIG_BYTES}-byte limit"
+        ));
+    }
+    let text = abi::buffer(abi::PLUGIN_CONFIGURATION, size.max(1))
+        .map_err(|s| format!("(config): could not read the plugin configuration: {s}"))?;
+    Config::parse(&text).map_err(|e| e.to_string())
+}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        crate::log::refresh_level();
-        if self.metrics.is_none() {
+pub fn configure(root_id: u32, size: usize) -> bool {
+    crate::log::refresh_level();
+    let config = match load(size) {
+        Ok(c) => c,
+        Err(reason) => {
+            // Envoy rejects this configuration; whatever ran before keeps running.
+            log_at!(Error, root_id, "invalid configuration: {reason}");
+            return false;
+        }
+    };
+    log_at!(
+        Info,
+        root_id,
+        "configured: auth cluster '{}', cache {}, {} bypass rule(s)",
+        config.auth.cluster,
+        config
+            .cache
+            .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
+        config.bypass.len()
+    );
+    let authorizer = Rc::new(Authorizer::new(config));
+    let stored = vm::with(|vm| {
+        let root = vm
+            .roots
+            .entry(root_id)
+            .or_insert_with(|| Root::new(root_id));
+        if root.metrics.is_none() {
             match Metrics::define() {
-                Ok(m) => self.metrics = Some(m),
-                Err((metric, status)) => {
-                    log_at!(
-                        Warn,
-                        self.id,
-                        "counter {} not defined ({status}); it will not be reported",
-                        metric.name()
-                    );
-                }
+                Ok(m) => root.metrics = Some(m),
+                Err((name, s)) => log_at!(
+                    Warn,
+                    root_id,
+                    "counter {name} not defined ({s}); it will not be reported"
+                ),
             }
+            root.gauges = Gauges::define();
         }
-        match self.load(plugin_configuration_size) {
-            Ok(config) => {
-                log_at!(
-                    Info,
-                    self.id,
-                    "configured: auth cluster '{}', cache {}, {} bypass rule(s)",
-                    config.auth.cluster,
-                    config
-                        .cache
-                        .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
-                    config.bypass.len()
-                );
-                self.authorizer = Some(Rc::new(Authorizer::new(config)));
-                true
-            }
-            Err(reason) => {
-                // The previous configuration, if any, stays in force for this VM: Envoy rejects the update.
-                log_at!(Error, self.id, "invalid configuration: {reason}");
-                false
-            }
+        root.authorizer = Some(authorizer);
+    });
+    if stored.is_none() {
+        log_at!(Error, root_id, "configuration not stored (re-entrant call)");
+        return false;
+    }
+    if let Err(s) = abi::set_tick_period_ms(TICK_MS) {
+        log_at!(Debug, root_id, "no tick ({s}): gauges will not be updated");
+    }
+    true
+}
+
+pub fn tick(root_id: u32) {
+    vm::with(|vm| {
+        if let Some(root) = vm.roots.get(&root_id) {
+            let entries = root.authorizer.as_ref().map_or(0, |a| a.cached_entries());
+            root.gauges.record(entries);
         }
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let host = ProxyHost {
-            metrics: self.metrics.unwrap_or_default(),
-        };
-        Some(Box::new(AuthFilter::new(
-            context_id,
-            self.authorizer.clone(),
-            host,
-        )))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
+    });
 }

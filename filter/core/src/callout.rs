@@ -3,8 +3,9 @@
 //! original path and query, `:authority` of the auth service, the forwarded and trace headers the request
 //! has, plus `addHeaders`, no body. The original host travels as `x-forwarded-host`.
 //!
-//! The cache key is built from the same inputs in the same pass, so what the key holds is by
-//! construction what the service saw (minus trace headers, which are for correlation only).
+//! The cache key holds every input of the callout that can change the answer: method, path (when
+//! sent), original host, the forwarded headers' values, and (through the config generation) the
+//! path prefix and `addHeaders`. Trace headers are for correlation only and stay out of it.
 
 use crate::config::Config;
 use crate::key::{CacheKey, KeyBuilder};
@@ -12,6 +13,9 @@ use crate::request::RequestHead;
 use std::borrow::Cow;
 
 pub const FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// Ready for `dispatch_http_call`: pseudo-headers first.
+pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
 #[derive(Debug)]
 pub struct Callout<'a> {
@@ -39,7 +43,41 @@ impl std::fmt::Display for BadRequest {
     }
 }
 
-pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
+/// The cache key of a request: computed without building the callout, so a cache hit allocates nothing.
+/// `pathPrefix` and `addHeaders` are constant per configuration and enter through the generation.
+pub fn key(config: &Config, req: &RequestHead<'_>) -> Result<CacheKey, BadRequest> {
+    let auth = &config.auth;
+    let method = req
+        .method()
+        .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
+    let mut key = KeyBuilder::new(&config.generation);
+    key.field(method.as_bytes());
+    if auth.include_request_path {
+        key.field(
+            req.path()
+                .ok_or(BadRequest::MissingPseudoHeader(":path"))?
+                .as_bytes(),
+        );
+    }
+    key.field(req.authority().unwrap_or("").as_bytes());
+    for name in &auth.forward_headers {
+        let mut count = 0u64;
+        for value in req.values(name) {
+            std::str::from_utf8(value).map_err(|_| BadRequest::NotUtf8(name.clone()))?;
+            key.field(name.as_bytes()).field(value);
+            count += 1;
+        }
+        // "absent" and "present but empty" must not share a key.
+        key.field(&count.to_le_bytes());
+    }
+    Ok(key.finish())
+}
+
+/// The callout's headers, for a request whose `key` succeeded (so the same checks already passed).
+pub fn headers<'a>(
+    config: &'a Config,
+    req: &RequestHead<'a>,
+) -> Result<CalloutHeaders<'a>, BadRequest> {
     let auth = &config.auth;
     let method = req
         .method()
@@ -57,14 +95,8 @@ pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a
         Cow::Borrowed(auth.path_prefix.as_str())
     };
     let host = req.authority().unwrap_or("");
-
-    let mut key = KeyBuilder::new(&config.generation);
-    key.field(method.as_bytes())
-        .field(path.as_bytes())
-        .field(host.as_bytes());
-
     let extra = auth.forward_headers.len() + auth.trace_headers.len() + auth.add_headers.len();
-    let mut headers: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(4 + extra);
+    let mut headers: CalloutHeaders<'a> = Vec::with_capacity(4 + extra);
     headers.push((":method", Cow::Borrowed(method)));
     headers.push((":path", path));
     headers.push((":authority", Cow::Borrowed(auth.authority.as_str())));
@@ -72,15 +104,10 @@ pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a
         headers.push((FORWARDED_HOST, Cow::Borrowed(host)));
     }
     for name in &auth.forward_headers {
-        let mut count = 0u64;
         for value in req.values(name) {
             let text = std::str::from_utf8(value).map_err(|_| BadRequest::NotUtf8(name.clone()))?;
             headers.push((name.as_str(), Cow::Borrowed(text)));
-            key.field(name.as_bytes()).field(value);
-            count += 1;
         }
-        // "absent" and "present but empty" must not share a key.
-        key.field(&count.to_le_bytes());
     }
     for name in &auth.trace_headers {
         for value in req.values(name) {
@@ -93,9 +120,14 @@ pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a
     for (name, value) in &auth.add_headers {
         headers.push((name.as_str(), Cow::Borrowed(value.as_str())));
     }
+    Ok(headers)
+}
+
+/// Both at once: what a test or a caller that always calls out wants.
+pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
     Ok(Callout {
-        headers,
-        key: key.finish(),
+        key: key(config, req)?,
+        headers: headers(config, req)?,
     })
 }
 

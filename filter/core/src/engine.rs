@@ -3,7 +3,7 @@
 //! to turn the outcome into an `Action`.
 
 use crate::cache::DecisionCache;
-use crate::callout::{self, Callout};
+use crate::callout::{self, BadRequest, CalloutHeaders};
 use crate::config::Config;
 use crate::decision::{CalloutError, Decision, Outcome};
 use crate::host::{Host, Metric};
@@ -16,9 +16,10 @@ use std::rc::Rc;
 
 pub type Verdict = Outcome<Rc<Decision>>;
 
-pub enum Start<'a> {
+pub enum Start {
     Done(Verdict),
-    Callout(Callout<'a>),
+    /// Not decided here: the answer must come from the auth service (or a callout in flight).
+    Miss(CacheKey),
 }
 
 pub struct Authorizer {
@@ -45,19 +46,32 @@ impl Authorizer {
             .map_or(0, |c| c.len())
     }
 
-    pub fn start<'a>(&'a self, host: &dyn Host, req: &RequestHead<'a>) -> Start<'a> {
+    /// Requests that miss on the same key may share one callout (only with the cache on: without
+    /// it, every request is checked on its own).
+    pub fn coalesces(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    pub fn callout_headers<'a>(
+        &'a self,
+        req: &RequestHead<'a>,
+    ) -> Result<CalloutHeaders<'a>, BadRequest> {
+        callout::headers(&self.config, req)
+    }
+
+    pub fn start(&self, host: &dyn Host, req: &RequestHead<'_>) -> Start {
         if let (Some(method), Some(path)) = (req.method(), req.path()) {
             if self.config.bypass.iter().any(|r| r.matches(method, path)) {
                 return Start::Done(Outcome::Bypass);
             }
         }
-        let callout = match callout::build(&self.config, req) {
-            Ok(c) => c,
+        let key = match callout::key(&self.config, req) {
+            Ok(k) => k,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
         if let Some(cache) = &self.cache {
             let hit = match (host.now_ms(), cache.try_borrow_mut()) {
-                (Ok(now), Ok(mut c)) => c.get(&callout.key, now),
+                (Ok(now), Ok(mut c)) => c.get(&key, now),
                 _ => None,
             };
             if let Some(decision) = hit {
@@ -69,7 +83,7 @@ impl Authorizer {
             }
             host.count(Metric::CacheMisses);
         }
-        Start::Callout(callout)
+        Start::Miss(key)
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows.

@@ -5,7 +5,7 @@
 //! - `request` / `callout` / `key`: the request head, the ext_authz-shaped callout built from it,
 //!   and the cache key (a digest of the same inputs).
 //! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
-//! - `cache`: bounded, TTL'd decisions per VM.
+//! - `cache`: bounded, TTL'd decisions per VM; `flight`: one callout per key in flight.
 //! - `engine`: the flow (bypass, cache, callout, judge) against a `host::Host`.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
 
@@ -16,6 +16,7 @@ pub mod callout;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod flight;
 pub mod host;
 pub mod key;
 pub mod reply;

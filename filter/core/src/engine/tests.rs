@@ -55,9 +55,9 @@ fn run(
 ) -> (Verdict, bool) {
     match a.start(host, &RequestHead::new(h)) {
         Start::Done(v) => (v, false),
-        Start::Callout(c) => {
+        Start::Miss(key) => {
             let answer = answer.map(|(headers, body)| Answer { headers, body });
-            (a.finish(host, &c.key, answer), true)
+            (a.finish(host, &key, answer), true)
         }
     }
 }
