@@ -16,13 +16,13 @@ pub fn parse_stats(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The value of the first Prometheus sample whose name (with labels, if given) matches.
-/// `prometheus_value(text, "envoy_wasmcustom_mesh_authz_allowed")` reads an unlabelled sample.
+/// The value of the first Prometheus sample whose name (with labels, if given) matches. Envoy
+/// writes unlabelled samples as `name{} 3`; `prometheus_value(text, "name")` reads those too.
 pub fn prometheus_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
-        .find(|(name, _)| *name == series)
+        .find(|(name, _)| *name == series || name.strip_suffix("{}") == Some(series))
         .and_then(|(_, v)| v.parse::<f64>().ok())
 }
 
@@ -40,8 +40,9 @@ mod tests {
 
     #[test]
     fn reads_prometheus_samples() {
-        let t = "# TYPE envoy_x counter\nenvoy_x{a=\"b\"} 4\nenvoy_x 7\n";
+        let t = "# TYPE envoy_x counter\nenvoy_x{a=\"b\"} 4\nenvoy_x 7\nmesh_y{} 2\n";
         assert_eq!(prometheus_value(t, "envoy_x"), Some(7.0));
+        assert_eq!(prometheus_value(t, "mesh_y"), Some(2.0));
         assert_eq!(prometheus_value(t, "envoy_x{a=\"b\"}"), Some(4.0));
         assert_eq!(prometheus_value(t, "envoy_y"), None);
     }
