@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 fn user_of(s: &Stack, req: &Request) -> String {
     let r = s.send(req).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json::<Echoed>().unwrap().header("x-user-id").unwrap_or("<none>").to_string()
+    r.json::<Echoed>()
+        .unwrap()
+        .header("x-user-id")
+        .unwrap_or("<none>")
+        .to_string()
 }
 
 #[test]
@@ -18,11 +22,17 @@ fn identical_requests_make_one_callout() {
     let p = require_prerequisites!();
     let s = Stack::start(&p).unwrap();
     for _ in 0..10 {
-        assert_eq!(user_of(&s, &Request::get("/orders?page=2").bearer("alice-token")), "alice");
+        assert_eq!(
+            user_of(&s, &Request::get("/orders?page=2").bearer("alice-token")),
+            "alice"
+        );
     }
     assert_eq!(s.auth.calls(), 1);
     // Another path is another decision.
-    assert_eq!(user_of(&s, &Request::get("/orders?page=3").bearer("alice-token")), "alice");
+    assert_eq!(
+        user_of(&s, &Request::get("/orders?page=3").bearer("alice-token")),
+        "alice"
+    );
     assert_eq!(s.auth.calls(), 2);
 }
 
@@ -34,15 +44,25 @@ fn denials_401_403_are_cached_other_denials_are_not() {
         let r = s.send(&Request::get("/x").bearer("stolen-token")).unwrap();
         assert_eq!(r.status, 401);
         // The cached denial still carries the service's challenge.
-        assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer error=\"invalid_token\""));
+        assert_eq!(
+            r.header("www-authenticate").as_deref(),
+            Some("Bearer error=\"invalid_token\"")
+        );
     }
     assert_eq!(s.auth.calls(), 1, "401 not cached");
     for _ in 0..3 {
-        assert_eq!(s.send(&Request::get("/admin").bearer("bob-token")).unwrap().status, 403);
+        assert_eq!(
+            s.send(&Request::get("/admin").bearer("bob-token"))
+                .unwrap()
+                .status,
+            403
+        );
     }
     assert_eq!(s.auth.calls(), 2, "403 not cached");
     for _ in 0..3 {
-        let r = s.send(&Request::get("/page").header("accept", "text/html")).unwrap();
+        let r = s
+            .send(&Request::get("/page").header("accept", "text/html"))
+            .unwrap();
         assert_eq!(r.status, 302);
     }
     assert_eq!(s.auth.calls(), 5, "a 302 was cached");
@@ -57,7 +77,11 @@ fn service_max_age_expires_the_entry() {
     assert_eq!(user_of(&s, &req), "alice");
     let stored = Instant::now();
     assert_eq!(user_of(&s, &req), "alice");
-    assert_eq!(s.auth.calls(), 1, "second request inside max-age was not a hit");
+    assert_eq!(
+        s.auth.calls(),
+        1,
+        "second request inside max-age was not a hit"
+    );
     // Poll (bounded) until the entry expires and a second callout happens.
     let deadline = stored + Duration::from_secs(5);
     while s.auth.calls() < 2 && Instant::now() < deadline {
@@ -65,8 +89,15 @@ fn service_max_age_expires_the_entry() {
         assert_eq!(user_of(&s, &req), "alice");
     }
     let elapsed = stored.elapsed();
-    assert_eq!(s.auth.calls(), 2, "no second callout within 5 s of a max-age=1 answer");
-    assert!(elapsed >= Duration::from_millis(500), "expired after {elapsed:?}, before max-age");
+    assert_eq!(
+        s.auth.calls(),
+        2,
+        "no second callout within 5 s of a max-age=1 answer"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(500),
+        "expired after {elapsed:?}, before max-age"
+    );
 }
 
 #[test]
@@ -76,7 +107,10 @@ fn no_store_and_no_cache_are_honoured() {
     for (directive, calls) in [("no-store", 3), ("no-cache", 6), ("private, no-store", 9)] {
         s.auth.set_extra_headers(&[("cache-control", directive)]);
         for _ in 0..3 {
-            assert_eq!(user_of(&s, &Request::get("/fresh").bearer("alice-token")), "alice");
+            assert_eq!(
+                user_of(&s, &Request::get("/fresh").bearer("alice-token")),
+                "alice"
+            );
         }
         assert_eq!(s.auth.calls(), calls, "{directive}");
     }
@@ -98,7 +132,12 @@ fn two_credentials_never_share_a_decision() {
     }
     assert_eq!(s.auth.calls(), 4);
     // A denied credential does not poison the allowed one's entry, nor the other way round.
-    assert_eq!(s.send(&Request::get("/same").bearer("stolen-token")).unwrap().status, 401);
+    assert_eq!(
+        s.send(&Request::get("/same").bearer("stolen-token"))
+            .unwrap()
+            .status,
+        401
+    );
     assert_eq!(user_of(&s, &alice), "alice");
     assert_eq!(s.send(&Request::get("/same")).unwrap().status, 401);
 }
@@ -111,7 +150,10 @@ fn trace_headers_stay_out_of_the_key() {
         let req = Request::get("/traced")
             .bearer("bob-token")
             .header("x-request-id", &format!("req-{i}"))
-            .header("traceparent", &format!("00-4bf92f3577b34da6a3ce929d0e0e473{i}-00f067aa0ba902b7-01"));
+            .header(
+                "traceparent",
+                &format!("00-4bf92f3577b34da6a3ce929d0e0e473{i}-00f067aa0ba902b7-01"),
+            );
         assert_eq!(user_of(&s, &req), "bob");
     }
     assert_eq!(s.auth.calls(), 1);
@@ -123,7 +165,13 @@ fn host_is_part_of_the_key() {
     let p = require_prerequisites!();
     let s = Stack::start(&p).unwrap();
     for host in ["a.example", "b.example", "a.example"] {
-        assert_eq!(user_of(&s, &Request::get("/h").header("host", host).bearer("bob-token")), "bob");
+        assert_eq!(
+            user_of(
+                &s,
+                &Request::get("/h").header("host", host).bearer("bob-token")
+            ),
+            "bob"
+        );
     }
     assert_eq!(s.auth.calls(), 2);
 }
