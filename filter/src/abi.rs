@@ -110,6 +110,20 @@ extern "C" {
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_http_call(
         upstream_data: *const u8,
@@ -229,6 +243,25 @@ pub fn record(id: u32, value: u64) -> Result<(), HostStatus> {
 /// Makes later hostcalls act on `context_id` (a request waiting on a callout another context owns).
 pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
     check(unsafe { proxy_set_effective_context(context_id) })
+}
+
+pub const CAS_MISMATCH: u32 = 8;
+
+/// A shared-data value and its CAS token; `None` when the key was never written.
+pub fn shared_get(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
+    match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) }
+    {
+        OK => Ok(Some((unsafe { owned(data, size) }, cas))),
+        NOT_FOUND => Ok(None),
+        s => Err(HostStatus(s)),
+    }
+}
+
+pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+    check(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
 }
 
 pub fn set_tick_period_ms(ms: u32) -> Result<(), HostStatus> {

@@ -2,7 +2,7 @@
 //! context records once a second.
 
 use crate::abi;
-use mesh_authz_core::host::{Host, HostError, Metric};
+use mesh_authz_core::host::{Host, HostError, Metric, SharedError};
 
 /// Counter ids, defined once per root context. One the host refused stays `None` and is skipped.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,5 +70,16 @@ impl Host for ProxyHost {
         if let Some(id) = index.and_then(|i| self.metrics.0.get(i).copied().flatten()) {
             let _ = abi::increment(id, 1);
         }
+    }
+
+    fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+        abi::shared_get(key).map_err(|s| HostError(format!("shared data: {s}")))
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+        abi::shared_set(key, value, cas).map_err(|s| match s.0 {
+            abi::CAS_MISMATCH => SharedError::CasMismatch,
+            _ => SharedError::Host(HostError(format!("shared data: {s}"))),
+        })
     }
 }

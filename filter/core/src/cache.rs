@@ -60,7 +60,15 @@ impl<D> DecisionCache<D> {
         if ttl_secs == 0 {
             return;
         }
-        let expires_ms = now_ms.saturating_add(u64::from(ttl_secs) * 1000);
+        self.put_until(
+            key,
+            decision,
+            now_ms.saturating_add(u64::from(ttl_secs) * 1000),
+        );
+    }
+
+    /// Stores a decision that expires at `expires_ms` (one read from the shared level keeps its expiry).
+    pub fn put_until(&mut self, key: CacheKey, decision: Rc<D>, expires_ms: u64) {
         self.map.put(
             key,
             Entry {

@@ -3,14 +3,17 @@
 
 use crate::callout::BadRequest;
 
+/// Header values tagged with their name's index in a config list.
+pub type TaggedHeaders = Box<[(u8, Box<[u8]>)]>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The identity headers to set upstream: (index into `identity_headers`, value).
-    Allow { identity: Box<[(u8, Box<[u8]>)]> },
+    Allow { identity: TaggedHeaders },
     /// What the client gets: the service's status, the `denyHeaders` it sent, its body (bounded).
     Deny {
         status: u16,
-        headers: Box<[(u8, Box<[u8]>)]>,
+        headers: TaggedHeaders,
         body: Box<[u8]>,
     },
 }

@@ -11,6 +11,7 @@ use crate::key::CacheKey;
 use crate::reply::{self, Action};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
+use crate::shared;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -70,12 +71,21 @@ impl Authorizer {
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
         if let Some(cache) = &self.cache {
-            let hit = match (host.now_ms(), cache.try_borrow_mut()) {
-                (Ok(now), Ok(mut c)) => c.get(&key, now),
+            let now = host.now_ms().ok();
+            let local = match (now, cache.try_borrow_mut()) {
+                (Some(now), Ok(mut c)) => c.get(&key, now),
                 _ => None,
             };
-            if let Some(decision) = hit {
+            if let Some(decision) = local {
                 host.count(Metric::CacheHits);
+                return Start::Done(Outcome::Decided {
+                    decision,
+                    from_cache: true,
+                });
+            }
+            if let Some(decision) = now.and_then(|now| self.shared_lookup(host, cache, &key, now)) {
+                host.count(Metric::CacheHits);
+                host.count(Metric::SharedHits);
                 return Start::Done(Outcome::Decided {
                     decision,
                     from_cache: true,
@@ -98,15 +108,60 @@ impl Authorizer {
             Err(e) => return Outcome::Error(e),
         };
         let decision = Rc::new(judged.decision);
-        if let Some(cache) = &self.cache {
-            if let (Ok(now), Ok(mut c)) = (host.now_ms(), cache.try_borrow_mut()) {
-                c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
+        if let (Some(cache), Ok(now)) = (&self.cache, host.now_ms()) {
+            if judged.ttl_secs > 0 {
+                if let Ok(mut c) = cache.try_borrow_mut() {
+                    c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
+                }
+                let expires = now.saturating_add(u64::from(judged.ttl_secs) * 1000);
+                self.shared_store(host, key, &decision, expires);
             }
         }
         Outcome::Decided {
             decision,
             from_cache: false,
         }
+    }
+
+    fn shared_slots(&self) -> u32 {
+        self.config.cache.map_or(0, |p| p.shared_slots)
+    }
+
+    /// A live decision another worker (or this one) left in the shared level; copied into this VM's cache.
+    fn shared_lookup(
+        &self,
+        host: &dyn Host,
+        cache: &RefCell<DecisionCache<Decision>>,
+        key: &CacheKey,
+        now: u64,
+    ) -> Option<Rc<Decision>> {
+        let slots = self.shared_slots();
+        if slots == 0 {
+            return None;
+        }
+        let (bytes, _) = host.shared_get(&shared::slot_name(key, slots)).ok()??;
+        let (decision, expires) = shared::decode(&bytes, key, now)?;
+        let decision = Rc::new(decision);
+        if let Ok(mut c) = cache.try_borrow_mut() {
+            c.put_until(*key, Rc::clone(&decision), expires);
+        }
+        Some(decision)
+    }
+
+    /// Publishes a decision to the shared level. The slot is written only if nobody wrote it since we
+    /// read it; a lost race or a host error just leaves the slot as it is.
+    fn shared_store(&self, host: &dyn Host, key: &CacheKey, decision: &Decision, expires: u64) {
+        let slots = self.shared_slots();
+        if slots == 0 {
+            return;
+        }
+        let name = shared::slot_name(key, slots);
+        let cas = match host.shared_get(&name) {
+            Ok(Some((_, cas))) => cas,
+            Ok(None) => 0,
+            Err(_) => return,
+        };
+        let _ = host.shared_set(&name, &shared::encode(key, expires, decision), cas);
     }
 
     /// Counts the outcome and says what Envoy should do.

@@ -23,10 +23,11 @@ pub enum Metric {
     CacheHits,
     CacheMisses,
     Callouts,
+    SharedHits,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -34,6 +35,7 @@ impl Metric {
         Metric::CacheHits,
         Metric::CacheMisses,
         Metric::Callouts,
+        Metric::SharedHits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,12 +47,25 @@ impl Metric {
             Metric::CacheHits => "mesh_authz_cache_hits",
             Metric::CacheMisses => "mesh_authz_cache_misses",
             Metric::Callouts => "mesh_authz_callouts",
+            Metric::SharedHits => "mesh_authz_shared_cache_hits",
         }
     }
 }
 
+/// A shared-data write that did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedError {
+    /// Another worker wrote the slot since we read it: its entry stays.
+    CasMismatch,
+    Host(HostError),
+}
+
 pub trait Host {
-    /// Wall-clock milliseconds; only differences matter.
+    /// Wall-clock milliseconds, the same clock for every worker.
     fn now_ms(&self) -> Result<u64, HostError>;
     fn count(&self, metric: Metric);
+    /// The value of a shared-data key and its CAS token; `None` if the key was never written.
+    fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError>;
+    /// Writes a shared-data key if its CAS token is still `cas` (0: unconditionally).
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError>;
 }

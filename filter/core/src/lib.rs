@@ -5,7 +5,8 @@
 //! - `request` / `callout` / `key`: the request head, the ext_authz-shaped callout built from it,
 //!   and the cache key (a digest of the same inputs).
 //! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
-//! - `cache`: bounded, TTL'd decisions per VM; `flight`: one callout per key in flight.
+//! - `cache`: bounded, TTL'd decisions per VM; `shared`: the level shared by all workers;
+//!   `flight`: one callout per key in flight.
 //! - `engine`: the flow (bypass, cache, callout, judge) against a `host::Host`.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
 
@@ -22,6 +23,7 @@ pub mod key;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod shared;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Authorizer, Start, Verdict};

@@ -3,7 +3,7 @@
 
 use crate::cache_control;
 use crate::config::Config;
-use crate::decision::{CalloutError, Decision};
+use crate::decision::{CalloutError, Decision, TaggedHeaders};
 
 /// The auth service's answer as the adapter read it: header pairs (with `:status`) and the body,
 /// at most `maxDenyBodyBytes` of it.
@@ -76,7 +76,7 @@ pub fn judge(
 }
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
-fn pick(wanted: &[String], headers: &[(&str, &[u8])]) -> Box<[(u8, Box<[u8]>)]> {
+fn pick(wanted: &[String], headers: &[(&str, &[u8])]) -> TaggedHeaders {
     headers
         .iter()
         .filter_map(|(name, value)| {

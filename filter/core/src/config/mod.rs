@@ -50,6 +50,8 @@ pub struct CachePolicy {
     pub allow_ttl_secs: u32,
     pub deny_ttl_secs: u32,
     pub max_ttl_secs: u32,
+    /// 0: no shared level.
+    pub shared_slots: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +120,15 @@ impl Config {
                     ));
                 }
             }
+            let shared_slots = c.shared_slots.unwrap_or(c.max_entries);
+            if shared_slots > MAX_ENTRIES {
+                return Err(ConfigError::new(
+                    "cache.sharedSlots",
+                    format!("must be 0 (off) to {MAX_ENTRIES}"),
+                ));
+            }
             Some(CachePolicy {
+                shared_slots,
                 max_entries: c.max_entries as usize,
                 allow_ttl_secs: c.allow_ttl_seconds,
                 deny_ttl_secs: c.deny_ttl_seconds,

@@ -54,6 +54,9 @@ pub struct RawCache {
     pub deny_ttl_seconds: u32,
     #[serde(default = "default_max_ttl")]
     pub max_ttl_seconds: u32,
+    /// Slots of the level shared by all workers; default: `maxEntries`; 0 turns it off.
+    #[serde(default)]
+    pub shared_slots: Option<u32>,
 }
 
 impl Default for RawCache {
@@ -64,6 +67,7 @@ impl Default for RawCache {
             allow_ttl_seconds: default_allow_ttl(),
             deny_ttl_seconds: default_deny_ttl(),
             max_ttl_seconds: default_max_ttl(),
+            shared_slots: None,
         }
     }
 }

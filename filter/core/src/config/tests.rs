@@ -66,7 +66,8 @@ fn a_minimal_config_takes_defaults() {
             max_entries: 10_000,
             allow_ttl_secs: 60,
             deny_ttl_secs: 5,
-            max_ttl_secs: 300
+            max_ttl_secs: 300,
+            shared_slots: 10_000,
         })
     );
     assert_eq!(c.on_error, OnError::Deny { status: 503 });

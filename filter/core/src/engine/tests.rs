@@ -1,14 +1,19 @@
 //! The flow against a fake host: clock and counters we control.
 
 use super::*;
-use crate::host::HostError;
+use crate::host::{HostError, SharedError};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+/// Shared data as Envoy keeps it: values with a CAS token that changes on every write.
+type SharedData = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
 
 #[derive(Default)]
 struct FakeHost {
     now: Cell<u64>,
     broken_clock: Cell<bool>,
     counts: RefCell<Vec<Metric>>,
+    shared: SharedData,
 }
 
 impl Host for FakeHost {
@@ -20,6 +25,18 @@ impl Host for FakeHost {
     }
     fn count(&self, metric: Metric) {
         self.counts.borrow_mut().push(metric);
+    }
+    fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+        Ok(self.shared.borrow().get(key).cloned())
+    }
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+        let mut map = self.shared.borrow_mut();
+        let current = map.get(key).map_or(0, |(_, c)| *c);
+        if cas != 0 && cas != current {
+            return Err(SharedError::CasMismatch);
+        }
+        map.insert(key.to_string(), (value.to_vec(), current + 1));
+        Ok(())
     }
 }
 
@@ -177,4 +194,83 @@ fn conclude_counts_each_outcome_once() {
     a.conclude(&host, &v);
     assert_eq!(host.count_of(Metric::Allowed), 1);
     assert_eq!(host.count_of(Metric::Errors), 1);
+}
+
+/// Two workers: separate VMs (authorizers and caches), one shared data.
+fn two_workers(extra: &str) -> ((Authorizer, FakeHost), (Authorizer, FakeHost)) {
+    let w1 = FakeHost::default();
+    let w2 = FakeHost {
+        shared: Rc::clone(&w1.shared),
+        ..FakeHost::default()
+    };
+    ((authorizer(extra), w1), (authorizer(extra), w2))
+}
+
+#[test]
+fn a_decision_made_on_one_worker_is_served_on_another() {
+    let ((a1, h1), (a2, h2)) = two_workers("");
+    let h = req(b"/x", b"Bearer a");
+    assert!(run(&a1, &h1, &h, Ok((ALLOW, b""))).1, "worker 1 calls out");
+    let (v, called) = run(&a2, &h2, &h, Err(CalloutError::NoResponse));
+    assert!(!called, "worker 2 reads worker 1's decision");
+    let Outcome::Decided {
+        decision,
+        from_cache: true,
+    } = v
+    else {
+        panic!("{v:?}")
+    };
+    assert!(matches!(*decision, Decision::Allow { .. }));
+    assert_eq!(h2.count_of(Metric::SharedHits), 1);
+    // Now in worker 2's own cache: no second shared read is counted.
+    run(&a2, &h2, &h, Err(CalloutError::NoResponse));
+    assert_eq!(h2.count_of(Metric::SharedHits), 1);
+    assert_eq!(h2.count_of(Metric::CacheHits), 2);
+}
+
+#[test]
+fn the_shared_copy_keeps_its_expiry() {
+    let ((a1, h1), (a2, h2)) = two_workers("");
+    let h = req(b"/x", b"Bearer a");
+    run(&a1, &h1, &h, Ok((ALLOW, b"")));
+    h2.now.set(60_000);
+    assert!(
+        run(&a2, &h2, &h, Ok((ALLOW, b""))).1,
+        "expired in the shared level too"
+    );
+}
+
+#[test]
+fn a_slot_collision_is_a_miss_never_a_wrong_decision() {
+    // One slot: every key lands in it.
+    let ((a1, h1), (a2, h2)) = two_workers(r#", "cache": {"sharedSlots": 1}"#);
+    run(&a1, &h1, &req(b"/x", b"Bearer a"), Ok((ALLOW, b"")));
+    let (_, called) = run(
+        &a2,
+        &h2,
+        &req(b"/x", b"Bearer b"),
+        Err(CalloutError::NoResponse),
+    );
+    assert!(called, "bob must not get alice's decision");
+    assert_eq!(h1.shared.borrow().len(), 1, "the key space stays one slot");
+}
+
+#[test]
+fn shared_slots_zero_turns_the_shared_level_off() {
+    let ((a1, h1), (a2, h2)) = two_workers(r#", "cache": {"sharedSlots": 0}"#);
+    let h = req(b"/x", b"Bearer a");
+    run(&a1, &h1, &h, Ok((ALLOW, b"")));
+    assert!(run(&a2, &h2, &h, Ok((ALLOW, b""))).1);
+    assert!(h1.shared.borrow().is_empty());
+}
+
+#[test]
+fn shared_slots_stay_bounded_under_many_keys() {
+    let ((a1, h1), _) = two_workers(r#", "cache": {"maxEntries": 100, "sharedSlots": 16}"#);
+    for n in 0..500u32 {
+        let token: &'static [u8] = Box::leak(format!("Bearer {n}").into_bytes().into_boxed_slice());
+        run(&a1, &h1, &req(b"/x", token), Ok((ALLOW, b"")));
+    }
+    assert!(h1.shared.borrow().len() <= 16);
+    assert_eq!(a1.cached_entries(), 100);
 }

@@ -1,0 +1,183 @@
+//! The second cache level, shared by every worker's VM through proxy-wasm shared data.
+//!
+//! Envoy never deletes shared-data keys, so the key space is bounded by construction: a fixed number
+//! of slots, addressed by the decision's key digest. A slot holds one entry with the full digest, so
+//! a collision reads as a miss, never as someone else's decision. Entries are written with the CAS
+//! value shared data returns; losing a race just means another worker's fresh entry stays.
+//!
+//! Entry layout (little endian): version 1, digest (32), expires at (u64 ms, the host's wall clock,
+//! which all workers share), then the decision: 0 = allow, count, (header index, u32 length, bytes)*;
+//! 1 = deny, u16 status, count, (index, length, bytes)*, u32 body length, body.
+
+use crate::decision::{Decision, TaggedHeaders};
+use crate::key::CacheKey;
+
+const VERSION: u8 = 1;
+pub const KEY_PREFIX: &str = "mesh-authz/v1/";
+
+/// The shared-data key of the slot for `key`, one of `slots` (`slots` > 0).
+pub fn slot_name(key: &CacheKey, slots: u32) -> String {
+    let [_, _, _, _, a, b, c, d, ..] = key.0;
+    let slot = u32::from_le_bytes([a, b, c, d]) % slots.max(1);
+    format!("{KEY_PREFIX}{slot:x}")
+}
+
+pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(VERSION);
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&expires_ms.to_le_bytes());
+    let headers = |out: &mut Vec<u8>, hs: &[(u8, Box<[u8]>)]| {
+        out.push(u8::try_from(hs.len()).unwrap_or(u8::MAX));
+        for (i, v) in hs.iter().take(usize::from(u8::MAX)) {
+            out.push(*i);
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+    };
+    match decision {
+        Decision::Allow { identity } => {
+            out.push(0);
+            headers(&mut out, identity);
+        }
+        Decision::Deny {
+            status,
+            headers: hs,
+            body,
+        } => {
+            out.push(1);
+            out.extend_from_slice(&status.to_le_bytes());
+            headers(&mut out, hs);
+            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            out.extend_from_slice(body);
+        }
+    }
+    out
+}
+
+/// The decision in `bytes` if it is for `key` and still live at `now_ms`, with its expiry.
+pub fn decode(bytes: &[u8], key: &CacheKey, now_ms: u64) -> Option<(Decision, u64)> {
+    let mut r = Reader(bytes);
+    if r.u8()? != VERSION || r.take(32)? != key.0.as_slice() {
+        return None;
+    }
+    let expires = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    if expires <= now_ms {
+        return None;
+    }
+    let decision = match r.u8()? {
+        0 => Decision::Allow {
+            identity: r.headers()?,
+        },
+        1 => {
+            let status = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+            let headers = r.headers()?;
+            let len = r.u32()? as usize;
+            Decision::Deny {
+                status,
+                headers,
+                body: r.take(len)?.into(),
+            }
+        }
+        _ => return None,
+    };
+    r.0.is_empty().then_some((decision, expires))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn headers(&mut self) -> Option<TaggedHeaders> {
+        let n = self.u8()?;
+        (0..n)
+            .map(|_| {
+                let i = self.u8()?;
+                let len = self.u32()? as usize;
+                Some((i, Box::<[u8]>::from(self.take(len)?)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(n: u8) -> CacheKey {
+        CacheKey([n; 32])
+    }
+
+    fn allow() -> Decision {
+        Decision::Allow {
+            identity: vec![
+                (0, b"alice".as_slice().into()),
+                (2, b"acme".as_slice().into()),
+            ]
+            .into(),
+        }
+    }
+
+    fn deny() -> Decision {
+        Decision::Deny {
+            status: 401,
+            headers: vec![(0, b"Bearer realm=\"x\"".as_slice().into())].into(),
+            body: b"no".as_slice().into(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        for d in [allow(), deny()] {
+            let bytes = encode(&k(1), 5_000, &d);
+            assert_eq!(decode(&bytes, &k(1), 4_999), Some((d, 5_000)));
+        }
+    }
+
+    #[test]
+    fn another_key_or_an_expired_entry_is_a_miss() {
+        let bytes = encode(&k(1), 5_000, &allow());
+        assert_eq!(
+            decode(&bytes, &k(2), 0),
+            None,
+            "slot collision reads as a miss"
+        );
+        assert_eq!(decode(&bytes, &k(1), 5_000), None, "expired");
+    }
+
+    #[test]
+    fn garbage_never_decodes_and_never_panics() {
+        let good = encode(&k(1), 5_000, &deny());
+        for cut in 0..good.len() {
+            assert_eq!(decode(&good[..cut], &k(1), 0), None);
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(decode(&long, &k(1), 0), None, "trailing bytes");
+        let mut other_version = good;
+        other_version[0] = 9;
+        assert_eq!(decode(&other_version, &k(1), 0), None);
+    }
+
+    #[test]
+    fn slots_are_bounded() {
+        let names: std::collections::HashSet<String> = (0..=255u8)
+            .map(|n| slot_name(&CacheKey([n; 32]), 16))
+            .collect();
+        assert!(names.len() <= 16);
+        assert!(names.iter().all(|n| n.starts_with(KEY_PREFIX)));
+    }
+}
