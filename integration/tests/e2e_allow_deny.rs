@@ -1,6 +1,8 @@
 //! Allow with identity injected, forged identity removed, deny passthrough (401, 302, 403), the
 //! shape of the callout as the auth service saw it, bypass.
 
+#![cfg(test)]
+
 use mesh_authz_integration::auth::REASON_HEADER;
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;

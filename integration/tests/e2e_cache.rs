@@ -1,6 +1,8 @@
 //! The decision cache as a client and the auth service see it: one callout for identical
 //! requests, TTL expiry, `no-store`, keys that never mix credentials, trace headers outside the key.
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::require_prerequisites;

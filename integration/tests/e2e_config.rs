@@ -3,6 +3,8 @@
 //! `envoy --mode validate` runs `on_configure` too and exits non-zero. Plus the options that
 //! change the callout and the cache.
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::envoy::{self, Envoy, EnvoyOptions};

@@ -1,6 +1,8 @@
 //! The auth service failing (closed port, slower than `timeoutMs`, answering 500) under
 //! `onError` deny and allow; malformed forwarded headers answered 400 without harming the VM.
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::require_prerequisites;

@@ -1,6 +1,8 @@
 //! The filter's counters as Envoy 1.40 exposes them: `/stats` names `wasmcustom.mesh_authz_*`,
 //! Prometheus names `mesh_authz_*` (Envoy drops the `wasmcustom.` prefix and adds no `envoy_`).
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::envoy::stats::prometheus_value;
 use mesh_authz_integration::require_prerequisites;

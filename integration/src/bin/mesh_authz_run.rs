@@ -149,10 +149,17 @@ fn run(args: Args) -> Result<(), String> {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
+        // `kill PID` of this process alone must not orphan the children either.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
         loop {
             tokio::select! {
                 _ = &mut ctrl_c => {
                     println!("\nstopping");
+                    return Ok(());
+                }
+                _ = term.recv() => {
+                    println!("terminated: stopping");
                     return Ok(());
                 }
                 _ = tick.tick() => {
