@@ -18,11 +18,21 @@ impl Metrics {
     }
 }
 
-/// Gauges: decisions in this VM's cache, and its linear memory (to see what the cache costs).
+/// Gauges: decisions in this VM's cache, its linear memory (to see what the cache costs), callouts
+/// in flight and requests waiting on them (both back to 0 when traffic stops, or something leaked).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
     pub cache_entries: Option<u32>,
     pub memory_bytes: Option<u32>,
+    pub in_flight: Option<u32>,
+    pub waiting: Option<u32>,
+}
+
+/// What the gauges show at one tick.
+pub struct GaugeValues {
+    pub cache_entries: usize,
+    pub in_flight: usize,
+    pub waiting: usize,
 }
 
 impl Gauges {
@@ -30,15 +40,22 @@ impl Gauges {
         Gauges {
             cache_entries: abi::define_gauge("mesh_authz_cache_entries").ok(),
             memory_bytes: abi::define_gauge("mesh_authz_vm_memory_bytes").ok(),
+            in_flight: abi::define_gauge("mesh_authz_callouts_in_flight").ok(),
+            waiting: abi::define_gauge("mesh_authz_requests_waiting").ok(),
         }
     }
 
-    pub fn record(&self, cache_entries: usize) {
-        if let Some(id) = self.cache_entries {
-            let _ = abi::record(id, cache_entries as u64);
-        }
-        if let Some(id) = self.memory_bytes {
-            let _ = abi::record(id, memory_bytes());
+    pub fn record(&self, v: &GaugeValues) {
+        let values = [
+            (self.cache_entries, v.cache_entries as u64),
+            (self.memory_bytes, memory_bytes()),
+            (self.in_flight, v.in_flight as u64),
+            (self.waiting, v.waiting as u64),
+        ];
+        for (id, value) in values {
+            if let Some(id) = id {
+                let _ = abi::record(id, value);
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! gauges once a second.
 
 use crate::abi;
-use crate::host::{Gauges, Metrics, ProxyHost};
+use crate::host::{GaugeValues, Gauges, Metrics, ProxyHost};
 use crate::log_at;
 use crate::vm;
 use mesh_authz_core::flight::Flights;
@@ -103,8 +103,11 @@ pub fn configure(root_id: u32, size: usize) -> bool {
 pub fn tick(root_id: u32) {
     vm::with(|vm| {
         if let Some(root) = vm.roots.get(&root_id) {
-            let entries = root.authorizer.as_ref().map_or(0, |a| a.cached_entries());
-            root.gauges.record(entries);
+            root.gauges.record(&GaugeValues {
+                cache_entries: root.authorizer.as_ref().map_or(0, |a| a.cached_entries()),
+                in_flight: root.flights.in_flight(),
+                waiting: root.flights.waiting(),
+            });
         }
     });
 }

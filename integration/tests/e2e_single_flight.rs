@@ -133,7 +133,10 @@ fn without_the_cache_every_request_is_checked() {
     let p = require_prerequisites!();
     let s = Stack::builder(&p)
         .unwrap()
-        .config(|c| c["cache"]["enabled"] = false.into())
+        .config(|c| {
+            c["cache"]["enabled"] = false.into();
+            c["authService"]["timeoutMs"] = 5000.into();
+        })
         .start()
         .unwrap();
     s.auth.state().set_latency(Duration::from_millis(200));
