@@ -226,3 +226,55 @@ impl std::ops::Deref for AuthService {
         &self.state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Request;
+    use std::time::Instant;
+
+    #[test]
+    fn serves_rules_and_knobs_over_http() {
+        let auth = AuthService::example().unwrap();
+        let r = Request::get("/check/x?y=1").bearer("alice-token").send(auth.addr()).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-user-id").as_deref(), Some("alice"));
+        assert_eq!(auth.calls(), 1);
+        assert_eq!(auth.callouts()[0].path, "/check/x?y=1");
+        assert_eq!(auth.callouts()[0].header("authorization"), Some("Bearer alice-token"));
+
+        auth.set_extra_headers(&[("cache-control", "max-age=1")]);
+        auth.set_forced_status(Some(500));
+        let r = Request::get("/check/x").bearer("alice-token").send(auth.addr()).unwrap();
+        assert_eq!(r.status, 500);
+        assert_eq!(r.header("x-user-id"), None);
+        assert_eq!(r.header("cache-control").as_deref(), Some("max-age=1"));
+
+        auth.set_forced_status(None);
+        auth.set_latency(Duration::from_millis(150));
+        let started = Instant::now();
+        let r = Request::get("/check/x").send(auth.addr()).unwrap();
+        assert_eq!(r.status, 401);
+        assert!(started.elapsed() >= Duration::from_millis(150));
+
+        auth.set_recording(false);
+        Request::get("/check/x").send(auth.addr()).unwrap();
+        assert_eq!((auth.calls(), auth.callouts().len()), (4, 3));
+        auth.reset();
+        assert_eq!((auth.calls(), auth.callouts().len()), (0, 0));
+    }
+
+    #[test]
+    fn echo_reports_what_it_received() {
+        let echo = crate::echo::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), 1).unwrap();
+        let r = Request::new("POST", "/p?q=1")
+            .header("X-A", "1")
+            .header("x-a", "2")
+            .body(b"ignored")
+            .send(echo.addr())
+            .unwrap();
+        let seen: crate::echo::Echoed = r.json().unwrap();
+        assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/p?q=1"));
+        assert_eq!(seen.header_all("x-a"), ["1", "2"]);
+    }
+}
