@@ -2,6 +2,8 @@
 //! get its decision; a client that goes away mid-callout (first requester or a waiter) leaves nothing
 //! behind and does not hurt the others.
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::{Request, Response};
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::require_prerequisites;
