@@ -177,3 +177,29 @@ fn host_is_part_of_the_key() {
     }
     assert_eq!(s.auth.calls(), 2);
 }
+
+#[test]
+fn max_ttl_caps_the_service_max_age() {
+    let p = require_prerequisites!();
+    let s = Stack::builder(&p)
+        .unwrap()
+        .config(|c| {
+            c["cache"]["allowTtlSeconds"] = 1.into();
+            c["cache"]["denyTtlSeconds"] = 1.into();
+            c["cache"]["maxTtlSeconds"] = 1.into();
+        })
+        .start()
+        .unwrap();
+    s.auth
+        .set_extra_headers(&[("cache-control", "max-age=300")]);
+    let req = Request::get("/capped").bearer("alice-token");
+    assert_eq!(user_of(&s, &req), "alice");
+    assert_eq!(user_of(&s, &req), "alice");
+    assert_eq!(s.auth.calls(), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.auth.calls() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(user_of(&s, &req), "alice");
+    }
+    assert_eq!(s.auth.calls(), 2, "max-age=300 outlived maxTtlSeconds=1");
+}
