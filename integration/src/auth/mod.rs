@@ -236,16 +236,25 @@ mod tests {
     #[test]
     fn serves_rules_and_knobs_over_http() {
         let auth = AuthService::example().unwrap();
-        let r = Request::get("/check/x?y=1").bearer("alice-token").send(auth.addr()).unwrap();
+        let r = Request::get("/check/x?y=1")
+            .bearer("alice-token")
+            .send(auth.addr())
+            .unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-user-id").as_deref(), Some("alice"));
         assert_eq!(auth.calls(), 1);
         assert_eq!(auth.callouts()[0].path, "/check/x?y=1");
-        assert_eq!(auth.callouts()[0].header("authorization"), Some("Bearer alice-token"));
+        assert_eq!(
+            auth.callouts()[0].header("authorization"),
+            Some("Bearer alice-token")
+        );
 
         auth.set_extra_headers(&[("cache-control", "max-age=1")]);
         auth.set_forced_status(Some(500));
-        let r = Request::get("/check/x").bearer("alice-token").send(auth.addr()).unwrap();
+        let r = Request::get("/check/x")
+            .bearer("alice-token")
+            .send(auth.addr())
+            .unwrap();
         assert_eq!(r.status, 500);
         assert_eq!(r.header("x-user-id"), None);
         assert_eq!(r.header("cache-control").as_deref(), Some("max-age=1"));
@@ -274,7 +283,10 @@ mod tests {
             .send(echo.addr())
             .unwrap();
         let seen: crate::echo::Echoed = r.json().unwrap();
-        assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/p?q=1"));
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("POST", "/p?q=1")
+        );
         assert_eq!(seen.header_all("x-a"), ["1", "2"]);
     }
 }
