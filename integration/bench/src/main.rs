@@ -1,1 +1,235 @@
-fn main() {}
+//! `mesh-authz-bench`: mesh-authz side by side with no filter, native ext_authz and the legacy Lua
+//! filter, on one machine in one run (issue 4). `make bench`, `make bench-check`, `make bench-smoke`.
+//!
+//! - `variant`: the seven variants and what each needs (bootstrap, plugin JSON, credentials).
+//! - `rig`: auth service + echo upstream shared by all, one Envoy per case, one measurement.
+//! - `load`, `conn`, `zipf`: the closed-loop generator, its keep-alive connection, the user draw.
+//! - `cpu`: Envoy's CPU from `/proc/<pid>/stat`; `machine`: what the run was measured on.
+//! - `summary`: medians, paired ratios, derived figures; `sanity`: what every run asserts.
+//! - `report`, `svg`: JSON, tables, chart; `budget`: the ratio budgets `check` enforces.
+
+mod budget;
+mod cli;
+mod conn;
+mod cpu;
+mod load;
+mod machine;
+mod report;
+mod rig;
+mod sanity;
+mod summary;
+mod svg;
+mod variant;
+mod zipf;
+
+use cli::{Command, RunArgs};
+use load::LoadSpec;
+use mesh_authz_integration::paths;
+use report::{Report, Settings};
+use rig::{Case, Rig, Sample};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mesh-authz-bench: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Run(a) => run(&a),
+        Command::Check { result, budgets } => {
+            Report::load(&result).and_then(|r| check_budgets(&r, &budgets))
+        }
+        Command::Chart { result, svg } => Report::load(&result)
+            .and_then(|r| write_svg(&r, &svg))
+            .map(|()| true),
+        Command::Table { result, markdown } => Report::load(&result).map(|r| {
+            print!("{}", report::table(&r, markdown));
+            true
+        }),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("mesh-authz-bench: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn write_svg(r: &Report, path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, svg::render(r)).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// `Ok(true)` when every budget holds; prints one line per budget either way.
+fn check_budgets(r: &Report, path: &Path) -> Result<bool, String> {
+    let file = budget::BudgetFile::load(path)?;
+    println!(
+        "budgets from {} against the {} run of {}:",
+        path.display(),
+        r.settings.mode,
+        r.machine.date_utc
+    );
+    let mut ok = true;
+    for line in budget::check(&file, &r.figures) {
+        match line {
+            Ok(l) => println!("  ok    {l}"),
+            Err(l) => {
+                ok = false;
+                println!("  FAIL  {l}");
+                eprintln!("bench-check: {l}");
+            }
+        }
+    }
+    if !ok {
+        eprintln!(
+            "bench-check: a budget is broken (figures are ratios from {}; budgets in {})",
+            r.settings.mode,
+            path.display()
+        );
+    }
+    Ok(ok)
+}
+
+fn progress(line: &str) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+}
+
+fn run(a: &RunArgs) -> Result<bool, String> {
+    let p = paths::prerequisites()
+        .map_err(|e| e.to_string())?
+        .ok_or("Envoy or the module is missing: run `make venv build` first")?;
+    let mut machine = machine::Machine::probe(&p.envoy);
+    progress(&format!(
+        "mesh-authz bench, {} mode: {} cases × {} round(s), {} connections, {:.1} s warm-up + {:.1} s window each",
+        a.mode,
+        a.cases.len(),
+        a.rounds,
+        a.connections,
+        a.warmup.as_secs_f64(),
+        a.duration.as_secs_f64()
+    ));
+    progress(&format!("machine: {}", machine.one_line()));
+    let mut rig = Rig::new(a.mixed, a.service_threads).map_err(|e| e.to_string())?;
+    for case in &a.cases {
+        progress(&format!(
+            "booting Envoy for {} ({})",
+            case.id(),
+            case.variant.label()
+        ));
+        rig.boot(*case, &p.envoy, &p.wasm)
+            .map_err(|e| format!("{}: {e}", case.id()))?;
+        rig.probe(case)?;
+    }
+    let spec = LoadSpec {
+        connections: a.connections,
+        warmup: a.warmup,
+        duration: a.duration,
+        max_requests: a.max_requests,
+    };
+    let mut results: BTreeMap<Case, Vec<Sample>> =
+        a.cases.iter().map(|c| (*c, Vec::new())).collect();
+    let total = a.cases.len() * a.rounds as usize;
+    let mut done = 0;
+    for round in 1..=a.rounds {
+        // Each round starts one case later, so no variant always runs first (or last) in a round.
+        let shift = (round as usize - 1) % a.cases.len();
+        let order = a.cases.iter().cycle().skip(shift).take(a.cases.len());
+        for case in order {
+            done += 1;
+            let s = rig.measure(case, &spec, round)?;
+            progress(&format!(
+                "[{done:>2}/{total}] round {round} {:<16} {:>7} req {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>6.1} µs/req  callouts/req {:.3}{}{}",
+                case.id(),
+                s.requests,
+                s.rps,
+                s.p50_ms,
+                s.p99_ms,
+                s.cpu_us_per_req,
+                s.callouts_per_req,
+                s.hit_ratio.map(|h| format!("  hit {:.1}%", h * 100.0)).unwrap_or_default(),
+                if s.errors > 0 { format!("  errors {}", s.errors) } else { String::new() }
+            ));
+            if let Some(v) = results.get_mut(case) {
+                v.push(s);
+            }
+        }
+    }
+    machine.loadavg_after = machine::loadavg();
+    let cases = summary::summarize(&results);
+    let (figures, derived) = summary::figures(&results, &cases);
+    let problems = sanity::check(&cases);
+    let report = Report {
+        settings: Settings {
+            mode: a.mode.clone(),
+            cases: a.cases.iter().map(Case::id).collect(),
+            rounds: a.rounds,
+            connections: a.connections,
+            warmup_s: a.warmup.as_secs_f64(),
+            duration_s: a.duration.as_secs_f64(),
+            max_requests: a.max_requests,
+            service_threads: a.service_threads,
+            mixed: a.mixed,
+        },
+        machine,
+        cases,
+        derived,
+        figures,
+        problems: problems.clone(),
+        samples: results.iter().map(|(c, s)| (c.id(), s.clone())).collect(),
+    };
+    let out = absolute(&a.out);
+    let svg_path = a
+        .svg
+        .as_ref()
+        .map(|p| absolute(p))
+        .unwrap_or_else(|| out.with_extension("svg"));
+    report.save(&out)?;
+    write_svg(&report, &svg_path)?;
+    println!();
+    print!("{}", report::table(&report, false));
+    println!("\nspread over rounds:\n{}", report::spread(&report));
+    println!(
+        "derived figures (issue 5 targets; informational here):\n{}",
+        report::derived(&report)
+    );
+    println!("machine: {}", report.machine.one_line());
+    println!("wrote {} and {}", out.display(), svg_path.display());
+    let mut ok = true;
+    if !problems.is_empty() {
+        ok = false;
+        for p in &problems {
+            eprintln!("bench: {p}");
+        }
+        eprintln!(
+            "bench: the run is not sound (a variant did not behave as named); figures not trusted"
+        );
+    }
+    if let Some(budgets) = &a.budgets {
+        ok &= check_budgets(&report, &absolute(budgets))?;
+    }
+    Ok(ok)
+}
+
+/// Paths on the command line are relative to where `make` ran, the repo root; `cargo run` keeps
+/// that as the working directory, so this only anchors them for the messages.
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}

@@ -1,0 +1,254 @@
+//! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`.
+
+use crate::rig::Case;
+use crate::variant::{self, MixedWorkload, Variant};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage:
+  mesh-authz-bench run [--mode full|check|smoke] [--cases all@1,mixed@2] [--workers N]
+                       [--rounds N] [--warmup S] [--duration S] [--connections N] [--max-requests N]
+                       [--users N] [--zipf S] [--ttl S] [--service-threads N]
+                       [--out FILE.json] [--svg FILE.svg] [--budgets FILE]
+  mesh-authz-bench check --result FILE.json --budgets FILE
+  mesh-authz-bench chart --result FILE.json --svg FILE.svg
+  mesh-authz-bench table --result FILE.json [--markdown]
+
+Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
+mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
+Cases: VARIANT[@WORKERS] or all[@WORKERS], comma-separated; variants: passthrough, bypass, hit,
+cache_off, mixed, lua, ext_authz. Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
+dist/mesh_authz.wasm.";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunArgs {
+    pub mode: String,
+    pub cases: Vec<Case>,
+    pub rounds: u32,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub connections: usize,
+    pub max_requests: u64,
+    pub service_threads: usize,
+    pub mixed: MixedWorkload,
+    pub out: PathBuf,
+    pub svg: Option<PathBuf>,
+    pub budgets: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(RunArgs),
+    Check { result: PathBuf, budgets: PathBuf },
+    Chart { result: PathBuf, svg: PathBuf },
+    Table { result: PathBuf, markdown: bool },
+}
+
+impl RunArgs {
+    fn preset(mode: &str) -> Result<RunArgs, String> {
+        let (rounds, warmup, duration, cases) = match mode {
+            "full" => (3, 2.0, 10.0, "all@1"),
+            "check" => (2, 1.0, 4.0, "all@1,mixed@2"),
+            "smoke" => (1, 0.5, 1.5, "all@1"),
+            other => return Err(format!("unknown mode {other} (full, check, smoke)")),
+        };
+        Ok(RunArgs {
+            mode: mode.into(),
+            cases: parse_cases(cases, 1)?,
+            rounds,
+            warmup: Duration::from_secs_f64(warmup),
+            duration: Duration::from_secs_f64(duration),
+            connections: 8,
+            max_requests: 2_000_000,
+            service_threads: 2,
+            mixed: MixedWorkload::default(),
+            out: PathBuf::from(format!("target/bench/{mode}.json")),
+            svg: None,
+            budgets: None,
+        })
+    }
+}
+
+pub fn parse_cases(spec: &str, default_workers: u32) -> Result<Vec<Case>, String> {
+    let mut cases = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, workers) = match part.split_once('@') {
+            Some((n, w)) => (
+                n,
+                w.trim_end_matches('w')
+                    .parse()
+                    .map_err(|_| format!("bad worker count in {part}"))?,
+            ),
+            None => (part, default_workers),
+        };
+        if !(1..=64).contains(&workers) {
+            return Err(format!("{part}: workers must be 1..=64"));
+        }
+        let variants: Vec<Variant> = if name == "all" {
+            variant::ALL.to_vec()
+        } else {
+            vec![Variant::parse(name).ok_or_else(|| format!("unknown variant {name}"))?]
+        };
+        for variant in variants {
+            let case = Case { variant, workers };
+            if !cases.contains(&case) {
+                cases.push(case);
+            }
+        }
+    }
+    if cases.is_empty() {
+        return Err("no case to run".into());
+    }
+    Ok(cases)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{flag}: {v} is not a valid number"))
+}
+
+fn secs(flag: &str, v: &str) -> Result<Duration, String> {
+    let s: f64 = num(flag, v)?;
+    if !(0.0..=3600.0).contains(&s) {
+        return Err(format!("{flag}: {v} s is out of range (0..=3600)"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let (cmd, rest) = args.split_first().ok_or("no command")?;
+    let mut pairs = Vec::new();
+    let mut markdown = false;
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--markdown" {
+            markdown = true;
+            continue;
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        pairs.push((flag.as_str(), value.as_str()));
+    }
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == name)
+            .map(|(_, v)| PathBuf::from(v))
+    };
+    let need = |name: &str| get(name).ok_or_else(|| format!("{cmd} needs {name}"));
+    match cmd.as_str() {
+        "check" => Ok(Command::Check {
+            result: need("--result")?,
+            budgets: need("--budgets")?,
+        }),
+        "chart" => Ok(Command::Chart {
+            result: need("--result")?,
+            svg: need("--svg")?,
+        }),
+        "table" => Ok(Command::Table {
+            result: need("--result")?,
+            markdown,
+        }),
+        "run" => {
+            let mode = pairs
+                .iter()
+                .rev()
+                .find(|(f, _)| *f == "--mode")
+                .map(|(_, v)| *v)
+                .unwrap_or("full");
+            let mut a = RunArgs::preset(mode)?;
+            let mut workers = 1;
+            let mut cases_spec = None;
+            for (flag, v) in &pairs {
+                match *flag {
+                    "--mode" => {}
+                    "--cases" => cases_spec = Some(v.to_string()),
+                    "--workers" => workers = num(flag, v)?,
+                    "--rounds" => a.rounds = num(flag, v)?,
+                    "--warmup" => a.warmup = secs(flag, v)?,
+                    "--duration" => a.duration = secs(flag, v)?,
+                    "--connections" => a.connections = num(flag, v)?,
+                    "--max-requests" => a.max_requests = num(flag, v)?,
+                    "--service-threads" => a.service_threads = num(flag, v)?,
+                    "--users" => a.mixed.users = num(flag, v)?,
+                    "--zipf" => a.mixed.zipf_s = num(flag, v)?,
+                    "--ttl" => a.mixed.allow_ttl_seconds = num(flag, v)?,
+                    "--out" => a.out = PathBuf::from(v),
+                    "--svg" => a.svg = Some(PathBuf::from(v)),
+                    "--budgets" => a.budgets = Some(PathBuf::from(v)),
+                    other => return Err(format!("unknown flag {other}")),
+                }
+            }
+            if let Some(spec) = cases_spec {
+                a.cases = parse_cases(&spec, workers)?;
+            } else if workers != 1 {
+                a.cases = parse_cases(&format!("all@{workers}"), workers)?;
+            }
+            if a.rounds == 0 || a.connections == 0 || a.max_requests == 0 || a.mixed.users == 0 {
+                return Err(
+                    "rounds, connections, max-requests and users must be at least 1".into(),
+                );
+            }
+            if a.duration.is_zero() {
+                return Err("--duration must be more than 0".into());
+            }
+            Ok(Command::Run(a))
+        }
+        other => Err(format!("unknown command {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn cases_expand_and_dedupe() {
+        let c = parse_cases("all@1,mixed@2,hit", 1).unwrap();
+        assert_eq!(c.len(), 8);
+        assert_eq!(
+            c[7],
+            Case {
+                variant: Variant::Mixed,
+                workers: 2
+            }
+        );
+        assert!(parse_cases("nope", 1).is_err());
+        assert!(parse_cases("hit@0", 1).is_err());
+        assert!(parse_cases("", 1).is_err());
+    }
+
+    #[test]
+    fn presets_and_overrides() {
+        let Command::Run(a) = parse(&args("run --mode smoke --duration 3 --workers 2")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.rounds, 1);
+        assert_eq!(a.duration, Duration::from_secs(3));
+        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7);
+        let Command::Run(a) = parse(&args("run --mode check")).unwrap() else {
+            panic!()
+        };
+        assert!(a.cases.contains(&Case {
+            variant: Variant::Mixed,
+            workers: 2
+        }));
+        assert!(parse(&args("run --mode fast")).is_err());
+        assert!(parse(&args("run --rounds 0")).is_err());
+        assert!(parse(&args("run --bogus 1")).is_err());
+        assert!(parse(&args("check --result x.json")).is_err());
+        assert_eq!(
+            parse(&args("table --result r.json --markdown")).unwrap(),
+            Command::Table {
+                result: "r.json".into(),
+                markdown: true
+            }
+        );
+    }
+}

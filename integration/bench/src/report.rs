@@ -1,0 +1,182 @@
+//! The run as a document: settings, machine, per-case summaries, derived figures and every raw
+//! sample; written as JSON, read back by `check` and `chart`, printed as tables.
+
+use crate::machine::Machine;
+use crate::rig::Sample;
+use crate::summary::{CaseSummary, Derived, Figures};
+use crate::variant::MixedWorkload;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: String,
+    pub cases: Vec<String>,
+    pub rounds: u32,
+    pub connections: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub max_requests: u64,
+    pub service_threads: usize,
+    pub mixed: MixedWorkload,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub settings: Settings,
+    pub machine: Machine,
+    pub cases: Vec<CaseSummary>,
+    pub derived: Vec<Derived>,
+    pub figures: Figures,
+    /// Problems the sanity check found (a sound run has none).
+    pub problems: Vec<String>,
+    /// Every measurement, by case id, in round order.
+    pub samples: BTreeMap<String, Vec<Sample>>,
+}
+
+impl Report {
+    pub fn load(path: &Path) -> Result<Report, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| format!("JSON: {e}"))?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+fn ratio(map: &BTreeMap<String, f64>, k: &str) -> String {
+    map.get(k)
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The terminal table (also the README's, in Markdown when `markdown`).
+pub fn table(r: &Report, markdown: bool) -> String {
+    let head = [
+        "variant",
+        "workers",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "CPU µs/req",
+        "callouts/req",
+        "hit ratio",
+        "errors",
+        "req/s ÷pt",
+        "CPU ÷pt",
+        "p99 ÷pt",
+        "req/s ÷ext",
+        "CPU ÷ext",
+        "p99 ÷ext",
+    ];
+    let rows: Vec<Vec<String>> = r
+        .cases
+        .iter()
+        .map(|c| {
+            vec![
+                c.label.clone(),
+                c.workers.to_string(),
+                format!("{:.0}", c.rps),
+                format!("{:.2}", c.p50_ms),
+                format!("{:.2}", c.p90_ms),
+                format!("{:.2}", c.p99_ms),
+                format!("{:.1}", c.cpu_us_per_req),
+                format!("{:.3}", c.callouts_per_req),
+                c.hit_ratio
+                    .map(|h| format!("{:.1}%", h * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                format!("{:.2}%", c.error_ratio * 100.0),
+                ratio(&c.vs_passthrough, "rps"),
+                ratio(&c.vs_passthrough, "cpu"),
+                ratio(&c.vs_passthrough, "p99"),
+                ratio(&c.vs_ext_authz, "rps"),
+                ratio(&c.vs_ext_authz, "cpu"),
+                ratio(&c.vs_ext_authz, "p99"),
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    if markdown {
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", ["---|"].repeat(head.len()).concat());
+        for row in &rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        return out;
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|s| s.chars().count())
+                .chain(head.get(i).map(|h| h.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w.saturating_sub(c.chars().count());
+                if i == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        line(head.iter().map(|h| h.to_string()).collect())
+    );
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out
+}
+
+/// Derived figures against issue 5's targets.
+pub fn derived(r: &Report) -> String {
+    let mut out = String::new();
+    for d in &r.derived {
+        let mark = match d.met {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<34} {:>9.3}   target {:<22} {mark}",
+            d.name, d.value, d.target
+        );
+    }
+    out
+}
+
+/// The spread over rounds, so drift and noise are visible next to the medians.
+pub fn spread(r: &Report) -> String {
+    let mut out = String::new();
+    for c in &r.cases {
+        let _ = writeln!(
+            out,
+            "  {:<16} req/s {:>7.0}..{:<7.0} p99 {:>6.2}..{:<6.2} ms  CPU {:>6.1}..{:<6.1} µs/req  ({} rounds)",
+            c.id, c.rps_range[0], c.rps_range[1], c.p99_ms_range[0], c.p99_ms_range[1], c.cpu_us_range[0], c.cpu_us_range[1], c.rounds
+        );
+    }
+    out
+}

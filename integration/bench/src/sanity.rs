@@ -1,0 +1,106 @@
+//! What every run asserts whatever the machine: each variant did what its name says (callouts per
+//! request, no errors). These are behaviour, not speed, so they hold on a noisy machine too, and a
+//! benchmark whose "cache hit" variant calls out on every request fails instead of reporting.
+
+use crate::summary::CaseSummary;
+use crate::variant::Variant;
+
+/// Share of failed requests a run tolerates (an auth timeout under a load spike, not a bug).
+pub const MAX_ERROR_RATIO: f64 = 0.01;
+
+/// Problems, one line each; empty when the run is sound.
+pub fn check(cases: &[CaseSummary]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for c in cases {
+        let Some(variant) = Variant::parse(&c.variant) else {
+            continue;
+        };
+        let callouts = c.callouts_per_req;
+        if c.requests == 0 {
+            problems.push(format!("{}: no request completed in the window", c.id));
+            continue;
+        }
+        if c.error_ratio > MAX_ERROR_RATIO {
+            problems.push(format!(
+                "{}: {:.1}% of requests failed (at most {:.0}% allowed); see the failures in the JSON",
+                c.id,
+                c.error_ratio * 100.0,
+                MAX_ERROR_RATIO * 100.0
+            ));
+        }
+        let (lo, hi, what) = match variant {
+            Variant::Passthrough | Variant::Bypass => (0.0, 0.001, "no callout"),
+            // One miss per worker and TTL at most.
+            Variant::Hit => (0.0, 0.01, "almost no callout (cache hits)"),
+            Variant::CacheOff | Variant::Lua | Variant::ExtAuthz => {
+                (0.95, 1.05, "one callout per request")
+            }
+            Variant::Mixed => (
+                0.001,
+                0.999,
+                "some requests served from the cache, some calling out",
+            ),
+        };
+        if !(lo..=hi).contains(&callouts) {
+            problems.push(format!(
+                "{}: {callouts:.3} callouts/request, expected {what} ({lo}..={hi})",
+                c.id
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn case(variant: &str, callouts: f64, error_ratio: f64) -> CaseSummary {
+        CaseSummary {
+            id: format!("{variant}@1w"),
+            variant: variant.into(),
+            label: String::new(),
+            workers: 1,
+            rounds: 1,
+            requests: 100,
+            rps: 1.0,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: 1.0,
+            cpu_us_per_req: 1.0,
+            callouts_per_req: callouts,
+            hit_ratio: None,
+            error_ratio,
+            rps_range: [1.0, 1.0],
+            p99_ms_range: [1.0, 1.0],
+            cpu_us_range: [1.0, 1.0],
+            vs_passthrough: BTreeMap::new(),
+            vs_ext_authz: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn each_variant_has_its_callout_pattern() {
+        let good = [
+            case("passthrough", 0.0, 0.0),
+            case("bypass", 0.0, 0.0),
+            case("hit", 0.0001, 0.0),
+            case("cache_off", 1.0, 0.0),
+            case("mixed", 0.2, 0.0),
+            case("lua", 1.0, 0.0),
+            case("ext_authz", 1.01, 0.0),
+        ];
+        assert_eq!(check(&good), Vec::<String>::new());
+        let bad = [
+            case("hit", 1.0, 0.0),
+            case("bypass", 0.5, 0.0),
+            case("mixed", 1.0, 0.0),
+            case("lua", 1.0, 0.5),
+        ];
+        let p = check(&bad);
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p[0].contains("hit@1w") && p[0].contains("1.000 callouts/request"));
+        assert!(p[3].contains("50.0% of requests failed"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The seven things measured side by side, and what each one needs: which bootstrap, which
+//! plugin JSON, which credentials the load sends.
+
+use mesh_authz_integration::{envoy, paths, HarnessError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// No auth filter: the limit.
+    Passthrough,
+    /// mesh-authz with a bypass rule matching every request: the cost of entering wasm at all.
+    Bypass,
+    /// mesh-authz, one credential repeated: every request after the first is a cache hit.
+    Hit,
+    /// mesh-authz with the cache off: every request calls out.
+    CacheOff,
+    /// mesh-authz, many credentials drawn from a Zipf law, realistic TTL.
+    Mixed,
+    /// The legacy Lua filter mesh-authz replaces: every request calls out.
+    Lua,
+    /// Envoy's native ext_authz, HTTP mode, same auth service: every request calls out.
+    ExtAuthz,
+}
+
+pub const ALL: [Variant; 7] = [
+    Variant::Passthrough,
+    Variant::Bypass,
+    Variant::Hit,
+    Variant::CacheOff,
+    Variant::Mixed,
+    Variant::Lua,
+    Variant::ExtAuthz,
+];
+
+/// How the load picks its credential for each request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Credentials {
+    /// The same token on every request.
+    One,
+    /// One of `users` tokens, rank k drawn with weight 1/k^s.
+    Zipf { users: usize, s: f64 },
+}
+
+/// Knobs of the mixed workload, so a run can say what hit ratio it was measured at.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MixedWorkload {
+    pub users: usize,
+    pub zipf_s: f64,
+    pub allow_ttl_seconds: u64,
+    pub max_entries: u64,
+}
+
+impl Default for MixedWorkload {
+    /// 20 000 users, s = 1.0 (web-like popularity), 30 s allow TTL, the default 10 000-entry cache:
+    /// a cache that cannot hold everyone, entries that expire during a long run.
+    fn default() -> Self {
+        MixedWorkload {
+            users: 20_000,
+            zipf_s: 1.0,
+            allow_ttl_seconds: 30,
+            max_entries: 10_000,
+        }
+    }
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Passthrough => "passthrough",
+            Variant::Bypass => "bypass",
+            Variant::Hit => "hit",
+            Variant::CacheOff => "cache_off",
+            Variant::Mixed => "mixed",
+            Variant::Lua => "lua",
+            Variant::ExtAuthz => "ext_authz",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Variant> {
+        ALL.into_iter()
+            .find(|v| v.name() == s || v.name().replace('_', "-") == s)
+    }
+
+    /// One line for the table and the chart.
+    pub fn label(self) -> &'static str {
+        match self {
+            Variant::Passthrough => "passthrough (no auth filter)",
+            Variant::Bypass => "mesh-authz, all bypassed",
+            Variant::Hit => "mesh-authz, cache hit",
+            Variant::CacheOff => "mesh-authz, cache off",
+            Variant::Mixed => "mesh-authz, mixed (Zipf)",
+            Variant::Lua => "legacy Lua filter",
+            Variant::ExtAuthz => "native ext_authz (HTTP)",
+        }
+    }
+
+    pub fn is_mesh_authz(self) -> bool {
+        matches!(
+            self,
+            Variant::Bypass | Variant::Hit | Variant::CacheOff | Variant::Mixed
+        )
+    }
+
+    pub fn credentials(self, mixed: &MixedWorkload) -> Credentials {
+        match self {
+            Variant::Mixed => Credentials::Zipf {
+                users: mixed.users,
+                s: mixed.zipf_s,
+            },
+            _ => Credentials::One,
+        }
+    }
+
+    /// The bootstrap this variant starts from.
+    pub fn yaml(self) -> PathBuf {
+        let root = paths::repo_root();
+        match self {
+            Variant::Passthrough => root.join("integration/envoy/passthrough.yaml"),
+            Variant::ExtAuthz => root.join("integration/envoy/ext-authz.yaml"),
+            Variant::Lua => root.join("integration/envoy/legacy-lua.yaml"),
+            _ => paths::default_envoy_yaml(),
+        }
+    }
+
+    /// The mesh-authz plugin JSON: the checked-in one with this variant's changes.
+    pub fn plugin_config(
+        self,
+        mixed: &MixedWorkload,
+    ) -> Result<Option<serde_json::Value>, HarnessError> {
+        if !self.is_mesh_authz() {
+            return Ok(None);
+        }
+        let mut c = envoy::plugin_config_of(&paths::default_envoy_yaml())?;
+        let mut cache = serde_json::Map::new();
+        if let Some(serde_json::Value::Object(m)) = c.get("cache") {
+            cache = m.clone();
+        }
+        cache.insert("enabled".into(), true.into());
+        match self {
+            Variant::Bypass => set(&mut c, "bypass", serde_json::json!([{"pathPrefix": "/"}]))?,
+            Variant::CacheOff => set(&mut c, "cache", serde_json::json!({"enabled": false}))?,
+            Variant::Mixed => {
+                cache.insert("allowTtlSeconds".into(), mixed.allow_ttl_seconds.into());
+                cache.insert("maxEntries".into(), mixed.max_entries.into());
+                set(&mut c, "cache", cache.into())?;
+            }
+            _ => set(&mut c, "cache", cache.into())?,
+        }
+        Ok(Some(c))
+    }
+}
+
+fn set(
+    config: &mut serde_json::Value,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), HarnessError> {
+    let obj = config.as_object_mut().ok_or_else(|| {
+        HarnessError::Config("the plugin configuration is not a JSON object".into())
+    })?;
+    obj.insert(key.into(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for v in ALL {
+            assert_eq!(Variant::parse(v.name()), Some(v));
+        }
+        assert_eq!(Variant::parse("ext-authz"), Some(Variant::ExtAuthz));
+        assert_eq!(Variant::parse("nope"), None);
+    }
+
+    #[test]
+    fn plugin_configs_differ_where_they_should() {
+        let m = MixedWorkload::default();
+        let bypass = Variant::Bypass.plugin_config(&m).unwrap().unwrap();
+        assert_eq!(bypass["bypass"][0]["pathPrefix"], "/");
+        let off = Variant::CacheOff.plugin_config(&m).unwrap().unwrap();
+        assert_eq!(off["cache"]["enabled"], false);
+        let mixed = Variant::Mixed.plugin_config(&m).unwrap().unwrap();
+        assert_eq!(mixed["cache"]["allowTtlSeconds"], 30);
+        assert!(Variant::ExtAuthz.plugin_config(&m).unwrap().is_none());
+    }
+}
