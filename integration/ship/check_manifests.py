@@ -116,6 +116,8 @@ def policy(obj: dict) -> list[str]:
         problems.append(f"url {url!r} is not an oci:// image")
     if not isinstance(sha, str) or not SHA256.match(sha):
         problems.append(f"sha256 {sha!r} must pin the image's manifest digest (64 hex, quoted in YAML)")
+    elif set(sha) == {"0"}:
+        problems.append("sha256 is a placeholder (all zeros): pin a pushed image (make oci-push ... PIN=<env>)")
     elif "@sha256:" in url and url.rsplit("@sha256:", 1)[1] != sha:
         problems.append("url's @sha256 digest and sha256 differ")
     cfg = mod.get("pluginConfig")
@@ -182,7 +184,7 @@ def run(root: Path, crds: Path, envoy: str | None, wasm: Path | None) -> Report:
     crd_files = sorted(crds.glob("crd-all*.gen.yaml")) if crds.is_dir() else []
     if not crd_files:
         report.skipped.append(f"CRD schemas not found in {crds} (shared/istio beside the checkout)")
-    schemas = [Schemas(f) for f in crd_files]
+    schemas = [Schemas.of(f) for f in crd_files]
     files, kustomizations = manifest_files(root)
     rendered: list[tuple[str, dict]] = []
     for f in files:

@@ -20,6 +20,8 @@ import jsonschema
 import yaml
 
 OBJECT_META_KEYS = {"name", "namespace", "labels", "annotations"}
+# libyaml when PyYAML has it (the CRD files are ~1 MB each), else the pure-Python loader.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -45,12 +47,22 @@ def _strict(schema: object) -> object:
 
 
 class Schemas:
-    """The CRDs of one crd-all.gen.yaml, by (group/version, kind)."""
+    """The CRDs of one crd-all.gen.yaml, by (group/version, kind). `Schemas.of(path)` shares one
+    per file within a process."""
+
+    _loaded: dict[Path, "Schemas"] = {}
+
+    @classmethod
+    def of(cls, path: Path) -> "Schemas":
+        key = path.resolve()
+        if key not in cls._loaded:
+            cls._loaded[key] = cls(path)
+        return cls._loaded[key]
 
     def __init__(self, path: Path):
         self.path = path
         self.raw: dict[tuple[str, str], dict] = {}
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Point one environment's manifests at a pushed image: rewrite url and sha256 in place.
 
-    pin.py test|staging|prod|envoyfilter oci://host[:port]/name:tag sha256:<manifest digest> [--root DIR]
+    pin.py test|staging|prod|envoyfilter|base oci://host[:port]/name:tag sha256:<manifest digest> [--root DIR]
 
 Overlays keep their pin in overlays/<env>/image.yaml (also used by traffic-extension/<env>);
 the EnvoyFilter install keeps it in envoyfilter/envoyfilter.yaml. Comments and layout are kept.
@@ -25,6 +25,8 @@ def pin(target: str, url: str, digest: str, root: Path = ROOT) -> Path:
         raise SystemExit(f"{digest}: not a sha256 digest")
     if target == "envoyfilter":
         path, url_key = root / "envoyfilter" / "envoyfilter.yaml", "uri"
+    elif target == "base":
+        path, url_key = root / "base" / "wasmplugin.yaml", "url"
     else:
         path, url_key = root / "overlays" / target / "image.yaml", "url"
     text = path.read_text()

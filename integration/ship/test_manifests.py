@@ -16,6 +16,7 @@ import yaml
 import check_manifests
 import envoy_check
 from conftest import MANIFESTS, REPO
+import istio_schema
 from istio_schema import Schemas
 
 LEGACY_BOOTSTRAP = REPO / "integration" / "envoy" / "legacy-lua.yaml"
@@ -32,7 +33,7 @@ def one(rel: str) -> dict:
 
 @pytest.fixture(scope="module")
 def schemas(crds) -> list[Schemas]:
-    return [Schemas(f) for f in sorted(crds.glob("crd-all*.gen.yaml"))]
+    return [Schemas.of(f) for f in sorted(crds.glob("crd-all*.gen.yaml"))]
 
 
 def problems(objs: list[dict], schemas: list[Schemas]) -> list[str]:
@@ -135,6 +136,9 @@ def test_checker_rejects_unquoted_digest_and_wrong_enum(schemas):
     found = problems([obj], schemas)
     assert any(".spec.sha256" in p for p in found)
     assert any(".spec.phase" in p for p in found)
+    obj = wasmplugin()
+    obj["spec"]["sha256"] = "0" * 64
+    assert any("placeholder" in p for p in problems([obj], schemas))
 
 
 def test_checker_rejects_traffic_extension_cel_and_bad_durations(schemas):
@@ -147,7 +151,7 @@ def test_checker_rejects_traffic_extension_cel_and_bad_durations(schemas):
 
 
 def test_checker_reports_cel_rules_it_does_not_know(tmp_path, schemas):
-    crd = yaml.safe_load_all((schemas[0].path).read_text())
+    crd = yaml.load_all(schemas[0].path.read_text(), Loader=istio_schema.YAML_LOADER)
     (wp_crd,) = [d for d in crd if d and d.get("spec", {}).get("names", {}).get("kind") == "WasmPlugin"]
     wp_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = [
         {"rule": "self.url.startsWith('oci://registry.internal/')", "message": "internal registry only"}]
