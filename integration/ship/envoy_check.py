@@ -96,6 +96,20 @@ def _localise(value: dict, wasm: Path) -> dict:
     return value
 
 
+def remote_problems(value: dict) -> list[str]:
+    """A remote module must be pinned: Istio's agent checks sha256 (for oci://, the manifest digest)."""
+    remote = value.get("typed_config", {}).get("config", {}).get("vm_config", {}).get("code", {}).get("remote")
+    if remote is None:
+        return []
+    uri, sha = str(remote.get("http_uri", {}).get("uri", "")), remote.get("sha256")
+    problems = []
+    if not uri.startswith(("oci://", "https://")):
+        problems.append(f"remote code uri {uri!r} is neither oci:// nor https://")
+    if not isinstance(sha, str) or not re.fullmatch(r"[a-f0-9]{64}", sha) or set(sha) == {"0"}:
+        problems.append(f"remote code sha256 {sha!r} does not pin a pushed image (make oci-push ... PIN=envoyfilter)")
+    return problems
+
+
 def envoyfilter_bootstrap(spec: dict, wasm: Path) -> tuple[dict | None, list[str]]:
     """Apply the inbound HTTP_FILTER patches of an EnvoyFilter to a sidecar-like chain
     [router]; a filter given by config_discovery gets the EXTENSION_CONFIG of the same name, as
@@ -105,6 +119,7 @@ def envoyfilter_bootstrap(spec: dict, wasm: Path) -> tuple[dict | None, list[str
     for i, p in enumerate(spec.get("configPatches", [])):
         if p.get("applyTo") == "EXTENSION_CONFIG":
             value = p.get("patch", {}).get("value", {})
+            problems += [f"configPatches[{i}]: {m}" for m in remote_problems(value)]
             extensions[value.get("name")] = _localise(value, wasm)
     chain = [copy.deepcopy(ROUTER)]
     clusters: list[str] = []

@@ -187,6 +187,10 @@ def test_envoyfilter_checks_catch_bad_patches(envoy, wasm):
     _, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
     assert any("silently not apply" in p for p in found)
     spec = copy.deepcopy(ef["spec"])
+    spec["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"]["remote"]["sha256"] = "0" * 64
+    _, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
+    assert any("does not pin" in p for p in found)
+    spec = copy.deepcopy(ef["spec"])
     cfg = spec["configPatches"][0]["patch"]["value"]["typed_config"]["config"]
     cfg["configuration"]["value"] = cfg["configuration"]["value"].replace('"timeoutMs":200', '"timeoutMs":"200"')
     boot, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
