@@ -82,7 +82,10 @@ pub fn check(file: &BudgetFile, figures: &Figures) -> Vec<Result<String, String>
                     .measured
                     .map(|m| format!("; set from a measured {m}"))
                     .unwrap_or_default();
-                Err(format!("{line}  <- over budget ({}{set_from})", b.why))
+                Err(format!(
+                    "{line}  <- outside the budget ({}{set_from})",
+                    b.why
+                ))
             } else {
                 Ok(line)
             }
