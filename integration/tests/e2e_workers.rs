@@ -1,6 +1,8 @@
 //! Envoy runs one VM per worker; the decision cache has a level shared by all of them, so a decision
 //! made on one worker is served on another without a second callout.
 
+#![cfg(test)]
+
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::require_prerequisites;
