@@ -11,6 +11,9 @@ pub struct Machine {
     pub cpu_model: String,
     pub kernel: String,
     pub envoy_version: String,
+    /// `git describe` of the tree the module was built from, `-dirty` when filter/ had edits.
+    #[serde(default)]
+    pub source: String,
     /// 1-minute load average before and after the run: how shared the machine was.
     pub loadavg_before: f64,
     pub loadavg_after: f64,
@@ -34,6 +37,21 @@ pub fn loadavg() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(f64::NAN)
+}
+
+fn source() -> String {
+    let root = mesh_authz_integration::paths::repo_root();
+    let root = root.to_string_lossy();
+    let head = command("git", &["-C", &root, "rev-parse", "--short", "HEAD"]);
+    let dirty = command(
+        "git",
+        &["-C", &root, "status", "--porcelain", "--", "filter"],
+    );
+    match (head.is_empty() || head.contains(' '), dirty.is_empty()) {
+        (true, _) => "unknown".into(),
+        (false, true) => head,
+        (false, false) => format!("{head}-dirty (uncommitted changes under filter/)"),
+    }
 }
 
 impl Machine {
@@ -70,6 +88,7 @@ impl Machine {
                 .trim()
                 .to_string(),
             envoy_version,
+            source: source(),
             loadavg_before: loadavg(),
             loadavg_after: f64::NAN,
         }
@@ -77,13 +96,14 @@ impl Machine {
 
     pub fn one_line(&self) -> String {
         format!(
-            "{}, {} CPUs ({}), {} GiB, Linux {}, Envoy {}, load average {:.2} before / {:.2} after",
+            "{}, {} CPUs ({}), {} GiB, Linux {}, Envoy {}, filter at {}, load average {:.2} before / {:.2} after",
             self.date_utc,
             self.cpus,
             self.cpu_model,
             self.memory_gib,
             self.kernel,
             self.envoy_version,
+            self.source,
             self.loadavg_before,
             self.loadavg_after
         )
