@@ -82,6 +82,23 @@ pub extern "C" fn proxy_on_request_headers(
     stream::on_request_headers(context_id) as u32
 }
 
+/// Body and trailers of a request that waits on its authorization are held (buffered) until the
+/// decision: the host's default for a missing callback is to continue, which would let the request
+/// go upstream before it is authorized.
+#[no_mangle]
+pub extern "C" fn proxy_on_request_body(context_id: u32, _body_size: usize, _end_of_stream: u32) -> u32 {
+    if stream::is_waiting(context_id) {
+        1 // StopIterationAndBuffer
+    } else {
+        0
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+    stream::is_waiting(context_id) as u32 // 1: StopIteration
+}
+
 #[no_mangle]
 pub extern "C" fn proxy_on_http_call_response(
     root_id: u32,

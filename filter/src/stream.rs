@@ -186,6 +186,12 @@ pub fn on_callout_answer(root_id: u32, token: u32, num_headers: usize, body_size
     }
 }
 
+/// True while the request waits on a callout (its body must not move on yet). If the state cannot
+/// be read, it is treated as waiting: holding a body is safe, letting it through is not.
+pub fn is_waiting(ctx: u32) -> bool {
+    vm::with(|vm| vm.streams.get(&ctx).is_some_and(|s| s.waiting.is_some())).unwrap_or(true)
+}
+
 /// The request is over (answered, or its client went away): it leaves any flight it waited on.
 pub fn on_done(ctx: u32) {
     vm::with(|vm| {

@@ -16,6 +16,12 @@ pub struct Echoed {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The body it received: its length and a digest-free fingerprint (first bytes), enough for a
+    /// test to see that a held body went on whole.
+    #[serde(default)]
+    pub body_len: usize,
+    #[serde(default)]
+    pub body_head: String,
 }
 
 impl Echoed {
@@ -40,8 +46,13 @@ pub struct Echo;
 impl Handler for Echo {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        // Drain the body so the connection stays reusable; its content is not echoed.
-        let _ = body.collect().await;
+        // Drain the body so the connection stays reusable; report its size and first bytes.
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let head = body.get(..body.len().min(64)).unwrap_or_default();
         let echoed = Echoed {
             method: parts.method.as_str().to_string(),
             path: parts
@@ -50,6 +61,8 @@ impl Handler for Echo {
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default(),
             headers: header_pairs(&parts.headers),
+            body_len: body.len(),
+            body_head: String::from_utf8_lossy(head).into_owned(),
         };
         match serde_json::to_vec(&echoed) {
             Ok(json) => response(
