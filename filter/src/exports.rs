@@ -86,7 +86,11 @@ pub extern "C" fn proxy_on_request_headers(
 /// decision: the host's default for a missing callback is to continue, which would let the request
 /// go upstream before it is authorized.
 #[no_mangle]
-pub extern "C" fn proxy_on_request_body(context_id: u32, _body_size: usize, _end_of_stream: u32) -> u32 {
+pub extern "C" fn proxy_on_request_body(
+    context_id: u32,
+    _body_size: usize,
+    _end_of_stream: u32,
+) -> u32 {
     if stream::is_waiting(context_id) {
         1 // StopIterationAndBuffer
     } else {
@@ -110,16 +114,9 @@ pub extern "C" fn proxy_on_http_call_response(
     stream::on_callout_answer(root_id, token, num_headers, body_size);
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
-    stream::on_done(context_id);
-    1
-}
-
+/// The context is gone (Envoy calls this right after `proxy_on_done`, which we do not export: one
+/// VM entry less per request). A request leaves any flight it waited on.
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(context_id: u32) {
-    vm::with(|vm| {
-        vm.streams.remove(&context_id);
-        vm.roots.remove(&context_id);
-    });
+    stream::on_delete(context_id);
 }

@@ -192,16 +192,15 @@ pub fn is_waiting(ctx: u32) -> bool {
     vm::with(|vm| vm.streams.get(&ctx).is_some_and(|s| s.waiting.is_some())).unwrap_or(true)
 }
 
-/// The request is over (answered, or its client went away): it leaves any flight it waited on.
-pub fn on_done(ctx: u32) {
+/// A context is deleted. A request (answered, or its client gone) leaves any flight it waited on.
+pub fn on_delete(ctx: u32) {
     vm::with(|vm| {
-        let Some(stream) = vm.streams.get_mut(&ctx) else {
-            return;
-        };
-        let (root_id, token) = (stream.root, stream.waiting.take());
-        if let (Some(token), Some(root)) = (token, vm.roots.get_mut(&root_id)) {
-            root.flights.leave(token, ctx);
+        if let Some(stream) = vm.streams.remove(&ctx) {
+            if let (Some(token), Some(root)) = (stream.waiting, vm.roots.get_mut(&stream.root)) {
+                root.flights.leave(token, ctx);
+            }
         }
+        vm.roots.remove(&ctx);
     });
 }
 
