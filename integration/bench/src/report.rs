@@ -180,3 +180,41 @@ pub fn spread(r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded run the gate self-test uses must still load: a schema change that breaks old
+    /// JSON files fails here, not in CI's gate.
+    #[test]
+    fn recorded_runs_load_and_render() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in ["tests/recorded.json", "results/latest.json"] {
+            let r = Report::load(&dir.join(file)).unwrap();
+            assert_eq!(r.cases.len(), r.samples.len(), "{file}");
+            assert!(r.problems.is_empty(), "{file}: {:?}", r.problems);
+            assert!(
+                r.figures
+                    .ratios
+                    .contains_key("cache_off_over_ext_authz_cpu@1w"),
+                "{file}"
+            );
+            let t = table(&r, true);
+            assert_eq!(t.lines().count(), r.cases.len() + 2);
+            assert!(crate::svg::render(&r).contains("native ext_authz"));
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let r = Report::load(&dir.join("tests/recorded.json")).unwrap();
+        let out =
+            std::env::temp_dir().join(format!("mesh-authz-bench-{}.json", std::process::id()));
+        r.save(&out).unwrap();
+        let back = Report::load(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(back.figures.ratios, r.figures.ratios);
+    }
+}
