@@ -48,19 +48,10 @@ fn assert_all_alice(responses: &[Response]) {
     }
 }
 
-/// Per-worker downstream connections, from Envoy's per-worker listener stats.
+/// How many workers took connections.
 fn workers_used(s: &Stack) -> usize {
-    s.envoy
-        .stats()
-        .unwrap()
-        .iter()
-        .filter(|(k, v)| {
-            k.starts_with("listener.")
-                && k.ends_with(".downstream_cx_total")
-                && k.contains(".worker_")
-                && **v > 0
-        })
-        .count()
+    let per_worker = s.envoy.connections_per_worker().unwrap();
+    per_worker.iter().filter(|c| **c > 0).count()
 }
 
 /// Waits for the once-a-second gauges to say no callout is in flight and no request waits.

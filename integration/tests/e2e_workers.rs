@@ -9,17 +9,7 @@ use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::Stack;
 
 fn connections_per_worker(s: &Stack) -> Vec<u64> {
-    s.envoy
-        .stats()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| {
-            k.starts_with("listener.127.0.0.1_")
-                && k.contains(".worker_")
-                && k.ends_with(".downstream_cx_total")
-        })
-        .map(|(_, v)| *v)
-        .collect()
+    s.envoy.connections_per_worker().unwrap()
 }
 
 #[test]

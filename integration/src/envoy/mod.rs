@@ -308,6 +308,21 @@ impl Envoy {
         Ok(self.stats()?.get(name).copied().unwrap_or(0))
     }
 
+    /// Downstream connections each worker accepted so far, from the per-worker listener stats
+    /// (one entry per worker, in worker order).
+    pub fn connections_per_worker(&self) -> Result<Vec<u64>, HarnessError> {
+        Ok(self
+            .stats()?
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("listener.")
+                    && k.contains(".worker_")
+                    && k.ends_with(".downstream_cx_total")
+            })
+            .map(|(_, v)| *v)
+            .collect())
+    }
+
     /// `/stats/prometheus` as text.
     pub fn prometheus(&self) -> Result<String, HarnessError> {
         Ok(self.admin_get("/stats/prometheus")?.text())
