@@ -41,6 +41,16 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
                 "some requests served from the cache, some calling out",
             ),
         };
+        if variant.is_mesh_authz() {
+            match c.filter_seen_per_req {
+                Some(seen) if (0.95..=1.05).contains(&seen) => {}
+                Some(seen) => problems.push(format!(
+                    "{}: the filter counted {seen:.3} outcomes per request sent, expected 1 (is it in the path?)",
+                    c.id
+                )),
+                None => problems.push(format!("{}: no mesh-authz counters in /stats: the filter is not loaded", c.id)),
+            }
+        }
         if !(lo..=hi).contains(&callouts) {
             problems.push(format!(
                 "{}: {callouts:.3} callouts/request, expected {what} ({lo}..={hi})",
@@ -72,6 +82,7 @@ mod tests {
             callouts_per_req: callouts,
             hit_ratio: None,
             error_ratio,
+            filter_seen_per_req: Some(1.0),
             rps_range: [1.0, 1.0],
             p99_ms_range: [1.0, 1.0],
             cpu_us_range: [1.0, 1.0],

@@ -24,6 +24,10 @@ pub struct CaseSummary {
     pub callouts_per_req: f64,
     pub hit_ratio: Option<f64>,
     pub error_ratio: f64,
+    /// Requests the mesh-authz filter counted (allowed + denied + errors + bypassed) per request
+    /// sent: near 1 proves the filter really was in the path.
+    #[serde(default)]
+    pub filter_seen_per_req: Option<f64>,
     /// [min, max] over rounds.
     pub rps_range: [f64; 2],
     pub p99_ms_range: [f64; 2],
@@ -95,6 +99,23 @@ fn ratios(samples: &[Sample], reference: Option<&Vec<Sample>>) -> BTreeMap<Strin
         .collect()
 }
 
+const FILTER_OUTCOMES: [&str; 4] = ["allowed", "denied", "errors", "bypassed"];
+
+fn filter_seen(samples: &[Sample]) -> Option<f64> {
+    let per_req: Vec<f64> = samples
+        .iter()
+        .filter(|s| !s.filter_counters.is_empty())
+        .map(|s| {
+            let seen: u64 = FILTER_OUTCOMES
+                .iter()
+                .filter_map(|k| s.filter_counters.get(*k))
+                .sum();
+            seen as f64 / s.requests.max(1) as f64
+        })
+        .collect();
+    (!per_req.is_empty()).then(|| median(&per_req))
+}
+
 pub fn summarize(results: &BTreeMap<Case, Vec<Sample>>) -> Vec<CaseSummary> {
     let reference = |variant: Variant, workers: u32| results.get(&Case { variant, workers });
     results
@@ -119,6 +140,7 @@ pub fn summarize(results: &BTreeMap<Case, Vec<Sample>>) -> Vec<CaseSummary> {
                 callouts_per_req: median(&pick(samples, |s| s.callouts_per_req)),
                 hit_ratio: (!hits.is_empty()).then(|| median(&hits)),
                 error_ratio: errors as f64 / requests.max(1) as f64,
+                filter_seen_per_req: filter_seen(samples),
                 rps_range: range(&pick(samples, |s| s.rps)),
                 p99_ms_range: range(&pick(samples, |s| s.p99_ms)),
                 cpu_us_range: range(&pick(samples, |s| s.cpu_us_per_req)),
