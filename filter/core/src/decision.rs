@@ -2,9 +2,7 @@
 //! the config's `identityHeaders` / `denyHeaders` lists, so an entry stores only the values.
 
 use crate::callout::BadRequest;
-
-/// Header values tagged with their name's index in a config list.
-pub type TaggedHeaders = Box<[(u8, Box<[u8]>)]>;
+pub use crate::tagged::TaggedHeaders;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

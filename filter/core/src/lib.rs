@@ -24,6 +24,7 @@ pub mod reply;
 pub mod request;
 pub mod response;
 pub mod shared;
+pub mod tagged;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Authorizer, Start, Verdict};

@@ -1,7 +1,7 @@
 //! The one place where an outcome becomes what Envoy does with the request.
 
 use crate::config::{Config, OnError};
-use crate::decision::{Decision, Outcome};
+use crate::decision::{Decision, Outcome, TaggedHeaders};
 use std::rc::Rc;
 
 const TEXT: &[u8] = b"text/plain";
@@ -55,10 +55,10 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome<Rc<Decision>>) -> Act
     }
 }
 
-fn named<'a>(names: &'a [String], values: &'a [(u8, Box<[u8]>)]) -> Vec<(&'a str, &'a [u8])> {
+fn named<'a>(names: &'a [String], values: &'a TaggedHeaders) -> Vec<(&'a str, &'a [u8])> {
     values
         .iter()
-        .filter_map(|(i, v)| Some((names.get(usize::from(*i))?.as_str(), &**v)))
+        .filter_map(|(i, v)| Some((names.get(usize::from(i))?.as_str(), v)))
         .collect()
 }
 
@@ -86,7 +86,7 @@ mod tests {
     fn allow_sets_identity_by_name() {
         let cfg = config(r#"{"mode": "deny"}"#);
         let o = decided(Decision::Allow {
-            identity: vec![(0, b"alice".as_slice().into())].into(),
+            identity: TaggedHeaders::from_pairs([(0, b"alice".as_slice())]),
         });
         assert_eq!(
             action(&cfg, &o),
@@ -101,7 +101,7 @@ mod tests {
         let cfg = config(r#"{"mode": "deny"}"#);
         let o = decided(Decision::Deny {
             status: 302,
-            headers: vec![(1, b"/login".as_slice().into())].into(),
+            headers: TaggedHeaders::from_pairs([(1, b"/login".as_slice())]),
             body: b"go".as_slice().into(),
         });
         assert_eq!(

@@ -77,13 +77,10 @@ pub fn judge(
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
 fn pick(wanted: &[String], headers: &[(&str, &[u8])]) -> TaggedHeaders {
-    headers
-        .iter()
-        .filter_map(|(name, value)| {
-            let idx = wanted.iter().position(|w| w == name)?;
-            Some((u8::try_from(idx).ok()?, Box::<[u8]>::from(*value)))
-        })
-        .collect()
+    TaggedHeaders::from_pairs(headers.iter().filter_map(|(name, value)| {
+        let idx = wanted.iter().position(|w| w == name)?;
+        Some((u8::try_from(idx).ok()?, *value))
+    }))
 }
 
 #[cfg(test)]
@@ -123,11 +120,10 @@ mod tests {
         assert_eq!(
             j.decision,
             Decision::Allow {
-                identity: vec![
-                    (0, b"alice".as_slice().into()),
-                    (1, b"acme".as_slice().into())
-                ]
-                .into()
+                identity: TaggedHeaders::from_pairs([
+                    (0, b"alice".as_slice()),
+                    (1, b"acme".as_slice())
+                ])
             }
         );
         assert_eq!(j.ttl_secs, 60);
@@ -162,14 +158,8 @@ mod tests {
         };
         assert_eq!(status, 401);
         // denyHeaders default: www-authenticate(0), location(1), set-cookie(2), content-type(3)
-        assert_eq!(
-            &*headers,
-            &[
-                (0, b"Bearer".as_slice().into()),
-                (2, b"a".as_slice().into()),
-                (2, b"b".as_slice().into())
-            ]
-        );
+        let expected: [(u8, &[u8]); 3] = [(0, b"Bearer"), (2, b"a"), (2, b"b")];
+        assert_eq!(headers.iter().collect::<Vec<_>>(), expected);
         assert_eq!(&*body, b"01234567");
         assert_eq!(j.ttl_secs, 5);
     }

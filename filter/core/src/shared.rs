@@ -6,8 +6,8 @@
 //! value shared data returns; losing a race just means another worker's fresh entry stays.
 //!
 //! Entry layout (little endian): version 1, digest (32), expires at (u64 ms, the host's wall clock,
-//! which all workers share), then the decision: 0 = allow, count, (header index, u32 length, bytes)*;
-//! 1 = deny, u16 status, count, (index, length, bytes)*, u32 body length, body.
+//! which all workers share), then the decision: 0 = allow, u32 length, packed identity headers;
+//! 1 = deny, u16 status, u32 length, packed deny headers, u32 body length, body (see `tagged`).
 
 use crate::decision::{Decision, TaggedHeaders};
 use crate::key::CacheKey;
@@ -27,13 +27,10 @@ pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
     out.push(VERSION);
     out.extend_from_slice(&key.0);
     out.extend_from_slice(&expires_ms.to_le_bytes());
-    let headers = |out: &mut Vec<u8>, hs: &[(u8, Box<[u8]>)]| {
-        out.push(u8::try_from(hs.len()).unwrap_or(u8::MAX));
-        for (i, v) in hs.iter().take(usize::from(u8::MAX)) {
-            out.push(*i);
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(v);
-        }
+    let headers = |out: &mut Vec<u8>, hs: &TaggedHeaders| {
+        let packed = hs.as_bytes();
+        out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+        out.extend_from_slice(packed);
     };
     match decision {
         Decision::Allow { identity } => {
@@ -102,14 +99,8 @@ impl<'a> Reader<'a> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
     fn headers(&mut self) -> Option<TaggedHeaders> {
-        let n = self.u8()?;
-        (0..n)
-            .map(|_| {
-                let i = self.u8()?;
-                let len = self.u32()? as usize;
-                Some((i, Box::<[u8]>::from(self.take(len)?)))
-            })
-            .collect()
+        let len = self.u32()? as usize;
+        TaggedHeaders::from_bytes(self.take(len)?)
     }
 }
 
@@ -123,18 +114,17 @@ mod tests {
 
     fn allow() -> Decision {
         Decision::Allow {
-            identity: vec![
-                (0, b"alice".as_slice().into()),
-                (2, b"acme".as_slice().into()),
-            ]
-            .into(),
+            identity: TaggedHeaders::from_pairs([
+                (0, b"alice".as_slice()),
+                (2, b"acme".as_slice()),
+            ]),
         }
     }
 
     fn deny() -> Decision {
         Decision::Deny {
             status: 401,
-            headers: vec![(0, b"Bearer realm=\"x\"".as_slice().into())].into(),
+            headers: TaggedHeaders::from_pairs([(0, b"Bearer realm=\"x\"".as_slice())]),
             body: b"no".as_slice().into(),
         }
     }

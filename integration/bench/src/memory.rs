@@ -44,10 +44,19 @@ struct Services {
 
 fn services(entries: usize) -> Result<Services, String> {
     let mut tokens = Tokens::example();
-    let users: Vec<String> = (0..entries).map(|i| format!("mem-user-{i:07}-token")).collect();
+    let users: Vec<String> = (0..entries)
+        .map(|i| format!("mem-user-{i:07}-token"))
+        .collect();
     for (i, t) in users.iter().enumerate() {
         let id = format!("user{i}");
-        tokens.insert(t, &[("x-user-id", &id), ("x-user-roles", "viewer"), ("x-tenant-id", "acme")]);
+        tokens.insert(
+            t,
+            &[
+                ("x-user-id", &id),
+                ("x-user-roles", "viewer"),
+                ("x-tenant-id", "acme"),
+            ],
+        );
     }
     let state = AuthState::new(tokens, "/check");
     state.set_recording(false);
@@ -57,15 +66,25 @@ fn services(entries: usize) -> Result<Services, String> {
     Ok(Services { auth, echo, users })
 }
 
-fn boot(s: &Services, envoy: &Path, wasm: &Path, max_entries: usize, shared_slots: usize) -> Result<Envoy, String> {
+fn boot(
+    s: &Services,
+    envoy: &Path,
+    wasm: &Path,
+    max_entries: usize,
+    shared_slots: usize,
+) -> Result<Envoy, String> {
     let mut opts = EnvoyOptions::new(envoy, wasm);
     opts.ports = PortMap::ephemeral(s.auth.port(), s.echo.port());
     opts.log_level = "warning".into();
     let mut config = plugin_config_of(&opts.yaml).map_err(|e| e.to_string())?;
-    config["cache"] = serde_json::json!({
+    let cache = serde_json::json!({
         "enabled": true, "maxEntries": max_entries, "allowTtlSeconds": 300, "maxTtlSeconds": 300,
         "sharedSlots": shared_slots
     });
+    config
+        .as_object_mut()
+        .ok_or("the checked-in plugin config is not a JSON object")?
+        .insert("cache".into(), cache);
     opts.plugin_config = Some(config.to_string());
     Envoy::start(&opts).map_err(|e| e.to_string())
 }
@@ -82,7 +101,9 @@ fn fill(envoy: &Envoy, users: &[String]) -> Result<f64, String> {
                 scope.spawn(move || {
                     let mut conn = Conn::new(addr);
                     for token in part {
-                        let status = conn.exchange(&get_with_bearer("/mem", token)).map_err(|e| e.to_string())?;
+                        let status = conn
+                            .exchange(&get_with_bearer("/mem", token))
+                            .map_err(|e| e.to_string())?;
                         if status != 200 {
                             return Err(format!("status {status} while filling the cache"));
                         }
@@ -91,7 +112,13 @@ fn fill(envoy: &Envoy, users: &[String]) -> Result<f64, String> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("filler thread died".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("filler thread died".into()))
+            })
+            .collect()
     });
     results.into_iter().collect::<Result<Vec<()>, String>>()?;
     Ok(users.len() as f64 / started.elapsed().as_secs_f64())
@@ -100,11 +127,14 @@ fn fill(envoy: &Envoy, users: &[String]) -> Result<f64, String> {
 /// The filter's gauges once their next recording (once a second) has happened.
 fn settled_gauge(envoy: &Envoy, name: &str) -> Result<u64, String> {
     thread::sleep(Duration::from_millis(1300));
-    envoy.counter(&format!("wasmcustom.mesh_authz_{name}")).map_err(|e| e.to_string())
+    envoy
+        .counter(&format!("wasmcustom.mesh_authz_{name}"))
+        .map_err(|e| e.to_string())
 }
 
 fn rss_bytes(pid: u32) -> Result<u64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -167,16 +197,34 @@ pub fn run(envoy: &Path, wasm: &Path, entries: usize) -> Result<MemoryReport, St
 }
 
 pub fn print(r: &MemoryReport) {
-    println!("cache entries held            {:>10}  (of {} distinct credentials)", r.entries_held, r.entries_requested);
-    println!("VM memory, full cache         {:>10} bytes", r.vm_memory_full_bytes);
-    println!("VM memory, 1-entry cache      {:>10} bytes", r.vm_memory_one_entry_bytes);
-    println!("VM memory per cached decision {:>10.1} bytes", r.vm_bytes_per_entry);
-    println!("shared level, Envoy RSS/entry {:>10.1} bytes", r.shared_level_rss_bytes_per_entry);
+    println!(
+        "cache entries held            {:>10}  (of {} distinct credentials)",
+        r.entries_held, r.entries_requested
+    );
+    println!(
+        "VM memory, full cache         {:>10} bytes",
+        r.vm_memory_full_bytes
+    );
+    println!(
+        "VM memory, 1-entry cache      {:>10} bytes",
+        r.vm_memory_one_entry_bytes
+    );
+    println!(
+        "VM memory per cached decision {:>10.1} bytes",
+        r.vm_bytes_per_entry
+    );
+    println!(
+        "shared level, Envoy RSS/entry {:>10.1} bytes",
+        r.shared_level_rss_bytes_per_entry
+    );
     println!("module size                   {:>10} bytes", r.module_bytes);
     println!(
         "Envoy start to configured filter ready: median {:.0} ms over {} boots ({:?})",
         r.start_to_ready_ms_median,
         r.start_to_ready_ms.len(),
-        r.start_to_ready_ms.iter().map(|m| m.round() as u64).collect::<Vec<_>>()
+        r.start_to_ready_ms
+            .iter()
+            .map(|m| m.round() as u64)
+            .collect::<Vec<_>>()
     );
 }
