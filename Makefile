@@ -33,6 +33,8 @@ help:
 	@echo "make run    build the filter and start Envoy + example auth service + echo upstream"
 	@echo "make test   every test (unit, lint, end-to-end against a real Envoy, manifests, ...)"
 	@echo "make build  $(WASM)"
+	@echo "make bench  the latency benchmark (bench-check: the CI gate; bench-memory: memory per entry, start-up)"
+	@echo "make oci    the OCI image of the module (oci-push REGISTRY=host:port/name:tag [PIN=env])"
 	@echo "make test-e2e        end-to-end tests only (real Envoy, example auth service, echo upstream)"
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
 

@@ -3,6 +3,7 @@
 #   make bench WORKERS=2       the same with 2 Envoy workers (BENCH_ARGS="--cases all@1,all@2" for both)
 #   make bench-check           shorter run, ratios checked against integration/bench/budgets.json
 #   make bench-smoke           a few seconds a variant: the machinery works (no gate on numbers)
+#   make bench-memory          VM memory per cached decision (100k entries), module size, start-up time
 # The load generator is in the bench crate (varies the credential per request), so no Debian
 # package is needed beyond the Makefile's.
 
@@ -15,7 +16,7 @@ BENCH_SELFTEST := integration/bench/tests
 
 TEST_TARGETS += bench-smoke bench-check-selftest
 
-.PHONY: bench bench-check bench-smoke bench-check-selftest bench-bin
+.PHONY: bench bench-check bench-smoke bench-check-selftest bench-bin bench-memory
 
 # Always handed to cargo, which knows whether anything changed. Release: the generator must not
 # be the bottleneck it measures.
@@ -24,6 +25,9 @@ bench-bin:
 
 bench: build venv bench-bin
 	$(BENCH) run --mode full --workers $(WORKERS) --out $(BENCH_RESULTS)/latest.json $(BENCH_ARGS)
+
+bench-memory: build venv bench-bin
+	$(BENCH) memory --entries $${ENTRIES:-100000} --out $(BENCH_RESULTS)/memory.json
 
 bench-check: build venv bench-bin
 	$(BENCH) run --mode check --out target/bench/check.json --budgets $(BENCH_BUDGETS) $(BENCH_ARGS)

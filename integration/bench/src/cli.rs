@@ -1,4 +1,4 @@
-//! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`.
+//! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`, `memory`.
 
 use crate::rig::Case;
 use crate::variant::{self, MixedWorkload, Variant};
@@ -14,6 +14,7 @@ usage:
   mesh-authz-bench check --result FILE.json --budgets FILE
   mesh-authz-bench chart --result FILE.json --svg FILE.svg
   mesh-authz-bench table --result FILE.json [--markdown]
+  mesh-authz-bench memory [--entries N] [--out FILE.json]
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
 mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
@@ -40,9 +41,23 @@ pub struct RunArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(RunArgs),
-    Check { result: PathBuf, budgets: PathBuf },
-    Chart { result: PathBuf, svg: PathBuf },
-    Table { result: PathBuf, markdown: bool },
+    Check {
+        result: PathBuf,
+        budgets: PathBuf,
+    },
+    Chart {
+        result: PathBuf,
+        svg: PathBuf,
+    },
+    Table {
+        result: PathBuf,
+        markdown: bool,
+    },
+    /// VM memory per cached decision (N distinct credentials), module size, start-up time.
+    Memory {
+        entries: usize,
+        out: PathBuf,
+    },
 }
 
 impl RunArgs {
@@ -150,6 +165,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             result: need("--result")?,
             markdown,
         }),
+        "memory" => {
+            let entries = match pairs.iter().rev().find(|(f, _)| *f == "--entries") {
+                Some((f, v)) => num(f, v)?,
+                None => 100_000,
+            };
+            if entries == 0 {
+                return Err("--entries must be at least 1".into());
+            }
+            let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/memory.json"));
+            Ok(Command::Memory { entries, out })
+        }
         "run" => {
             let mode = pairs
                 .iter()

@@ -7,6 +7,7 @@
 //! - `cpu`: Envoy's CPU from `/proc/<pid>/stat`; `machine`: what the run was measured on.
 //! - `summary`: medians, paired ratios, derived figures; `sanity`: what every run asserts.
 //! - `report`, `svg`: JSON, tables, chart; `budget`: the ratio budgets `check` enforces.
+//! - `memory`: VM memory per cached decision, module size, start-up time (`memory` command).
 
 mod budget;
 mod cli;
@@ -14,6 +15,7 @@ mod conn;
 mod cpu;
 mod load;
 mod machine;
+mod memory;
 mod report;
 mod rig;
 mod sanity;
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
             print!("{}", report::table(&r, markdown));
             true
         }),
+        Command::Memory { entries, out } => measure_memory(entries, &out),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -62,6 +65,21 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+fn measure_memory(entries: usize, out: &Path) -> Result<bool, String> {
+    let p = paths::prerequisites()
+        .map_err(|e| e.to_string())?
+        .ok_or("Envoy or the module is missing: run `make venv build` first")?;
+    let r = memory::run(&p.envoy, &p.wasm, entries)?;
+    memory::print(&r);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+    std::fs::write(out, json).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("written {}", out.display());
+    Ok(true)
 }
 
 fn write_svg(r: &Report, path: &Path) -> Result<(), String> {
