@@ -27,11 +27,7 @@ pub struct Echoed {
 impl Echoed {
     /// Every value of `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        crate::server::values_of(&self.headers, name)
     }
 
     /// The first value of `name`.

@@ -127,6 +127,15 @@ pub fn response(
 }
 
 /// Header name/value pairs in arrival order, values as lossy UTF-8.
+/// Every value of `name` (case-insensitive) among recorded `(name, value)` pairs, in order.
+pub fn values_of<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()

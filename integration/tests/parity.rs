@@ -16,7 +16,7 @@ use mesh_authz_integration::stack::{closed_port, Stack};
 use std::path::PathBuf;
 
 /// What the client and the upstream saw.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     status: u16,
     /// `x-user-id` values the upstream received (empty when the request did not reach it).
@@ -135,95 +135,60 @@ struct Row {
 
 fn nothing(_: &AuthState) {}
 
+impl Row {
+    /// A row where the Lua filter and mesh-authz must see the same thing.
+    fn agree(name: &'static str, request: Request, status: u16, user: &[&str]) -> Row {
+        let seen = Seen {
+            status,
+            user: users(user),
+        };
+        Row {
+            name,
+            request,
+            setup: nothing,
+            lua: seen.clone(),
+            mesh: seen,
+            relation: Relation::Agree,
+        }
+    }
+}
+
 /// Every row has its own path: mesh-authz caches decisions per request, and a row must not read
 /// the decision of the one before.
 fn rows() -> Vec<Row> {
     let forged = |r: Request| r.header("x-user-id", "mallory");
     vec![
-        Row {
-            name: "valid bearer token",
-            request: Request::get("/p/token").bearer("alice-token"),
-            setup: nothing,
-            lua: Seen {
-                status: 200,
-                user: users(&["alice"]),
-            },
-            mesh: Seen {
-                status: 200,
-                user: users(&["alice"]),
-            },
-            relation: Relation::Agree,
-        },
-        Row {
-            name: "session cookie",
-            request: Request::get("/p/cookie").header("cookie", "session=bob-token"),
-            setup: nothing,
-            lua: Seen {
-                status: 200,
-                user: users(&["bob"]),
-            },
-            mesh: Seen {
-                status: 200,
-                user: users(&["bob"]),
-            },
-            relation: Relation::Agree,
-        },
-        Row {
-            name: "no credential",
-            request: Request::get("/p/anonymous"),
-            setup: nothing,
-            lua: Seen {
-                status: 401,
-                user: vec![],
-            },
-            mesh: Seen {
-                status: 401,
-                user: vec![],
-            },
-            relation: Relation::Agree,
-        },
-        Row {
-            name: "unknown token",
-            request: Request::get("/p/unknown").bearer("nobody-token"),
-            setup: nothing,
-            lua: Seen {
-                status: 401,
-                user: vec![],
-            },
-            mesh: Seen {
-                status: 401,
-                user: vec![],
-            },
-            relation: Relation::Agree,
-        },
-        Row {
-            name: "viewer on /admin",
-            request: Request::get("/admin/users").bearer("bob-token"),
-            setup: nothing,
-            lua: Seen {
-                status: 403,
-                user: vec![],
-            },
-            mesh: Seen {
-                status: 403,
-                user: vec![],
-            },
-            relation: Relation::Agree,
-        },
-        Row {
-            name: "forged identity, service returns the real one",
-            request: forged(Request::get("/p/forged").bearer("bob-token")),
-            setup: nothing,
-            lua: Seen {
-                status: 200,
-                user: users(&["bob"]),
-            },
-            mesh: Seen {
-                status: 200,
-                user: users(&["bob"]),
-            },
-            relation: Relation::Agree,
-        },
+        Row::agree(
+            "valid bearer token",
+            Request::get("/p/token").bearer("alice-token"),
+            200,
+            &["alice"],
+        ),
+        Row::agree(
+            "session cookie",
+            Request::get("/p/cookie").header("cookie", "session=bob-token"),
+            200,
+            &["bob"],
+        ),
+        Row::agree("no credential", Request::get("/p/anonymous"), 401, &[]),
+        Row::agree(
+            "unknown token",
+            Request::get("/p/unknown").bearer("nobody-token"),
+            401,
+            &[],
+        ),
+        Row::agree(
+            "viewer on /admin",
+            Request::get("/admin/users").bearer("bob-token"),
+            403,
+            &[],
+        ),
+        Row::agree(
+            "forged identity, service returns the real one",
+            forged(Request::get("/p/forged").bearer("bob-token")),
+            200,
+            &["bob"],
+        ),
         Row {
             name: "forged identity, service allows without identity",
             request: forged(Request::get("/p/forged-omitted").bearer("bob-token")),

@@ -9,7 +9,7 @@
 //! cost is the difference in Envoy's resident memory with and without it.
 
 use crate::conn::{get_with_bearer, Conn};
-use mesh_authz_integration::auth::{AuthService, AuthState, Tokens};
+use mesh_authz_integration::auth::{AuthService, AuthState};
 use mesh_authz_integration::echo;
 use mesh_authz_integration::envoy::{plugin_config_of, Envoy, EnvoyOptions, PortMap};
 use mesh_authz_integration::server::ServerHandle;
@@ -43,21 +43,7 @@ struct Services {
 }
 
 fn services(entries: usize) -> Result<Services, String> {
-    let mut tokens = Tokens::example();
-    let users: Vec<String> = (0..entries)
-        .map(|i| format!("mem-user-{i:07}-token"))
-        .collect();
-    for (i, t) in users.iter().enumerate() {
-        let id = format!("user{i}");
-        tokens.insert(
-            t,
-            &[
-                ("x-user-id", &id),
-                ("x-user-roles", "viewer"),
-                ("x-tenant-id", "acme"),
-            ],
-        );
-    }
+    let (tokens, users) = crate::rig::user_tokens(entries, "mem-user");
     let state = AuthState::new(tokens, "/check");
     state.set_recording(false);
     let any = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -58,10 +58,14 @@ pub struct Sample {
 }
 
 pub fn tokens(mixed: &MixedWorkload) -> (Tokens, Vec<String>) {
+    user_tokens(mixed.users, "bench-user")
+}
+
+/// The example tokens plus `n` generated users (`<prefix>-<i>-token`), each with three identity
+/// headers like a real user's, and the generated tokens in order.
+pub fn user_tokens(n: usize, prefix: &str) -> (Tokens, Vec<String>) {
     let mut tokens = Tokens::example();
-    let users: Vec<String> = (0..mixed.users)
-        .map(|i| format!("bench-user-{i:06}-token"))
-        .collect();
+    let users: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:07}-token")).collect();
     for (i, t) in users.iter().enumerate() {
         let id = format!("user{i}");
         tokens.insert(

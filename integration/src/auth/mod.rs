@@ -31,11 +31,7 @@ pub struct Callout {
 
 impl Callout {
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        crate::server::values_of(&self.headers, name)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
