@@ -8,7 +8,7 @@ use crate::vm;
 use mesh_authz_core::decision::{CalloutError, Outcome};
 use mesh_authz_core::host::{Host, Metric};
 use mesh_authz_core::request::RequestHead;
-use mesh_authz_core::response::Answer;
+use mesh_authz_core::response::{self, Answer};
 use mesh_authz_core::{Action, Authorizer, Start, Verdict};
 use std::rc::Rc;
 
@@ -148,25 +148,32 @@ pub fn on_callout_answer(root_id: u32, token: u32, num_headers: usize, body_size
     } else {
         abi::header_map(CALL_RESPONSE_HEADERS)
     };
-    let body_max = body_size.min(authz.config().max_deny_body_bytes);
-    let body = if body_max == 0 {
-        Ok(Vec::new())
-    } else {
-        abi::buffer(CALL_RESPONSE_BODY, body_max)
-    };
-    let verdict = match (&raw, &body) {
-        (Ok(raw), Ok(body)) => match abi::pairs(raw) {
-            Ok(headers) => authz.finish(
-                &host,
-                &flight.key,
-                Ok(Answer {
-                    headers: &headers,
-                    body,
-                }),
-            ),
-            Err(_) => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
-        },
-        _ => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
+    let verdict = match raw.as_ref().ok().and_then(|raw| abi::pairs(raw).ok()) {
+        None => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
+        Some(headers) => {
+            // The body is read from the host only for a deny, and only as much as is passed on.
+            let body_max = if response::body_wanted(&headers) {
+                body_size.min(authz.config().max_deny_body_bytes)
+            } else {
+                0
+            };
+            let body = if body_max == 0 {
+                Ok(Vec::new())
+            } else {
+                abi::buffer(CALL_RESPONSE_BODY, body_max)
+            };
+            match body {
+                Ok(body) => authz.finish(
+                    &host,
+                    &flight.key,
+                    Ok(Answer {
+                        headers: &headers,
+                        body: &body,
+                    }),
+                ),
+                Err(_) => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
+            }
+        }
     };
     if let Outcome::Error(e) = &verdict {
         explain(root_id, authz, e);

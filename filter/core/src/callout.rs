@@ -17,13 +17,6 @@ pub const FORWARDED_HOST: &str = "x-forwarded-host";
 /// Ready for `dispatch_http_call`: pseudo-headers first.
 pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
-#[derive(Debug)]
-pub struct Callout<'a> {
-    /// Ready for `dispatch_http_call`: pseudo-headers first.
-    pub headers: Vec<(&'a str, Cow<'a, str>)>,
-    pub key: CacheKey,
-}
-
 /// A request the filter cannot forward faithfully; answered with 400, never a callout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadRequest {
@@ -123,17 +116,23 @@ pub fn headers<'a>(
     Ok(headers)
 }
 
-/// Both at once: what a test or a caller that always calls out wants.
-pub fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
-    Ok(Callout {
-        key: key(config, req)?,
-        headers: headers(config, req)?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Key and headers of one request, as the request path computes them (separately).
+    #[derive(Debug)]
+    struct Callout<'a> {
+        headers: CalloutHeaders<'a>,
+        key: CacheKey,
+    }
+
+    fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
+        Ok(Callout {
+            key: key(config, req)?,
+            headers: headers(config, req)?,
+        })
+    }
 
     fn config(extra: &str) -> Config {
         let text = format!(

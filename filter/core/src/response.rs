@@ -29,13 +29,7 @@ pub fn judge(
     if headers.is_empty() {
         return Err(CalloutError::NoResponse);
     }
-    let status = headers
-        .iter()
-        .find(|(n, _)| *n == ":status")
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|s| (100..=599).contains(s))
-        .ok_or(CalloutError::Malformed)?;
+    let status = status(headers).ok_or(CalloutError::Malformed)?;
     if status >= 500 {
         return Err(CalloutError::ServerError(status));
     }
@@ -73,6 +67,22 @@ pub fn judge(
         decision,
         ttl_secs: ttl,
     })
+}
+
+/// The answer's `:status`, if it is a valid status code.
+fn status(headers: &[(&str, &[u8])]) -> Option<u16> {
+    headers
+        .iter()
+        .find(|(n, _)| *n == ":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (100..=599).contains(s))
+}
+
+/// Whether `judge` will use the body: only a deny passes it on, so an allow's or an error's body
+/// need not be read from the host at all.
+pub fn body_wanted(headers: &[(&str, &[u8])]) -> bool {
+    status(headers).is_some_and(|s| s < 500 && !(200..300).contains(&s))
 }
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
@@ -201,6 +211,14 @@ mod tests {
             judged(&off, &[(":status", b"200")], b"").unwrap().ttl_secs,
             0
         );
+    }
+
+    #[test]
+    fn only_a_deny_wants_its_body() {
+        let wants = |s: &[u8]| body_wanted(&[(":status", s)]);
+        assert!(wants(b"401") && wants(b"302") && wants(b"403"));
+        assert!(!wants(b"200") && !wants(b"204") && !wants(b"500") && !wants(b"x"));
+        assert!(!body_wanted(&[]));
     }
 
     #[test]

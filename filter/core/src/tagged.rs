@@ -46,10 +46,6 @@ impl TaggedHeaders {
             Some((index, value))
         })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 fn next(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -78,7 +74,7 @@ mod tests {
         let t = TaggedHeaders::from_pairs(pairs);
         assert_eq!(t.iter().collect::<Vec<_>>(), pairs);
         assert_eq!(TaggedHeaders::from_bytes(t.as_bytes()), Some(t));
-        assert!(TaggedHeaders::default().is_empty());
+        assert!(TaggedHeaders::default().as_bytes().is_empty());
     }
 
     #[test]
