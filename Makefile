@@ -27,20 +27,37 @@ TEST_TARGETS  := test-unit lint envoy-validate test-e2e
 
 -include mk/*.mk
 
-.PHONY: help build venv tools test test-unit lint test-e2e envoy-validate run clean
+.PHONY: help setup rust-target build venv tools test test-unit lint test-e2e envoy-validate run clean
 
 help:
 	@echo "make run    build the filter and start Envoy + example auth service + echo upstream"
 	@echo "make test   every test (unit, lint, end-to-end against a real Envoy, manifests, ...)"
-	@echo "make build  $(WASM)"
+	@echo "make setup  install what the build and tests need (Rust target, Python venv, Debian packages); run and test call it"
+	@echo "make build  $(WASM) (installs nothing but the Rust target; run make setup for wasm-opt)"
 	@echo "make bench  the latency benchmark (bench-check: the CI gate; bench-memory: memory per entry, start-up)"
 	@echo "make oci    the OCI image of the module (oci-push REGISTRY=host:port/name:tag [PIN=env])"
 	@echo "make test-e2e        end-to-end tests only (real Envoy, example auth service, echo upstream)"
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
 
 # --- set-up -------------------------------------------------------------------------------------
+# `make setup` is the one step that installs anything; `make run` and `make test` call it first and
+# it says what it installs. `make build` installs only the Rust target it cannot compile without.
+
+setup: rust-target venv tools
+	@echo "set-up: done (Rust target $(TARGET), $(VENV) with $(VENV_PACKAGES), Debian packages:$(APT_PACKAGES))"
+
+# rustup installs the targets of rust-toolchain.toml only when it installs the toolchain itself, so a
+# toolchain that was already there lacks wasm32-wasip1: every wasm32 compile depends on this.
+rust-target:
+	@sysroot=$$(rustc --print sysroot) || exit 1; \
+	if [ -d "$$sysroot/lib/rustlib/$(TARGET)/lib" ]; then exit 0; fi; \
+	if ! command -v rustup >/dev/null; then \
+	  echo "set-up: the Rust target $(TARGET) is missing and rustup is not installed: add $(TARGET) to your Rust toolchain"; exit 1; fi; \
+	echo "set-up: installing the Rust target $(TARGET) (rustup target add $(TARGET))"; \
+	rustup target add $(TARGET)
 
 $(VENV)/.installed: Makefile $(wildcard mk/*.mk)
+	@echo "set-up: Python venv $(VENV) with $(VENV_PACKAGES)"
 	python3 -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check $(VENV_PACKAGES)
 	touch $@
@@ -53,17 +70,16 @@ tools:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian packages:$$missing"; \
+	  echo "set-up: installing Debian packages:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || { echo "apt-get install$$missing failed"; [ "$${CI:-}" != true ]; }; \
-	else echo "not root on Debian: please install$$missing (tests that need them will skip)"; fi
+	else echo "set-up: not root on Debian: please install$$missing (tests that need them will skip)"; fi
 
 # --- the filter -----------------------------------------------------------------------------------
 
 build: $(WASM)
 
-$(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock | tools
-	rustup target add $(TARGET) >/dev/null 2>&1 || true
+$(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock | rust-target
 	$(CARGO) build --profile wasm --target $(TARGET) -p mesh-authz
 	mkdir -p dist
 	@if command -v wasm-opt >/dev/null; then \
@@ -71,19 +87,19 @@ $(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.
 	    -o $@ target/$(TARGET)/wasm/mesh_authz.wasm; \
 	else \
 	  if [ "$${CI:-}" = true ]; then echo "wasm-opt missing under CI=true"; exit 1; fi; \
-	  echo "wasm-opt not found (Debian: binaryen): shipping the module unoptimised"; \
+	  echo "wasm-opt not found (Debian: binaryen; make setup installs it): shipping the module unoptimised"; \
 	  cp target/$(TARGET)/wasm/mesh_authz.wasm $@; \
 	fi
 	@echo "built $@ ($$(stat -c %s $@) bytes)"
 
 # --- tests --------------------------------------------------------------------------------------
 
-test: $(TEST_TARGETS)
+test: setup $(TEST_TARGETS)
 
 test-unit:
 	$(CARGO) test --workspace --lib --bins
 
-lint:
+lint: rust-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p mesh-authz -p mesh-authz-core --target $(TARGET) -- -D warnings
@@ -94,7 +110,7 @@ lint:
 ENVOY_ABS = $(if $(findstring /,$(ENVOY)),$(abspath $(ENVOY)),$(shell command -v $(ENVOY)))
 
 # Envoy + example auth service + echo upstream on the ports above; Ctrl-C stops all three.
-run: build venv
+run: setup build
 	$(CARGO) build --release -p mesh-authz-integration --bins
 	target/release/mesh-authz-run --envoy $(ENVOY_ABS) --wasm $(abspath $(WASM)) \
 	  --yaml integration/envoy/envoy.yaml --tokens integration/example/tokens.json \

@@ -12,7 +12,7 @@ SHIP      := integration/ship
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: oci oci-push test-manifests test-oci test-compose compose-up compose-down
+.PHONY: oci oci-push test-manifests test-oci test-compose compose-up compose-down test-fresh-clone
 
 # dist/oci/mesh-authz: an OCI image layout (Istio's Wasm compat image) of $(WASM); prints its
 # manifest digest, the value a WasmPlugin's sha256 pins. Same module -> same digest.
@@ -42,3 +42,9 @@ compose-up: $(WASM)
 
 compose-down:
 	cd integration && $(COMPOSE) -p mesh-authz down
+
+# The README's `make run` and `make test` in a clean clone of HEAD, on a throwaway copy of the Rust
+# toolchain without the wasm32 target (as a new user with rustup has it). Slow (builds everything
+# from nothing), so .ci/run runs it after `make test` rather than inside it.
+test-fresh-clone:
+	$(SHIP)/fresh_clone.sh
