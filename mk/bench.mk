@@ -12,7 +12,7 @@ BENCH_BUDGETS  ?= integration/bench/budgets.json
 BENCH_RESULTS  ?= integration/bench/results
 BENCH_ARGS     ?=
 WORKERS        ?= 1
-BENCH_SELFTEST := integration/bench/tests
+BENCH_SELFTEST := integration/bench/fixtures
 
 TEST_TARGETS += bench-smoke bench-check-selftest
 

@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn recorded_runs_load_and_render() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for file in ["tests/recorded.json", "results/latest.json"] {
+        for file in ["fixtures/recorded.json", "results/latest.json"] {
             let r = Report::load(&dir.join(file)).unwrap();
             assert_eq!(r.cases.len(), r.samples.len(), "{file}");
             assert!(r.problems.is_empty(), "{file}: {:?}", r.problems);
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn save_then_load_round_trips() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let r = Report::load(&dir.join("tests/recorded.json")).unwrap();
+        let r = Report::load(&dir.join("fixtures/recorded.json")).unwrap();
         let out =
             std::env::temp_dir().join(format!("mesh-authz-bench-{}.json", std::process::id()));
         r.save(&out).unwrap();
