@@ -210,9 +210,8 @@ mod tests {
         assert_eq!(c.len(), 1000);
     }
 
-    fn text(n: usize) -> Rc<&'static str> {
-        let all: &'static str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-        Rc::new(all.get(..n).unwrap())
+    fn text(n: usize) -> Rc<Blob> {
+        Rc::new(Blob(n))
     }
 
     #[test]
@@ -253,8 +252,9 @@ mod tests {
         );
     }
 
-    struct Sized(usize);
-    impl Weigh for Sized {
+    /// A value of a given payload size.
+    struct Blob(usize);
+    impl Weigh for Blob {
         fn payload_bytes(&self) -> usize {
             self.0
         }
@@ -263,16 +263,16 @@ mod tests {
     #[test]
     fn an_entry_above_the_cap_or_the_budget_is_not_stored() {
         let mut c = DecisionCache::new(100, BIG);
-        c.put(k(1), Rc::new(Sized(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
+        c.put(k(1), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
         assert_eq!(c.len(), 1);
-        c.put(k(1), Rc::new(Sized(MAX_ENTRY_PAYLOAD_BYTES + 1)), 60, 0);
+        c.put(k(1), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES + 1)), 60, 0);
         assert_eq!(
             (c.len(), c.bytes()),
             (0, 0),
             "and the older entry for the key goes"
         );
         let mut tiny = DecisionCache::new(100, ENTRY_OVERHEAD_BYTES + 10);
-        tiny.put(k(1), Rc::new(Sized(11)), 60, 0);
+        tiny.put(k(1), Rc::new(Blob(11)), 60, 0);
         assert!(tiny.is_empty());
     }
 
@@ -281,7 +281,7 @@ mod tests {
         let budget = 1 << 20;
         let mut c = DecisionCache::new(10_000, budget);
         for n in 0..20_000 {
-            c.put(k(n), Rc::new(Sized(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
+            c.put(k(n), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
             assert!(c.bytes() <= budget);
         }
         assert_eq!(

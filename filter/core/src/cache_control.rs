@@ -70,9 +70,12 @@ mod tests {
         parse(values.iter().copied())
     }
 
+    /// (values, forbid, private, max-age)
+    type Case<'a> = (&'a [&'a [u8]], bool, bool, Option<u32>);
+
     #[test]
     fn directives() {
-        let cases: &[(&[&[u8]], bool, bool, Option<u32>)] = &[
+        let cases: &[Case<'_>] = &[
             (&[], false, false, None),
             (&[b"max-age=30"], false, false, Some(30)),
             (&[b"private, max-age=30"], false, true, Some(30)),

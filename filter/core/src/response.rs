@@ -205,7 +205,8 @@ mod tests {
     fn answers_made_for_one_client_are_neither_cached_nor_shared() {
         let cfg = config("");
         // (headers, ttl, shareable)
-        let cases: &[(&[(&str, &[u8])], u32, bool)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a [u8])], u32, bool);
+        let cases: &[Case<'_>] = &[
             (&[(":status", b"401")], 5, true),
             (&[(":status", b"401"), ("set-cookie", b"pre=1")], 0, false),
             (&[(":status", b"200"), ("set-cookie", b"s=1")], 0, false),

@@ -79,7 +79,8 @@ fn run(
     }
 }
 
-type Pairs<'a> = (&'a [(&'a str, &'a [u8])], &'a [u8]);
+type Headers<'a> = &'a [(&'a str, &'a [u8])];
+type Pairs<'a> = (Headers<'a>, &'a [u8]);
 
 const ALLOW: &[(&str, &[u8])] = &[(":status", b"200"), ("x-user-id", b"alice")];
 
@@ -292,7 +293,7 @@ fn sharing_and_recall(a: &Authorizer, host: &FakeHost, answer: Pairs<'_>) -> (Sh
 
 #[test]
 fn an_answer_for_one_client_is_not_cached_nor_shared_in_either_level() {
-    let cases: &[(&[(&str, &[u8])], Sharing, bool)] = &[
+    let cases: &[(Headers<'_>, Sharing, bool)] = &[
         (&[(":status", b"401")], Sharing::All, false),
         (
             &[(":status", b"401"), ("set-cookie", b"pre=1")],
