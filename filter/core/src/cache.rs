@@ -5,7 +5,8 @@
 //! Bytes are counted per entry as `ENTRY_OVERHEAD_BYTES` plus the decision's payload (header values
 //! and body). A deny may carry up to `maxDenyBodyBytes` (1 MiB), so without a byte bound 10,000
 //! large denies would exhaust wasm32's 4 GiB and abort the VM; a decision above
-//! `MAX_ENTRY_PAYLOAD_BYTES` is not cached at all.
+//! `MAX_ENTRY_PAYLOAD_BYTES` is not cached at all. Outside the budget: the map's index, which the
+//! LRU allocates up front for `maxEntries` (about 10 bytes a slot on wasm32, 160 KiB for 10,000).
 
 use crate::key::CacheKey;
 use lru::LruCache;
