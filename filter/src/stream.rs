@@ -7,6 +7,7 @@ use crate::log_at;
 use crate::vm;
 use mesh_authz_core::decision::{CalloutError, Outcome};
 use mesh_authz_core::host::{Host, Metric};
+use mesh_authz_core::key::CacheKey;
 use mesh_authz_core::request::RequestHead;
 use mesh_authz_core::response::{self, Answer};
 use mesh_authz_core::{Action, Authorizer, Start, Verdict};
@@ -88,9 +89,25 @@ fn authorize(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost) -
             return Flow::Pause;
         }
     }
-    let callout = match authz.callout_headers(&req) {
+    dispatch(ctx, root_id, authz, host, key, &req, false)
+}
+
+/// Makes the callout for request `ctx` and pauses it until the answer. `again`: the request already
+/// waited on a callout whose answer was made for another client; it is paused (so an outcome here
+/// resumes it) and its callout is its own, never joined, so its answer cannot be handed round either.
+fn dispatch(
+    ctx: u32,
+    root_id: u32,
+    authz: &Rc<Authorizer>,
+    host: &ProxyHost,
+    key: CacheKey,
+    req: &RequestHead<'_>,
+    again: bool,
+) -> Flow {
+    let coalesce = authz.coalesces() && !again;
+    let callout = match authz.callout_headers(req) {
         Ok(h) => h,
-        Err(bad) => return carry_out(ctx, authz, host, &Outcome::BadRequest(bad), false),
+        Err(bad) => return carry_out(ctx, authz, host, &Outcome::BadRequest(bad), again),
     };
     let pairs: Vec<(&str, &[u8])> = callout.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
     let auth = &authz.config().auth;
@@ -105,8 +122,7 @@ fn authorize(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost) -
             host.count(Metric::Callouts);
             vm::with(|vm| {
                 if let Some(r) = vm.roots.get_mut(&root_id) {
-                    r.flights
-                        .open(token, key, Rc::clone(authz), ctx, authz.coalesces());
+                    r.flights.open(token, key, Rc::clone(authz), ctx, coalesce);
                 }
                 if let Some(s) = vm.streams.get_mut(&ctx) {
                     s.waiting = Some(token);
@@ -126,7 +142,7 @@ fn authorize(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost) -
                 authz,
                 host,
                 &Outcome::Error(CalloutError::Dispatch(s.to_string())),
-                false,
+                again,
             )
         }
     }
@@ -148,7 +164,7 @@ pub fn on_callout_answer(root_id: u32, token: u32, num_headers: usize, body_size
     } else {
         abi::header_map(CALL_RESPONSE_HEADERS)
     };
-    let verdict = match raw.as_ref().ok().and_then(|raw| abi::pairs(raw).ok()) {
+    let (verdict, sharing) = match raw.as_ref().ok().and_then(|raw| abi::pairs(raw).ok()) {
         None => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
         Some(headers) => {
             // The body is read from the host only for a deny, and only as much as is passed on.
@@ -178,17 +194,62 @@ pub fn on_callout_answer(root_id: u32, token: u32, num_headers: usize, body_size
     if let Outcome::Error(e) = &verdict {
         explain(root_id, authz, e);
     }
-    for &waiter in &flight.waiters {
-        vm::with(|vm| {
-            if let Some(s) = vm.streams.get_mut(&waiter) {
-                s.waiting = None;
-            }
-        });
+    let (answered, ask_again) = flight.recipients(sharing);
+    for waiter in answered {
+        stop_waiting(waiter);
         match abi::set_effective_context(waiter) {
             Ok(()) => {
                 carry_out(waiter, authz, &host, &verdict, true);
             }
             Err(s) => log_at!(Debug, waiter, "request gone before its answer ({s})"),
+        }
+    }
+    for waiter in ask_again {
+        stop_waiting(waiter);
+        if let Err(s) = abi::set_effective_context(waiter) {
+            log_at!(Debug, waiter, "request gone before its answer ({s})");
+            continue;
+        }
+        log_at!(
+            Debug,
+            waiter,
+            "the answer was made for another client (set-cookie, private, no-store or no-cache): asking again"
+        );
+        call_out_again(waiter, root_id, authz, &host, flight.key);
+    }
+}
+
+fn stop_waiting(ctx: u32) {
+    vm::with(|vm| {
+        if let Some(s) = vm.streams.get_mut(&ctx) {
+            s.waiting = None;
+        }
+    });
+}
+
+/// Request `ctx` (the effective context) makes its own callout, on its own headers.
+fn call_out_again(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost, key: CacheKey) {
+    let raw = match abi::header_map(REQUEST_HEADERS) {
+        Ok(raw) => raw,
+        Err(s) => {
+            fail_closed(ctx, format_args!("could not read request headers ({s})"));
+            return;
+        }
+    };
+    match abi::pairs(&raw) {
+        Ok(headers) => {
+            dispatch(
+                ctx,
+                root_id,
+                authz,
+                host,
+                key,
+                &RequestHead::new(&headers),
+                true,
+            );
+        }
+        Err(e) => {
+            fail_closed(ctx, format_args!("could not parse request headers ({e})"));
         }
     }
 }

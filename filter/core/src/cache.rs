@@ -1,5 +1,12 @@
-//! The per-VM decision cache: bounded by `maxEntries` with least-recently-used eviction, entries
-//! expire by TTL. Keys are already SHA-256 digests, so the map hashes them by taking 8 of their bytes.
+//! The per-VM decision cache: bounded by `maxEntries` and by `maxBytes` with least-recently-used
+//! eviction, entries expire by TTL. Keys are already SHA-256 digests, so the map hashes them by
+//! taking 8 of their bytes.
+//!
+//! Bytes are counted per entry as `ENTRY_OVERHEAD_BYTES` plus the decision's payload (header values
+//! and body). A deny may carry up to `maxDenyBodyBytes` (1 MiB), so without a byte bound 10,000
+//! large denies would exhaust wasm32's 4 GiB and abort the VM; a decision above
+//! `MAX_ENTRY_PAYLOAD_BYTES` is not cached at all. Outside the budget: the map's index, which the
+//! LRU allocates up front for `maxEntries` (about 10 bytes a slot on wasm32, 160 KiB for 10,000).
 
 use crate::key::CacheKey;
 use lru::LruCache;
@@ -26,6 +33,23 @@ impl Hasher for DigestHasher {
     }
 }
 
+/// The most header value and body bytes one cached decision may hold. A larger one (a deny with a big
+/// body) is passed on to its client but not kept, here or in the shared level.
+pub const MAX_ENTRY_PAYLOAD_BYTES: usize = 8192;
+
+/// What one entry costs besides its payload. On wasm32 (4-byte pointers): the LRU node (key 32,
+/// value 16, links 8 = 56), the `Rc<Decision>` box (8 + 20), the map slot (8 bytes + 1 control
+/// byte, at a load of 7/8 about 10) and the allocator's header on those and the payload's
+/// allocations (about 8 each): about 125. `make bench-memory` measured 156 bytes per allow entry
+/// with about 30 payload bytes, so 160 is on the safe side there; on a 64-bit host the same entry
+/// is about 190. An estimate, not an exact count: the budget bounds memory within that margin.
+pub const ENTRY_OVERHEAD_BYTES: usize = 160;
+
+/// What a cached value holds on the heap beyond a fixed overhead.
+pub trait Weigh {
+    fn payload_bytes(&self) -> usize;
+}
+
 struct Entry<D> {
     decision: Rc<D>,
     expires_ms: u64,
@@ -33,13 +57,22 @@ struct Entry<D> {
 
 pub struct DecisionCache<D> {
     map: LruCache<CacheKey, Entry<D>, BuildHasherDefault<DigestHasher>>,
+    /// The entries' cost, as `cost` counts it; kept at most `max_bytes`.
+    bytes: usize,
+    max_bytes: usize,
 }
 
-impl<D> DecisionCache<D> {
-    pub fn new(max_entries: usize) -> Self {
+fn cost<D: Weigh>(decision: &D) -> usize {
+    ENTRY_OVERHEAD_BYTES.saturating_add(decision.payload_bytes())
+}
+
+impl<D: Weigh> DecisionCache<D> {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         let cap = NonZeroUsize::new(max_entries).unwrap_or(NonZeroUsize::MIN);
         DecisionCache {
             map: LruCache::with_hasher(cap, BuildHasherDefault::default()),
+            bytes: 0,
+            max_bytes,
         }
     }
 
@@ -51,9 +84,15 @@ impl<D> DecisionCache<D> {
             None => return None,
         };
         if !live {
-            self.map.pop(key);
+            self.remove(key);
         }
         None
+    }
+
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(old) = self.map.pop(key) {
+            self.bytes = self.bytes.saturating_sub(cost(old.decision.as_ref()));
+        }
     }
 
     pub fn put(&mut self, key: CacheKey, decision: Rc<D>, ttl_secs: u32, now_ms: u64) {
@@ -68,14 +107,39 @@ impl<D> DecisionCache<D> {
     }
 
     /// Stores a decision that expires at `expires_ms` (one read from the shared level keeps its expiry).
+    /// A decision above the entry cap or the whole budget is not stored (and an older entry for
+    /// its key is dropped); otherwise least recently used entries go until the budget holds.
     pub fn put_until(&mut self, key: CacheKey, decision: Rc<D>, expires_ms: u64) {
-        self.map.put(
-            key,
-            Entry {
-                decision,
-                expires_ms,
-            },
-        );
+        let size = cost(decision.as_ref());
+        if decision.payload_bytes() > MAX_ENTRY_PAYLOAD_BYTES || size > self.max_bytes {
+            self.remove(&key);
+            return;
+        }
+        let entry = Entry {
+            decision,
+            expires_ms,
+        };
+        // `push` hands back the entry it replaced (same key) or evicted (entry count).
+        if let Some((_, old)) = self.map.push(key, entry) {
+            self.bytes = self.bytes.saturating_sub(cost(old.decision.as_ref()));
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        while self.bytes > self.max_bytes {
+            match self.map.pop_lru() {
+                Some((_, old)) => {
+                    self.bytes = self.bytes.saturating_sub(cost(old.decision.as_ref()));
+                }
+                None => {
+                    self.bytes = 0;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The entries' cost in bytes (see `ENTRY_OVERHEAD_BYTES`).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -91,6 +155,19 @@ impl<D> DecisionCache<D> {
 mod tests {
     use super::*;
 
+    impl Weigh for &str {
+        fn payload_bytes(&self) -> usize {
+            self.len()
+        }
+    }
+    impl Weigh for u32 {
+        fn payload_bytes(&self) -> usize {
+            0
+        }
+    }
+
+    const BIG: usize = 1 << 30;
+
     fn k(n: u32) -> CacheKey {
         let mut b = [0u8; 32];
         b[..4].copy_from_slice(&n.to_le_bytes());
@@ -99,7 +176,7 @@ mod tests {
 
     #[test]
     fn entries_live_for_their_ttl() {
-        let mut c = DecisionCache::new(10);
+        let mut c = DecisionCache::new(10, BIG);
         c.put(k(1), Rc::new("allow"), 2, 1_000);
         assert_eq!(c.get(&k(1), 2_999).as_deref(), Some(&"allow"));
         assert_eq!(c.get(&k(1), 3_000), None);
@@ -108,18 +185,18 @@ mod tests {
 
     #[test]
     fn zero_ttl_is_not_stored() {
-        let mut c = DecisionCache::new(10);
-        c.put(k(1), Rc::new(1), 0, 0);
+        let mut c = DecisionCache::new(10, BIG);
+        c.put(k(1), Rc::new(1u32), 0, 0);
         assert!(c.is_empty());
     }
 
     #[test]
     fn least_recently_used_goes_first() {
-        let mut c = DecisionCache::new(2);
-        c.put(k(1), Rc::new(1), 60, 0);
-        c.put(k(2), Rc::new(2), 60, 0);
+        let mut c = DecisionCache::new(2, BIG);
+        c.put(k(1), Rc::new(1u32), 60, 0);
+        c.put(k(2), Rc::new(2u32), 60, 0);
         assert!(c.get(&k(1), 1).is_some());
-        c.put(k(3), Rc::new(3), 60, 0);
+        c.put(k(3), Rc::new(3u32), 60, 0);
         assert!(c.get(&k(2), 1).is_none(), "k2 was least recently used");
         assert!(c.get(&k(1), 1).is_some());
         assert!(c.get(&k(3), 1).is_some());
@@ -127,10 +204,90 @@ mod tests {
 
     #[test]
     fn size_stays_bounded_under_many_distinct_keys() {
-        let mut c = DecisionCache::new(1000);
+        let mut c = DecisionCache::new(1000, BIG);
         for n in 0..20_000 {
             c.put(k(n), Rc::new(n), 60, 0);
         }
         assert_eq!(c.len(), 1000);
+    }
+
+    fn text(n: usize) -> Rc<Blob> {
+        Rc::new(Blob(n))
+    }
+
+    #[test]
+    fn the_byte_budget_evicts_least_recently_used_entries() {
+        let one = ENTRY_OVERHEAD_BYTES + 40;
+        let mut c = DecisionCache::new(100, 3 * one);
+        for n in 0..3 {
+            c.put(k(n), text(40), 60, 0);
+        }
+        assert_eq!((c.len(), c.bytes()), (3, 3 * one));
+        assert!(c.get(&k(0), 1).is_some());
+        c.put(k(3), text(40), 60, 0);
+        assert_eq!((c.len(), c.bytes()), (3, 3 * one));
+        assert!(c.get(&k(1), 1).is_none(), "k1 was least recently used");
+        assert!(c.get(&k(0), 1).is_some() && c.get(&k(3), 1).is_some());
+        // A larger entry makes room for itself.
+        c.put(k(4), text(64), 60, 0);
+        assert!(c.bytes() <= 3 * one);
+        assert!(c.get(&k(4), 1).is_some());
+    }
+
+    #[test]
+    fn replacing_and_expiring_keep_the_count_exact() {
+        let mut c = DecisionCache::new(100, BIG);
+        c.put(k(1), text(10), 60, 0);
+        c.put(k(1), text(30), 60, 0);
+        assert_eq!(c.bytes(), ENTRY_OVERHEAD_BYTES + 30);
+        c.put(k(2), text(5), 1, 0);
+        assert!(c.get(&k(2), 5_000).is_none());
+        assert_eq!(c.bytes(), ENTRY_OVERHEAD_BYTES + 30);
+        let mut small = DecisionCache::new(1, BIG);
+        small.put(k(1), text(10), 60, 0);
+        small.put(k(2), text(20), 60, 0);
+        assert_eq!(
+            small.bytes(),
+            ENTRY_OVERHEAD_BYTES + 20,
+            "evicted by entry count"
+        );
+    }
+
+    /// A value of a given payload size.
+    struct Blob(usize);
+    impl Weigh for Blob {
+        fn payload_bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn an_entry_above_the_cap_or_the_budget_is_not_stored() {
+        let mut c = DecisionCache::new(100, BIG);
+        c.put(k(1), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
+        assert_eq!(c.len(), 1);
+        c.put(k(1), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES + 1)), 60, 0);
+        assert_eq!(
+            (c.len(), c.bytes()),
+            (0, 0),
+            "and the older entry for the key goes"
+        );
+        let mut tiny = DecisionCache::new(100, ENTRY_OVERHEAD_BYTES + 10);
+        tiny.put(k(1), Rc::new(Blob(11)), 60, 0);
+        assert!(tiny.is_empty());
+    }
+
+    #[test]
+    fn bytes_stay_bounded_under_many_large_entries() {
+        let budget = 1 << 20;
+        let mut c = DecisionCache::new(10_000, budget);
+        for n in 0..20_000 {
+            c.put(k(n), Rc::new(Blob(MAX_ENTRY_PAYLOAD_BYTES)), 60, 0);
+            assert!(c.bytes() <= budget);
+        }
+        assert_eq!(
+            c.len(),
+            budget / (ENTRY_OVERHEAD_BYTES + MAX_ENTRY_PAYLOAD_BYTES)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What the auth service decided, in the compact form the cache holds. Header names are indexes into
 //! the config's `identityHeaders` / `denyHeaders` lists, so an entry stores only the values.
 
+pub use crate::cache::Weigh;
 use crate::callout::BadRequest;
 pub use crate::tagged::TaggedHeaders;
 
@@ -16,6 +17,16 @@ pub enum Decision {
     },
 }
 
+impl Weigh for Decision {
+    /// The header value and body bytes this decision keeps on the heap: what varies between entries.
+    fn payload_bytes(&self) -> usize {
+        match self {
+            Decision::Allow { identity } => identity.as_bytes().len(),
+            Decision::Deny { headers, body, .. } => headers.as_bytes().len() + body.len(),
+        }
+    }
+}
+
 /// Why no decision came back. Each is handled by `onError`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalloutError {
@@ -25,7 +36,7 @@ pub enum CalloutError {
     NoResponse,
     /// A 5xx from the service.
     ServerError(u16),
-    /// A response without a usable `:status`.
+    /// A response without a usable `:status`, or with a 1xx one (never a final answer).
     Malformed,
 }
 

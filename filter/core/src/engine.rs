@@ -6,6 +6,7 @@ use crate::cache::DecisionCache;
 use crate::callout::{self, BadRequest, CalloutHeaders};
 use crate::config::Config;
 use crate::decision::{CalloutError, Decision, Outcome};
+use crate::flight::Sharing;
 use crate::host::{Host, Metric};
 use crate::key::CacheKey;
 use crate::reply::{self, Action};
@@ -32,7 +33,7 @@ impl Authorizer {
     pub fn new(config: Config) -> Self {
         let cache = config
             .cache
-            .map(|p| RefCell::new(DecisionCache::new(p.max_entries)));
+            .map(|p| RefCell::new(DecisionCache::new(p.max_entries, p.max_bytes)));
         Authorizer { config, cache }
     }
 
@@ -96,16 +97,23 @@ impl Authorizer {
         Start::Miss(key)
     }
 
-    /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows.
+    /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
+    /// whether the other requests waiting on the callout may be given it. An error is the same for
+    /// everyone (and asking again would only load a failing service more), so it is shared.
     pub fn finish(
         &self,
         host: &dyn Host,
         key: &CacheKey,
         answer: Result<Answer<'_>, CalloutError>,
-    ) -> Verdict {
+    ) -> (Verdict, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
-            Err(e) => return Outcome::Error(e),
+            Err(e) => return (Outcome::Error(e), Sharing::All),
+        };
+        let sharing = if judged.shareable {
+            Sharing::All
+        } else {
+            Sharing::OpenerOnly
         };
         let decision = Rc::new(judged.decision);
         if let (Some(cache), Ok(now)) = (&self.cache, host.now_ms()) {
@@ -117,10 +125,11 @@ impl Authorizer {
                 self.shared_store(host, key, &decision, expires);
             }
         }
-        Outcome::Decided {
+        let verdict = Outcome::Decided {
             decision,
             from_cache: false,
-        }
+        };
+        (verdict, sharing)
     }
 
     fn shared_slots(&self) -> u32 {
@@ -140,6 +149,9 @@ impl Authorizer {
             return None;
         }
         let (bytes, _) = host.shared_get(&shared::slot_name(key, slots)).ok()??;
+        if bytes.len() > shared::MAX_VALUE_BYTES {
+            return None;
+        }
         let (decision, expires) = shared::decode(&bytes, key, now)?;
         let decision = Rc::new(decision);
         if let Ok(mut c) = cache.try_borrow_mut() {
@@ -161,7 +173,10 @@ impl Authorizer {
             Ok(None) => 0,
             Err(_) => return,
         };
-        let _ = host.shared_set(&name, &shared::encode(key, expires, decision), cas);
+        let value = shared::encode(key, expires, decision);
+        if value.len() <= shared::MAX_VALUE_BYTES {
+            let _ = host.shared_set(&name, &value, cas);
+        }
     }
 
     /// Counts the outcome and says what Envoy should do.

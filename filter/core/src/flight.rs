@@ -11,11 +11,34 @@ use crate::key::CacheKey;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+/// Whether a landed answer may go to every request waiting on its flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// The same for everyone (or an error): every waiter gets it.
+    All,
+    /// Made for the request it was asked for (it sets a cookie, or is `private`, `no-store` or
+    /// `no-cache`): only that request gets it; every other waiter makes its own callout, as nginx's
+    /// `proxy_cache_lock` releases its waiters when the response is not cacheable.
+    OpenerOnly,
+}
+
 pub struct Flight<O> {
     pub key: CacheKey,
     pub owner: O,
     pub waiters: Vec<u32>,
+    /// The request the callout was made for.
+    opener: u32,
     shared: bool,
+}
+
+impl<O> Flight<O> {
+    /// (the waiters that get the answer, the waiters that must ask the auth service themselves).
+    pub fn recipients(&self, sharing: Sharing) -> (Vec<u32>, Vec<u32>) {
+        match sharing {
+            Sharing::All => (self.waiters.clone(), Vec::new()),
+            Sharing::OpenerOnly => self.waiters.iter().partition(|w| **w == self.opener),
+        }
+    }
 }
 
 pub struct Flights<O> {
@@ -50,6 +73,7 @@ impl<O> Flights<O> {
                 key,
                 owner,
                 waiters: vec![waiter],
+                opener: waiter,
                 shared,
             },
         );
@@ -141,5 +165,28 @@ mod tests {
     fn joining_a_landed_flight_fails() {
         let mut f: Flights<()> = Flights::default();
         assert!(!f.join(9, 1));
+    }
+
+    #[test]
+    fn an_answer_for_one_client_goes_to_its_opener_only() {
+        let mut f = Flights::default();
+        f.open(7, k(1), (), 100, true);
+        f.join(7, 101);
+        f.join(7, 102);
+        let landed = f.land(7).unwrap();
+        assert_eq!(
+            landed.recipients(Sharing::All),
+            (vec![100, 101, 102], vec![])
+        );
+        assert_eq!(
+            landed.recipients(Sharing::OpenerOnly),
+            (vec![100], vec![101, 102])
+        );
+        // The opener gone: nobody gets the answer, everyone asks again.
+        f.open(8, k(1), (), 100, true);
+        f.join(8, 101);
+        f.leave(8, 100);
+        let landed = f.land(8).unwrap();
+        assert_eq!(landed.recipients(Sharing::OpenerOnly), (vec![], vec![101]));
     }
 }

@@ -1,9 +1,15 @@
-//! Reading the auth service's answer: 2xx allows, 5xx is an error, anything else denies. Also decides
-//! how long the answer may be cached.
+//! Reading the auth service's answer: 2xx allows, 5xx (and a 1xx, which is never final) is an error,
+//! anything else denies. Also decides how long the answer may be cached and whether other requests
+//! waiting on the same key may be handed it.
+//!
+//! Requests without a credential share one key, so an answer made for one client (it sets a cookie,
+//! or says `private`, `no-store` or `no-cache`) is never cached and never handed to another client:
+//! a fresh pre-session or CSRF cookie given to everyone is session fixation.
 
+use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::cache_control;
 use crate::config::Config;
-use crate::decision::{CalloutError, Decision, TaggedHeaders};
+use crate::decision::{CalloutError, Decision, TaggedHeaders, Weigh};
 
 /// The auth service's answer as the adapter read it: header pairs (with `:status`) and the body,
 /// at most `maxDenyBodyBytes` of it.
@@ -18,6 +24,9 @@ pub struct Judged {
     pub decision: Decision,
     /// 0: do not cache.
     pub ttl_secs: u32,
+    /// Requests waiting on the same callout may be given this answer; when false each must ask
+    /// the auth service itself.
+    pub shareable: bool,
 }
 
 /// `headers` are the response's header pairs (with `:status`), `body` at most what the adapter read.
@@ -33,27 +42,29 @@ pub fn judge(
     if status >= 500 {
         return Err(CalloutError::ServerError(status));
     }
-    let cc = cache_control::parse(
+    if status < 200 {
+        return Err(CalloutError::Malformed);
+    }
+    let named = |name: &'static str| {
         headers
             .iter()
-            .filter(|(n, _)| *n == "cache-control")
-            .map(|(_, v)| *v),
-    );
-    let policy = config.cache;
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let cc = cache_control::parse(named("cache-control"));
+    let per_client = cc.per_client() || named("set-cookie").next().is_some();
+    let policy = if per_client { None } else { config.cache };
     if (200..300).contains(&status) {
         let identity = pick(&config.identity_headers, headers);
         let ttl = match policy {
-            Some(p) if !cc.forbid => cc.max_age.unwrap_or(p.allow_ttl_secs).min(p.max_ttl_secs),
-            _ => 0,
+            Some(p) => cc.max_age.unwrap_or(p.allow_ttl_secs).min(p.max_ttl_secs),
+            None => 0,
         };
-        return Ok(Judged {
-            decision: Decision::Allow { identity },
-            ttl_secs: ttl,
-        });
+        return Ok(bounded(Decision::Allow { identity }, ttl, !per_client));
     }
     let cacheable = status == 401 || status == 403;
     let ttl = match policy {
-        Some(p) if cacheable && !cc.forbid => p.deny_ttl_secs.min(p.max_ttl_secs),
+        Some(p) if cacheable => p.deny_ttl_secs.min(p.max_ttl_secs),
         _ => 0,
     };
     let end = body.len().min(config.max_deny_body_bytes);
@@ -63,10 +74,22 @@ pub fn judge(
         headers: pick(&config.deny_headers, headers),
         body: body.into(),
     };
-    Ok(Judged {
+    Ok(bounded(decision, ttl, !per_client))
+}
+
+/// A decision too large for one cache entry still goes to the client (and to waiters, as it is the
+/// same for everyone), but is not cached: the cache's memory stays proportional to its entries.
+fn bounded(decision: Decision, ttl_secs: u32, shareable: bool) -> Judged {
+    let ttl_secs = if decision.payload_bytes() > MAX_ENTRY_PAYLOAD_BYTES {
+        0
+    } else {
+        ttl_secs
+    };
+    Judged {
         decision,
-        ttl_secs: ttl,
-    })
+        ttl_secs,
+        shareable,
+    }
 }
 
 /// The answer's `:status`, if it is a valid status code.
@@ -82,7 +105,7 @@ fn status(headers: &[(&str, &[u8])]) -> Option<u16> {
 /// Whether `judge` will use the body: only a deny passes it on, so an allow's or an error's body
 /// need not be read from the host at all.
 pub fn body_wanted(headers: &[(&str, &[u8])]) -> bool {
-    status(headers).is_some_and(|s| s < 500 && !(200..300).contains(&s))
+    status(headers).is_some_and(|s| (300..500).contains(&s))
 }
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
@@ -171,7 +194,105 @@ mod tests {
         let expected: [(u8, &[u8]); 3] = [(0, b"Bearer"), (2, b"a"), (2, b"b")];
         assert_eq!(headers.iter().collect::<Vec<_>>(), expected);
         assert_eq!(&*body, b"01234567");
-        assert_eq!(j.ttl_secs, 5);
+        assert_eq!(
+            (j.ttl_secs, j.shareable),
+            (0, false),
+            "it sets a cookie: made for this client only"
+        );
+    }
+
+    #[test]
+    fn answers_made_for_one_client_are_neither_cached_nor_shared() {
+        let cfg = config("");
+        // (headers, ttl, shareable)
+        type Case<'a> = (&'a [(&'a str, &'a [u8])], u32, bool);
+        let cases: &[Case<'_>] = &[
+            (&[(":status", b"401")], 5, true),
+            (&[(":status", b"401"), ("set-cookie", b"pre=1")], 0, false),
+            (&[(":status", b"200"), ("set-cookie", b"s=1")], 0, false),
+            (&[(":status", b"403"), ("Set-Cookie", b"s=1")], 0, false),
+            (&[(":status", b"302"), ("set-cookie", b"csrf=9")], 0, false),
+            (
+                &[(":status", b"401"), ("cache-control", b"private")],
+                0,
+                false,
+            ),
+            (
+                &[
+                    (":status", b"200"),
+                    ("cache-control", b"private, max-age=60"),
+                ],
+                0,
+                false,
+            ),
+            (
+                &[(":status", b"200"), ("cache-control", b"no-store")],
+                0,
+                false,
+            ),
+            (
+                &[(":status", b"401"), ("cache-control", b"no-cache")],
+                0,
+                false,
+            ),
+            (
+                &[(":status", b"200"), ("cache-control", b"x=\xff, no-store")],
+                0,
+                false,
+            ),
+            (
+                &[
+                    (":status", b"200"),
+                    ("cache-control", b"public"),
+                    ("cache-control", b"no-store"),
+                ],
+                0,
+                false,
+            ),
+            // Not cached for their status alone, but the same answer for everyone.
+            (&[(":status", b"302"), ("location", b"/login")], 0, true),
+            (&[(":status", b"429")], 0, true),
+            (
+                &[(":status", b"200"), ("cache-control", b"public, max-age=9")],
+                9,
+                true,
+            ),
+        ];
+        for (headers, ttl, shareable) in cases {
+            let j = judged(&cfg, headers, b"").unwrap();
+            assert_eq!((j.ttl_secs, j.shareable), (*ttl, *shareable), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn a_decision_too_large_for_one_entry_is_passed_on_and_shared_but_not_cached() {
+        let cfg = Config::parse(
+            br#"{"authService": {"cluster": "c", "authority": "a"}, "maxDenyBodyBytes": 1048576}"#,
+        )
+        .unwrap();
+        let big = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES + 1];
+        let j = judged(&cfg, &[(":status", b"403")], &big).unwrap();
+        assert_eq!((j.ttl_secs, j.shareable), (0, true));
+        assert_eq!(
+            j.decision.payload_bytes(),
+            big.len(),
+            "the client gets it all"
+        );
+        let fits = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES];
+        assert_eq!(
+            judged(&cfg, &[(":status", b"403")], &fits)
+                .unwrap()
+                .ttl_secs,
+            5
+        );
+        let big_header = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES];
+        let j = judged(
+            &cfg,
+            &[(":status", b"401"), ("www-authenticate", &big_header)],
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(j.ttl_secs, 0, "headers count too");
     }
 
     #[test]
@@ -218,6 +339,7 @@ mod tests {
         let wants = |s: &[u8]| body_wanted(&[(":status", s)]);
         assert!(wants(b"401") && wants(b"302") && wants(b"403"));
         assert!(!wants(b"200") && !wants(b"204") && !wants(b"500") && !wants(b"x"));
+        assert!(!wants(b"100") && !wants(b"103"));
         assert!(!body_wanted(&[]));
     }
 
@@ -241,6 +363,13 @@ mod tests {
             judged(&cfg, &[(":status", b"99")], b""),
             Err(CalloutError::Malformed)
         );
+        for informational in [b"100", b"101", b"103", b"199"] {
+            assert_eq!(
+                judged(&cfg, &[(":status", informational)], b""),
+                Err(CalloutError::Malformed),
+                "a 1xx is not a final answer, so not a deny"
+            );
+        }
         assert_eq!(
             judged(&cfg, &[("x", b"y")], b""),
             Err(CalloutError::Malformed)

@@ -9,10 +9,16 @@
 //! which all workers share), then the decision: 0 = allow, u32 length, packed identity headers;
 //! 1 = deny, u16 status, u32 length, packed deny headers, u32 body length, body (see `tagged`).
 
+use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::decision::{Decision, TaggedHeaders};
 use crate::key::CacheKey;
 
 const VERSION: u8 = 1;
+/// The fixed part of a deny entry (the larger): version, digest, expiry, tag, status, two lengths.
+const FIXED_BYTES: usize = 1 + 32 + 8 + 1 + 2 + 4 + 4;
+/// No value above this is written, and one read above it is a miss: the shared level holds no
+/// more per slot than one per-VM cache entry may.
+pub const MAX_VALUE_BYTES: usize = FIXED_BYTES + MAX_ENTRY_PAYLOAD_BYTES;
 pub const KEY_PREFIX: &str = "mesh-authz/v1/";
 
 /// The shared-data key of the slot for `key`, one of `slots` (`slots` > 0).
@@ -169,5 +175,15 @@ mod tests {
             .collect();
         assert!(names.len() <= 16);
         assert!(names.iter().all(|n| n.starts_with(KEY_PREFIX)));
+    }
+
+    #[test]
+    fn the_largest_cacheable_deny_fits_a_value() {
+        let d = Decision::Deny {
+            status: 403,
+            headers: TaggedHeaders::from_pairs([(0, b"abc".as_slice())]),
+            body: vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES - 8].into(),
+        };
+        assert_eq!(encode(&k(1), 1, &d).len(), MAX_VALUE_BYTES);
     }
 }

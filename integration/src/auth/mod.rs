@@ -1,7 +1,8 @@
 //! The example auth service, ext_authz HTTP style: it receives the filter's callout
 //! (`<pathPrefix><original path>`, the forwarded headers) and answers allow (200 + identity
 //! headers) or deny. In-process, `AuthService` also counts and records callouts and has knobs a
-//! test turns at run time: added latency, a forced status, extra response headers.
+//! test turns at run time: added latency, a forced status (and body size), extra response headers
+//! (also raw bytes), a fresh `set-cookie` on every answer.
 
 pub mod decide;
 pub mod tokens;
@@ -47,8 +48,12 @@ pub struct AuthState {
     calls: AtomicU64,
     latency_ms: AtomicU64,
     forced_status: AtomicU16,
+    forced_body_bytes: AtomicU64,
+    fresh_cookie: AtomicBool,
+    cookies_given: AtomicU64,
     record: AtomicBool,
     extra_headers: Mutex<Vec<(String, String)>>,
+    raw_headers: Mutex<Vec<(String, Vec<u8>)>>,
     callouts: Mutex<Vec<Callout>>,
 }
 
@@ -66,8 +71,12 @@ impl AuthState {
             calls: AtomicU64::new(0),
             latency_ms: AtomicU64::new(0),
             forced_status: AtomicU16::new(0),
+            forced_body_bytes: AtomicU64::new(0),
+            fresh_cookie: AtomicBool::new(false),
+            cookies_given: AtomicU64::new(0),
             record: AtomicBool::new(true),
             extra_headers: Mutex::new(Vec::new()),
+            raw_headers: Mutex::new(Vec::new()),
             callouts: Mutex::new(Vec::new()),
         }
     }
@@ -100,6 +109,26 @@ impl AuthState {
             .store(status.unwrap_or(0), Ordering::SeqCst);
     }
 
+    /// Forced answers carry a body of this many bytes (`None`: the short default).
+    pub fn set_forced_body_bytes(&self, bytes: Option<usize>) {
+        let n = bytes.map_or(0, |b| u64::try_from(b).unwrap_or(u64::MAX));
+        self.forced_body_bytes.store(n, Ordering::SeqCst);
+    }
+
+    /// Every answer sets a new cookie, `pre_session=<n>` with `n` counting from 1, as a service
+    /// that starts a pre-session or hands out a CSRF nonce on a 401 does.
+    pub fn set_fresh_cookie(&self, on: bool) {
+        self.fresh_cookie.store(on, Ordering::SeqCst);
+    }
+
+    /// Headers with any value bytes (e.g. not UTF-8) added to every answer.
+    pub fn set_raw_headers(&self, headers: &[(&str, &[u8])]) {
+        *lock(&self.raw_headers) = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), v.to_vec()))
+            .collect();
+    }
+
     /// Headers added to every answer, e.g. `cache-control: max-age=1`.
     pub fn set_extra_headers(&self, headers: &[(&str, &str)]) {
         *lock(&self.extra_headers) = headers
@@ -129,12 +158,22 @@ impl AuthState {
             status => Answer {
                 status,
                 headers: vec![(REASON_HEADER.into(), "forced".into())],
-                body: format!("forced {status}\n"),
+                body: match self.forced_body_bytes.load(Ordering::SeqCst) {
+                    0 => format!("forced {status}\n"),
+                    n => "x".repeat(usize::try_from(n).unwrap_or(usize::MAX)),
+                },
             },
         };
         answer
             .headers
             .extend(lock(&self.extra_headers).iter().cloned());
+        if self.fresh_cookie.load(Ordering::SeqCst) {
+            let n = self.cookies_given.fetch_add(1, Ordering::SeqCst) + 1;
+            answer.headers.push((
+                "set-cookie".into(),
+                format!("pre_session={n}; Path=/; HttpOnly"),
+            ));
+        }
         answer
     }
 
@@ -176,7 +215,16 @@ impl Handler for AuthHandler {
             .map(|p| p.as_str())
             .unwrap_or("/");
         let answer = state.answer(path, req.headers());
-        response(answer.status, &answer.headers, answer.body)
+        let mut resp = response(answer.status, &answer.headers, answer.body);
+        for (name, value) in lock(&state.raw_headers).iter() {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_bytes(value),
+            ) {
+                resp.headers_mut().append(n, v);
+            }
+        }
+        resp
     }
 }
 

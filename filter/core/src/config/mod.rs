@@ -14,6 +14,10 @@ use sha2::{Digest, Sha256};
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
 pub const MAX_ENTRIES: u32 = 10_000_000;
 pub const MAX_DENY_BODY_BYTES: u32 = 1 << 20;
+/// `cache.maxBytes` bounds: below 64 KiB a cache holds too few decisions to help; above 1 GiB it
+/// would take a quarter of wasm32's 4 GiB address space.
+pub const MIN_CACHE_BYTES: u32 = 64 << 10;
+pub const MAX_CACHE_BYTES: u32 = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,6 +54,8 @@ pub struct CachePolicy {
     pub allow_ttl_secs: u32,
     pub deny_ttl_secs: u32,
     pub max_ttl_secs: u32,
+    /// The per-VM cache's byte budget.
+    pub max_bytes: usize,
     /// 0: no shared level.
     pub shared_slots: u32,
 }
@@ -120,6 +126,12 @@ impl Config {
                     ));
                 }
             }
+            if !(MIN_CACHE_BYTES..=MAX_CACHE_BYTES).contains(&c.max_bytes) {
+                return Err(ConfigError::new(
+                    "cache.maxBytes",
+                    format!("must be {MIN_CACHE_BYTES} (64 KiB) to {MAX_CACHE_BYTES} (1 GiB)"),
+                ));
+            }
             let shared_slots = c.shared_slots.unwrap_or(c.max_entries);
             if shared_slots > MAX_ENTRIES {
                 return Err(ConfigError::new(
@@ -133,6 +145,7 @@ impl Config {
                 allow_ttl_secs: c.allow_ttl_seconds,
                 deny_ttl_secs: c.deny_ttl_seconds,
                 max_ttl_secs: c.max_ttl_seconds,
+                max_bytes: c.max_bytes as usize,
             })
         } else {
             None

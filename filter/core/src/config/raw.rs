@@ -54,6 +54,9 @@ pub struct RawCache {
     pub deny_ttl_seconds: u32,
     #[serde(default = "default_max_ttl")]
     pub max_ttl_seconds: u32,
+    /// Bytes the per-VM cache may hold (entries counted as in `cache::ENTRY_OVERHEAD_BYTES`).
+    #[serde(default = "default_cache_max_bytes")]
+    pub max_bytes: u32,
     /// Slots of the level shared by all workers; default: `maxEntries`; 0 turns it off.
     #[serde(default)]
     pub shared_slots: Option<u32>,
@@ -67,6 +70,7 @@ impl Default for RawCache {
             allow_ttl_seconds: default_allow_ttl(),
             deny_ttl_seconds: default_deny_ttl(),
             max_ttl_seconds: default_max_ttl(),
+            max_bytes: default_cache_max_bytes(),
             shared_slots: None,
         }
     }
@@ -126,6 +130,9 @@ fn default_deny_ttl() -> u32 {
 }
 fn default_max_ttl() -> u32 {
     300
+}
+fn default_cache_max_bytes() -> u32 {
+    32 << 20
 }
 fn default_error_mode() -> RawErrorMode {
     RawErrorMode::Deny

@@ -67,6 +67,7 @@ fn a_minimal_config_takes_defaults() {
             allow_ttl_secs: 60,
             deny_ttl_secs: 5,
             max_ttl_secs: 300,
+            max_bytes: 32 << 20,
             shared_slots: 10_000,
         })
     );
@@ -156,6 +157,21 @@ fn bad_configs_name_the_field_and_the_reason() {
             r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": 0}}"#,
             "cache.maxEntries",
             "1 to",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxBytes": 65535}}"#,
+            "cache.maxBytes",
+            "65536 (64 KiB) to 1073741824 (1 GiB)",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxBytes": 1073741825}}"#,
+            "cache.maxBytes",
+            "to 1073741824",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxBytes": -1}}"#,
+            "cache.maxBytes",
+            "",
         ),
         (
             r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"allowTtlSeconds": 600}}"#,

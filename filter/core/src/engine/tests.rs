@@ -74,12 +74,13 @@ fn run(
         Start::Done(v) => (v, false),
         Start::Miss(key) => {
             let answer = answer.map(|(headers, body)| Answer { headers, body });
-            (a.finish(host, &key, answer), true)
+            (a.finish(host, &key, answer).0, true)
         }
     }
 }
 
-type Pairs<'a> = (&'a [(&'a str, &'a [u8])], &'a [u8]);
+type Headers<'a> = &'a [(&'a str, &'a [u8])];
+type Pairs<'a> = (Headers<'a>, &'a [u8]);
 
 const ALLOW: &[(&str, &[u8])] = &[(":status", b"200"), ("x-user-id", b"alice")];
 
@@ -273,4 +274,119 @@ fn shared_slots_stay_bounded_under_many_keys() {
     }
     assert!(h1.shared.borrow().len() <= 16);
     assert_eq!(a1.cached_entries(), 100);
+}
+
+/// The sharing decision of one answer, and whether a second identical request then calls out
+/// (the answer reached neither cache level).
+fn sharing_and_recall(a: &Authorizer, host: &FakeHost, answer: Pairs<'_>) -> (Sharing, bool) {
+    let h = req(b"/x", b"");
+    let Start::Miss(key) = a.start(host, &RequestHead::new(&h)) else {
+        panic!("first request must miss")
+    };
+    let (headers, body) = answer;
+    let (_, sharing) = a.finish(host, &key, Ok(Answer { headers, body }));
+    let in_shared = !host.shared.borrow().is_empty();
+    let recalls = run(a, host, &h, Ok((ALLOW, b""))).1;
+    assert_eq!(in_shared, !recalls, "the two levels agree");
+    (sharing, recalls)
+}
+
+#[test]
+fn an_answer_for_one_client_is_not_cached_nor_shared_in_either_level() {
+    let cases: &[(Headers<'_>, Sharing, bool)] = &[
+        (&[(":status", b"401")], Sharing::All, false),
+        (
+            &[(":status", b"401"), ("set-cookie", b"pre=1")],
+            Sharing::OpenerOnly,
+            true,
+        ),
+        (
+            &[(":status", b"200"), ("set-cookie", b"s=1")],
+            Sharing::OpenerOnly,
+            true,
+        ),
+        (
+            &[(":status", b"401"), ("cache-control", b"private")],
+            Sharing::OpenerOnly,
+            true,
+        ),
+        (
+            &[(":status", b"200"), ("cache-control", b"a=\xff, no-store")],
+            Sharing::OpenerOnly,
+            true,
+        ),
+        (
+            &[(":status", b"302"), ("location", b"/login")],
+            Sharing::All,
+            true,
+        ),
+    ];
+    for (headers, sharing, recalls) in cases {
+        let ((a1, h1), (_, _)) = two_workers("");
+        assert_eq!(
+            sharing_and_recall(&a1, &h1, (headers, b"")),
+            (*sharing, *recalls),
+            "{headers:?}"
+        );
+    }
+}
+
+#[test]
+fn errors_are_shared_with_waiters() {
+    let a = authorizer("");
+    let host = FakeHost::default();
+    let Start::Miss(key) = a.start(&host, &RequestHead::new(&req(b"/x", b""))) else {
+        panic!()
+    };
+    assert_eq!(
+        a.finish(&host, &key, Err(CalloutError::NoResponse)).1,
+        Sharing::All
+    );
+    let informational: &[(&str, &[u8])] = &[(":status", b"103"), ("set-cookie", b"s=1")];
+    let (v, sharing) = a.finish(
+        &host,
+        &key,
+        Ok(Answer {
+            headers: informational,
+            body: b"",
+        }),
+    );
+    assert_eq!(
+        (v, sharing),
+        (Outcome::Error(CalloutError::Malformed), Sharing::All)
+    );
+}
+
+#[test]
+fn a_large_deny_is_passed_on_but_kept_in_neither_level() {
+    let ((a1, h1), _) = two_workers(r#", "maxDenyBodyBytes": 1048576"#);
+    let body = vec![b'x'; 1 << 20];
+    let deny: &[(&str, &[u8])] = &[(":status", b"403")];
+    let (sharing, recalls) = sharing_and_recall(&a1, &h1, (deny, &body));
+    assert_eq!((sharing, recalls), (Sharing::All, true));
+}
+
+#[test]
+fn an_oversized_shared_value_reads_as_a_miss() {
+    let ((a1, h1), (a2, h2)) = two_workers("");
+    let h = req(b"/x", b"Bearer a");
+    run(&a1, &h1, &h, Ok((ALLOW, b"")));
+    for (value, _) in h1.shared.borrow_mut().values_mut() {
+        value.resize(shared::MAX_VALUE_BYTES + 1, 0);
+    }
+    assert!(run(&a2, &h2, &h, Ok((ALLOW, b""))).1);
+}
+
+#[test]
+fn the_byte_budget_bounds_the_cache() {
+    let a = authorizer(r#", "maxDenyBodyBytes": 8192, "cache": {"maxBytes": 65536}"#);
+    let host = FakeHost::default();
+    let body = vec![b'x'; 4000];
+    let deny: &[(&str, &[u8])] = &[(":status", b"403")];
+    for n in 0..100u32 {
+        let token: &'static [u8] = Box::leak(format!("Bearer {n}").into_bytes().into_boxed_slice());
+        run(&a, &host, &req(b"/x", token), Ok((deny, &body)));
+    }
+    let per_entry = crate::cache::ENTRY_OVERHEAD_BYTES + 4000;
+    assert_eq!(a.cached_entries(), 65536 / per_entry);
 }

@@ -1,0 +1,204 @@
+//! An answer made for one client is never given to another. Requests without a credential share one
+//! cache key, so a 401 that sets a fresh cookie (a pre-session, a CSRF nonce) must not be served from
+//! the cache or handed to the other requests waiting on the same callout: that would be session
+//! fixation. The same holds for `Cache-Control: private`, `no-store` and `no-cache`, however the
+//! header is written.
+
+#![cfg(test)]
+
+use mesh_authz_integration::client::{parse_response, Request, Response};
+use mesh_authz_integration::echo::Echoed;
+use mesh_authz_integration::paths::Prerequisites;
+use mesh_authz_integration::require_prerequisites;
+use mesh_authz_integration::stack::Stack;
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+fn upstream_requests(s: &Stack) -> u64 {
+    s.envoy.counter("cluster.echo.upstream_rq_total").unwrap()
+}
+
+fn callouts_counted(s: &Stack) -> u64 {
+    s.envoy.counter("wasmcustom.mesh_authz_callouts").unwrap()
+}
+
+/// A stack whose auth service sets a new `pre_session=<n>` cookie on every answer.
+fn cookie_stack(p: &Prerequisites) -> Stack {
+    let s = Stack::builder(p)
+        .unwrap()
+        .config(|c| c["authService"]["timeoutMs"] = 5000.into())
+        .start()
+        .unwrap();
+    s.auth.set_fresh_cookie(true);
+    s
+}
+
+/// An anonymous API client's 401 and the cookie it was given.
+fn anonymous_401(r: &Response) -> String {
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("unauthenticated"), "{}", r.text());
+    r.header("set-cookie").expect("the service's cookie")
+}
+
+#[test]
+fn sequential_anonymous_clients_each_get_their_own_cookie() {
+    let p = require_prerequisites!();
+    let s = cookie_stack(&p);
+    let first = anonymous_401(&s.get("/account").unwrap());
+    let second = anonymous_401(&s.get("/account").unwrap());
+    assert!(first.starts_with("pre_session=1;"), "{first}");
+    assert!(
+        second.starts_with("pre_session=2;"),
+        "the second client got {second}, not its own cookie (the first was {first})"
+    );
+    assert_eq!(
+        s.auth.calls(),
+        2,
+        "the 401 with a cookie was served from cache"
+    );
+    assert_eq!(upstream_requests(&s), 0);
+}
+
+#[test]
+fn concurrent_anonymous_clients_each_get_their_own_cookie() {
+    const N: usize = 8;
+    let p = require_prerequisites!();
+    let s = cookie_stack(&p);
+    // Slow answers: the N requests miss together and wait on one callout.
+    s.auth.set_latency(Duration::from_millis(400));
+    let addr = s.envoy.listen_addr().unwrap();
+    let handles: Vec<_> = (0..N)
+        .map(|_| thread::spawn(move || Request::get("/account").send(addr).unwrap()))
+        .collect();
+    let cookies: BTreeSet<String> = handles
+        .into_iter()
+        .map(|h| anonymous_401(&h.join().unwrap()))
+        .collect();
+    assert_eq!(
+        cookies.len(),
+        N,
+        "clients were handed another's cookie: {cookies:?}"
+    );
+    assert_eq!(s.auth.calls(), N as u64, "one callout per client");
+    assert_eq!(callouts_counted(&s), N as u64, "every callout is counted");
+    assert_eq!(upstream_requests(&s), 0);
+}
+
+#[test]
+fn concurrent_requests_still_share_an_answer_that_is_the_same_for_everyone() {
+    let p = require_prerequisites!();
+    let s = Stack::builder(&p)
+        .unwrap()
+        .config(|c| c["authService"]["timeoutMs"] = 5000.into())
+        .start()
+        .unwrap();
+    s.auth.set_latency(Duration::from_millis(400));
+    let addr = s.envoy.listen_addr().unwrap();
+    // A 302 is not cached (its status), but it sets no cookie: single flight still shares it.
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let req = Request::get("/page").header("accept", "text/html");
+            thread::spawn(move || req.send(addr).unwrap())
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("location").as_deref(), Some("/login?rd=/page"));
+    }
+    assert_eq!(s.auth.calls(), 1);
+}
+
+#[test]
+fn an_allow_that_sets_a_cookie_is_not_cached() {
+    let p = require_prerequisites!();
+    let s = cookie_stack(&p);
+    for _ in 0..2 {
+        let r = s.send(&Request::get("/me").bearer("alice-token")).unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("set-cookie"), None, "an allow's headers stay in");
+        let seen: Echoed = r.json().unwrap();
+        assert_eq!(seen.header("x-user-id"), Some("alice"));
+    }
+    assert_eq!(s.auth.calls(), 2, "an answer with set-cookie was cached");
+    assert_eq!(upstream_requests(&s), 2);
+}
+
+#[test]
+fn a_private_answer_is_not_cached() {
+    let p = require_prerequisites!();
+    let s = Stack::start(&p).unwrap();
+    s.auth
+        .set_extra_headers(&[("cache-control", "private, max-age=60")]);
+    for _ in 0..2 {
+        let r = s.send(&Request::get("/me").bearer("alice-token")).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(s.auth.calls(), 2, "a private allow was cached");
+    for _ in 0..2 {
+        assert_eq!(s.get("/me").unwrap().status, 401);
+    }
+    assert_eq!(s.auth.calls(), 4, "a private 401 was cached");
+}
+
+#[test]
+fn a_non_utf8_cache_control_value_does_not_hide_no_store() {
+    let p = require_prerequisites!();
+    let s = Stack::start(&p).unwrap();
+    s.auth
+        .set_raw_headers(&[("cache-control", b"ext=\"\xe9t\xe9\", no-store")]);
+    for _ in 0..2 {
+        let r = s.send(&Request::get("/me").bearer("alice-token")).unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        s.auth.calls(),
+        2,
+        "no-store beside a non-UTF-8 byte was ignored and the allow cached"
+    );
+}
+
+/// Headers first; the body only after the 401 came back, over the same connection.
+#[test]
+fn a_cached_401_followed_by_a_body_arriving_later_never_reaches_the_upstream() {
+    let p = require_prerequisites!();
+    let s = Stack::start(&p).unwrap();
+    let body = b"amount=1000000&to=mallory";
+    // Cache the 401 for an anonymous POST /pay.
+    let r = s.send(&Request::new("POST", "/pay").body(body)).unwrap();
+    assert_eq!(r.status, 401);
+    let head = format!(
+        "POST /pay HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut c = TcpStream::connect(s.envoy.listen_addr().unwrap()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    // The 401 comes from the cache before any body byte is sent.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = b"unauthenticated\n";
+    while !raw.windows(end.len()).any(|w| w == end) {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the 401");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    // Envoy may already have closed the connection: a failed write is fine.
+    let _ = c.write_all(body);
+    let _ = c.flush();
+    let r = parse_response(&raw).unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(s.auth.calls(), 1, "the second 401 came from the cache");
+    assert_eq!(upstream_requests(&s), 0, "nothing reached the upstream");
+    let stats = s.envoy.stats().unwrap();
+    assert_eq!(
+        stats
+            .get("cluster.echo.upstream_cx_total")
+            .copied()
+            .unwrap_or(0),
+        0
+    );
+}
