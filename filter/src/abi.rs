@@ -19,6 +19,7 @@ pub enum LogLevel {
 
 pub type MapType = u32;
 pub const REQUEST_HEADERS: MapType = 0;
+pub const REQUEST_TRAILERS: MapType = 1;
 pub const CALL_RESPONSE_HEADERS: MapType = 6;
 
 pub type BufferType = u32;

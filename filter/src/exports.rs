@@ -5,7 +5,7 @@ use crate::abi::LogLevel;
 use crate::log::log;
 use crate::root::Root;
 use crate::vm::{self, Stream};
-use crate::{root, stream};
+use crate::{root, stream, strip};
 
 #[no_mangle]
 pub extern "C" fn proxy_abi_version_0_2_1() {}
@@ -98,9 +98,11 @@ pub extern "C" fn proxy_on_request_body(
     }
 }
 
+/// Trailers lose any client-sent identity header (a trailer can reach an upstream that merges
+/// trailers into headers), then are held like the body while the request waits.
 #[no_mangle]
 pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
-    stream::is_waiting(context_id) as u32 // 1: StopIteration
+    strip::on_request_trailers(context_id) as u32 // 1: StopIteration
 }
 
 #[no_mangle]

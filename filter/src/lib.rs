@@ -7,6 +7,7 @@
 //! - `vm`: the per-VM state: root contexts and live requests.
 //! - `root`: configuration (checked by `mesh_authz_core::Config`), flights, gauges.
 //! - `stream`: one request: strip identity, start, join or dispatch, carry out the `Action`.
+//! - `strip`: client-sent identity headers out of request headers and trailers.
 //! - `host`: the core's `Host` trait (clock, counters) on those hostcalls; `log`: logging.
 //!
 //! Everything that decides lives in `mesh-authz-core` and is tested natively.
@@ -21,4 +22,5 @@ mod host;
 pub mod log;
 mod root;
 mod stream;
+mod strip;
 mod vm;

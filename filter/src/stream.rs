@@ -4,6 +4,7 @@
 use crate::abi::{self, CALL_RESPONSE_BODY, CALL_RESPONSE_HEADERS, REQUEST_HEADERS};
 use crate::host::ProxyHost;
 use crate::log_at;
+use crate::strip;
 use crate::vm;
 use mesh_authz_core::decision::{CalloutError, Outcome};
 use mesh_authz_core::host::{Host, Metric};
@@ -22,7 +23,7 @@ pub enum Flow {
 }
 
 /// Answers 500 when the filter cannot do its job safely: fail closed, never open.
-fn fail_closed(ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
+pub(crate) fn fail_closed(ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
     log_at!(Error, ctx, "{what}; answering 500");
     let _ = abi::send_local_response(
         500,
@@ -57,17 +58,15 @@ fn authorize(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost) -
         Ok(h) => h,
         Err(e) => return fail_closed(ctx, format_args!("could not parse request headers ({e})")),
     };
-    // A client can never bring its own identity: remove every configured identity header present,
-    // whatever the request turns out to be. Removing a name removes all its values.
-    for name in &authz.config().identity_headers {
-        if headers.iter().any(|(n, _)| n == name) {
-            if let Err(s) = abi::remove_header(REQUEST_HEADERS, name) {
-                return fail_closed(
-                    ctx,
-                    format_args!("could not remove client-sent {name} ({s})"),
-                );
-            }
-        }
+    // A client can never bring its own identity, under any spelling: stripped before anything
+    // else, whatever the request turns out to be (bypassed too).
+    let names = headers.iter().map(|(n, _)| *n);
+    if let Err((name, s)) = strip::forged(REQUEST_HEADERS, names, &authz.config().identity_headers)
+    {
+        return fail_closed(
+            ctx,
+            format_args!("could not remove client-sent {name} ({s})"),
+        );
     }
     let req = RequestHead::new(&headers);
     let key = match authz.start(host, &req) {
@@ -109,7 +108,7 @@ fn dispatch(
         Ok(h) => h,
         Err(bad) => return carry_out(ctx, authz, host, &Outcome::BadRequest(bad), again),
     };
-    let pairs: Vec<(&str, &[u8])> = callout.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    let pairs: Vec<(&str, &[u8])> = callout.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let auth = &authz.config().auth;
     // The callout belongs to the root context, so that it outlives this request and can serve others.
     let dispatched = abi::set_effective_context(root_id)

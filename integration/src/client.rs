@@ -16,6 +16,8 @@ pub struct Request {
     pub target: String,
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub body: Vec<u8>,
+    /// Sent after a chunked body when not empty.
+    pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Request {
@@ -25,6 +27,7 @@ impl Request {
             target: target.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            trailers: Vec::new(),
         }
     }
 
@@ -51,6 +54,13 @@ impl Request {
         self
     }
 
+    /// Adds a trailer: the body then goes chunked (`transfer-encoding: chunked`, one chunk).
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        self.trailers
+            .push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+        self
+    }
+
     /// The bytes on the wire. `host` is added unless given; `connection: close` always.
     pub fn to_bytes(&self, default_host: &str) -> Vec<u8> {
         let mut out = format!("{} {} HTTP/1.1\r\n", self.method, self.target).into_bytes();
@@ -66,6 +76,23 @@ impl Request {
             out.extend_from_slice(b": ");
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
+        }
+        if !self.trailers.is_empty() {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+            if !self.body.is_empty() {
+                out.extend_from_slice(format!("{:x}\r\n", self.body.len()).as_bytes());
+                out.extend_from_slice(&self.body);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n");
+            for (name, value) in &self.trailers {
+                out.extend_from_slice(name);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+            return out;
         }
         if !self.body.is_empty() || self.method == "POST" || self.method == "PUT" {
             out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
@@ -236,6 +263,20 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.starts_with("GET /x HTTP/1.1\r\nhost: h\r\nX-User-Id: a\r\nx-user-id: b\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn trailers_make_the_body_chunked() {
+        let bytes = Request::new("POST", "/t")
+            .body(b"hello")
+            .trailer("x_a", "1")
+            .to_bytes("h");
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains("content-length"), "{text}");
+        assert!(
+            text.ends_with("transfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\nx_a: 1\r\n\r\n"),
             "{text}"
         );
     }

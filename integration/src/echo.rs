@@ -22,6 +22,9 @@ pub struct Echoed {
     pub body_len: usize,
     #[serde(default)]
     pub body_head: String,
+    /// The request trailers it received (hyper reads them from a chunked HTTP/1.1 body).
+    #[serde(default)]
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Echoed {
@@ -34,6 +37,11 @@ impl Echoed {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_all(name).into_iter().next()
     }
+
+    /// Every trailer value of `name` (case-insensitive), in order.
+    pub fn trailer_all(&self, name: &str) -> Vec<&str> {
+        crate::server::values_of(&self.trailers, name)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,12 +50,14 @@ pub struct Echo;
 impl Handler for Echo {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        // Drain the body so the connection stays reusable; report its size and first bytes.
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        // Drain the body so the connection stays reusable; report its size, first bytes, trailers.
+        let (body, trailers) = match body.collect().await {
+            Ok(collected) => {
+                let trailers = collected.trailers().map(header_pairs).unwrap_or_default();
+                (collected.to_bytes(), trailers)
+            }
+            Err(_) => Default::default(),
+        };
         let head = body.get(..body.len().min(64)).unwrap_or_default();
         let echoed = Echoed {
             method: parts.method.as_str().to_string(),
@@ -59,6 +69,7 @@ impl Handler for Echo {
             headers: header_pairs(&parts.headers),
             body_len: body.len(),
             body_head: String::from_utf8_lossy(head).into_owned(),
+            trailers,
         };
         match serde_json::to_vec(&echoed) {
             Ok(json) => response(

@@ -66,6 +66,12 @@ impl StackBuilder {
         self
     }
 
+    /// Changes Envoy's bootstrap, e.g. `overrides::enable_http1_trailers`.
+    pub fn envoy_patch(mut self, patch: crate::envoy::overrides::Patch) -> Self {
+        self.options.patches.push(patch);
+        self
+    }
+
     pub fn auth_port(mut self, port: u16) -> Self {
         self.auth_port = Some(port);
         self

@@ -6,6 +6,10 @@
 //! The cache key holds every input of the callout that can change the answer: method, path (when
 //! sent), original host, the forwarded headers' values, and (through the config generation) the
 //! path prefix and `addHeaders`. Trace headers are for correlation only and stay out of it.
+//!
+//! Header values are bytes end to end: RFC 9110 allows obs-text (0x80-0xFF) in a value and old
+//! cookies carry it, so a value goes to the auth service, and into the key, exactly as it came.
+//! Only `:method` and `:path` must be text (Envoy has checked both before any filter runs).
 
 use crate::config::Config;
 use crate::key::{CacheKey, KeyBuilder};
@@ -14,24 +18,20 @@ use std::borrow::Cow;
 
 pub const FORWARDED_HOST: &str = "x-forwarded-host";
 
-/// Ready for `dispatch_http_call`: pseudo-headers first.
-pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, str>)>;
+/// Ready for `dispatch_http_call`: pseudo-headers first, values as bytes.
+pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, [u8]>)>;
 
 /// A request the filter cannot forward faithfully; answered with 400, never a callout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadRequest {
+    /// Absent, or (`:method`, `:path`) not text.
     MissingPseudoHeader(&'static str),
-    NotUtf8(String),
 }
 
 impl std::fmt::Display for BadRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BadRequest::MissingPseudoHeader(h) => write!(f, "request has no {h}"),
-            BadRequest::NotUtf8(h) => write!(
-                f,
-                "request header {h} is not valid UTF-8 and cannot be forwarded"
-            ),
+            BadRequest::MissingPseudoHeader(h) => write!(f, "request has no valid {h}"),
         }
     }
 }
@@ -52,11 +52,10 @@ pub fn key(config: &Config, req: &RequestHead<'_>) -> Result<CacheKey, BadReques
                 .as_bytes(),
         );
     }
-    key.field(req.authority().unwrap_or("").as_bytes());
+    key.field(req.authority().unwrap_or_default());
     for name in &auth.forward_headers {
         let mut count = 0u64;
         for value in req.values(name) {
-            std::str::from_utf8(value).map_err(|_| BadRequest::NotUtf8(name.clone()))?;
             key.field(name.as_bytes()).field(value);
             count += 1;
         }
@@ -75,43 +74,34 @@ pub fn headers<'a>(
     let method = req
         .method()
         .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
-    let path: Cow<'a, str> = if auth.include_request_path {
+    let path: Cow<'a, [u8]> = if auth.include_request_path {
         let original = req.path().ok_or(BadRequest::MissingPseudoHeader(":path"))?;
         if auth.path_prefix.is_empty() {
-            Cow::Borrowed(original)
+            Cow::Borrowed(original.as_bytes())
         } else {
-            Cow::Owned(format!("{}{}", auth.path_prefix, original))
+            Cow::Owned(format!("{}{}", auth.path_prefix, original).into_bytes())
         }
     } else if auth.path_prefix.is_empty() {
-        Cow::Borrowed("/")
+        Cow::Borrowed(b"/")
     } else {
-        Cow::Borrowed(auth.path_prefix.as_str())
+        Cow::Borrowed(auth.path_prefix.as_bytes())
     };
-    let host = req.authority().unwrap_or("");
+    let host = req.authority().unwrap_or_default();
     let extra = auth.forward_headers.len() + auth.trace_headers.len() + auth.add_headers.len();
     let mut headers: CalloutHeaders<'a> = Vec::with_capacity(4 + extra);
-    headers.push((":method", Cow::Borrowed(method)));
+    headers.push((":method", Cow::Borrowed(method.as_bytes())));
     headers.push((":path", path));
-    headers.push((":authority", Cow::Borrowed(auth.authority.as_str())));
+    headers.push((":authority", Cow::Borrowed(auth.authority.as_bytes())));
     if !host.is_empty() {
         headers.push((FORWARDED_HOST, Cow::Borrowed(host)));
     }
-    for name in &auth.forward_headers {
+    for name in auth.forward_headers.iter().chain(&auth.trace_headers) {
         for value in req.values(name) {
-            let text = std::str::from_utf8(value).map_err(|_| BadRequest::NotUtf8(name.clone()))?;
-            headers.push((name.as_str(), Cow::Borrowed(text)));
-        }
-    }
-    for name in &auth.trace_headers {
-        for value in req.values(name) {
-            // Trace context that is not UTF-8 is dropped rather than failing the request.
-            if let Ok(text) = std::str::from_utf8(value) {
-                headers.push((name.as_str(), Cow::Borrowed(text)));
-            }
+            headers.push((name.as_str(), Cow::Borrowed(value)));
         }
     }
     for (name, value) in &auth.add_headers {
-        headers.push((name.as_str(), Cow::Borrowed(value.as_str())));
+        headers.push((name.as_str(), Cow::Borrowed(value.as_bytes())));
     }
     Ok(headers)
 }
@@ -152,11 +142,18 @@ mod tests {
         h
     }
 
-    fn get<'a>(c: &'a Callout<'_>, name: &str) -> Vec<&'a str> {
+    fn bytes<'a>(c: &'a Callout<'_>, name: &str) -> Vec<&'a [u8]> {
         c.headers
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, v)| v.as_ref())
+            .collect()
+    }
+
+    fn get<'a>(c: &'a Callout<'_>, name: &str) -> Vec<&'a str> {
+        bytes(c, name)
+            .into_iter()
+            .map(|v| std::str::from_utf8(v).unwrap())
             .collect()
     }
 
@@ -282,11 +279,50 @@ mod tests {
             build(&cfg, &RequestHead::new(&no_method)).unwrap_err(),
             BadRequest::MissingPseudoHeader(":method")
         );
-        let latin1: Vec<(&str, &[u8])> =
-            vec![(":method", b"GET"), (":path", b"/x"), ("cookie", b"\xff")];
+        let no_path: Vec<(&str, &[u8])> = vec![(":method", b"GET")];
         assert_eq!(
-            build(&cfg, &RequestHead::new(&latin1)).unwrap_err(),
-            BadRequest::NotUtf8("cookie".into())
+            build(&cfg, &RequestHead::new(&no_path)).unwrap_err(),
+            BadRequest::MissingPseudoHeader(":path")
         );
+        let binary_path: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/\xff")];
+        assert_eq!(
+            build(&cfg, &RequestHead::new(&binary_path)).unwrap_err(),
+            BadRequest::MissingPseudoHeader(":path")
+        );
+    }
+
+    #[test]
+    fn obs_text_values_are_forwarded_and_keyed_as_bytes() {
+        let cfg = config("");
+        let h = head(&[
+            ("cookie", b"s=caf\xe9"),
+            ("authorization", b"Bearer \xc3\x28"),
+            ("traceparent", b"\xff\x80"),
+        ]);
+        let c = build(&cfg, &RequestHead::new(&h)).unwrap();
+        assert_eq!(bytes(&c, "cookie"), [b"s=caf\xe9".as_slice()]);
+        assert_eq!(bytes(&c, "authorization"), [b"Bearer \xc3\x28".as_slice()]);
+        assert_eq!(bytes(&c, "traceparent"), [b"\xff\x80".as_slice()]);
+        // Two cookies that differ only in an obs-text byte, or that lossy decoding would merge, are
+        // two keys.
+        let k = |cookie: &[u8]| key_of(&cfg, &[("cookie", cookie)], b"/x");
+        assert_ne!(k(b"s=caf\xe9"), k(b"s=caf\xe8"));
+        assert_ne!(k(b"s=\xff"), k(b"s=\xfe"));
+        assert_ne!(k(b"s=\xff"), k("s=\u{fffd}".as_bytes()));
+    }
+
+    #[test]
+    fn a_host_that_is_not_utf8_is_forwarded_and_keyed_as_bytes() {
+        let cfg = config("");
+        let with_host = |host: &'static [u8]| -> Vec<(&'static str, &'static [u8])> {
+            vec![(":method", b"GET"), (":path", b"/x"), (":authority", host)]
+        };
+        let (a, b) = (with_host(b"h\xe9.example"), with_host(b"h\xe8.example"));
+        let ca = build(&cfg, &RequestHead::new(&a)).unwrap();
+        let cb = build(&cfg, &RequestHead::new(&b)).unwrap();
+        assert_eq!(bytes(&ca, FORWARDED_HOST), [b"h\xe9.example".as_slice()]);
+        assert_ne!(ca.key, cb.key);
+        let none: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", b"/x")];
+        assert_ne!(ca.key, build(&cfg, &RequestHead::new(&none)).unwrap().key);
     }
 }

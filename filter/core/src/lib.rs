@@ -2,6 +2,7 @@
 //! natively. The `mesh-authz` crate next door is the only thing that talks to the host.
 //!
 //! - `config`: the plugin JSON, checked once at configure time into an immutable `Config`.
+//! - `identity`: which request header names spell a configured identity header.
 //! - `request` / `callout` / `key`: the request head, the ext_authz-shaped callout built from it,
 //!   and the cache key (a digest of the same inputs).
 //! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
@@ -19,6 +20,7 @@ pub mod decision;
 pub mod engine;
 pub mod flight;
 pub mod host;
+pub mod identity;
 pub mod key;
 pub mod reply;
 pub mod request;

@@ -133,7 +133,7 @@ mod tests {
             action(&cfg, &Outcome::Bypass),
             Action::Continue { identity: vec![] }
         );
-        let bad = Outcome::BadRequest(BadRequest::NotUtf8("cookie".into()));
+        let bad = Outcome::BadRequest(BadRequest::MissingPseudoHeader(":method"));
         assert!(
             matches!(action(&cfg, &bad), Action::Respond { status: 400, .. }),
             "bad requests never fail open"

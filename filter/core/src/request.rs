@@ -39,8 +39,10 @@ impl<'a> RequestHead<'a> {
         self.pseudo(":path")
     }
 
-    pub fn authority(&self) -> Option<&'a str> {
-        self.pseudo(":authority")
+    /// The original host as bytes: it is forwarded (`x-forwarded-host`) and keyed as it came, so
+    /// that two hosts never share a key because neither is UTF-8.
+    pub fn authority(&self) -> Option<&'a [u8]> {
+        self.first(":authority")
     }
 }
 

@@ -27,10 +27,22 @@ const MAX_RECORDED: usize = 10_000;
 pub struct Callout {
     pub method: String,
     pub path: String,
+    /// Values as lossy UTF-8, for readable assertions.
     pub headers: Vec<(String, String)>,
+    /// The same values as the exact bytes received.
+    pub raw_headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Callout {
+    /// Every value of `name` (case-insensitive) as received, byte for byte.
+    pub fn raw_header_all(&self, name: &str) -> Vec<&[u8]> {
+        self.raw_headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
+
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         crate::server::values_of(&self.headers, name)
     }
@@ -192,6 +204,11 @@ impl AuthState {
                     .map(|p| p.as_str().to_string())
                     .unwrap_or_default(),
                 headers: header_pairs(req.headers()),
+                raw_headers: req
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect(),
             });
         }
     }

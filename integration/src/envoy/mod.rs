@@ -91,6 +91,8 @@ pub struct EnvoyOptions {
     pub inherit_output: bool,
     pub ready_timeout: Duration,
     pub extra_args: Vec<String>,
+    /// Changes to the bootstrap beyond ports, module and plugin JSON (`overrides::Patch`).
+    pub patches: Vec<overrides::Patch>,
 }
 
 impl EnvoyOptions {
@@ -111,6 +113,7 @@ impl EnvoyOptions {
             inherit_output: false,
             ready_timeout: Duration::from_secs(30),
             extra_args: Vec::new(),
+            patches: Vec::new(),
         }
     }
 
@@ -126,6 +129,14 @@ impl EnvoyOptions {
         }
         if let Some(json) = &self.plugin_config {
             overrides::set_plugin_config_text(&mut doc, json)?;
+        }
+        for (i, patch) in self.patches.iter().enumerate() {
+            if patch(&mut doc) == 0 {
+                return Err(HarnessError::Config(format!(
+                    "patch {i} found nothing to change in {}",
+                    self.yaml.display()
+                )));
+            }
         }
         serde_yaml::to_string(&doc).map_err(|e| HarnessError::Config(format!("writing YAML: {e}")))
     }

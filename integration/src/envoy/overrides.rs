@@ -1,5 +1,5 @@
 //! Overrides applied to a parsed Envoy bootstrap, by walking it rather than templating the file:
-//! ports, the module path, the plugin's JSON configuration.
+//! ports, the module path, the plugin's JSON configuration, and `Patch`es a test asks for.
 
 use crate::HarnessError;
 use serde_yaml::{Mapping, Value};
@@ -130,6 +130,75 @@ pub fn set_plugin_config_text(doc: &mut Value, json: &str) -> Result<usize, Harn
     Ok(n)
 }
 
+/// A change a test makes to the bootstrap (`EnvoyOptions::patches`); returns how many places it
+/// changed, and rendering fails when that is 0 (the file no longer has what the test relies on).
+pub type Patch = fn(&mut Value) -> usize;
+
+const HCM_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const UPSTREAM_HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/// The mapping under `k`, created empty when absent; `None` when `k` holds something else.
+fn child<'a>(m: &'a mut Mapping, k: &str) -> Option<&'a mut Mapping> {
+    m.entry(key(k))
+        .or_insert_with(|| Value::Mapping(Mapping::new()))
+        .as_mapping_mut()
+}
+
+/// Runs `f` on every HttpConnectionManager config; returns how many it changed.
+fn each_hcm(doc: &mut Value, f: &dyn Fn(&mut Mapping) -> Option<()>) -> usize {
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        if m.get(key("@type")).and_then(Value::as_str) == Some(HCM_TYPE) && f(m).is_some() {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// Envoy's default, made explicit on every listener: header names with `_` reach the filters
+/// (`headers_with_underscores_action: ALLOW`), so a test sees them whatever the file says.
+pub fn allow_underscore_headers(doc: &mut Value) -> usize {
+    each_hcm(doc, &|hcm| {
+        child(hcm, "common_http_protocol_options")?
+            .insert(key("headers_with_underscores_action"), key("ALLOW"));
+        Some(())
+    })
+}
+
+/// HTTP/1.1 trailers proxied: Envoy's HTTP/1 codec drops them unless `enable_trailers` is set, on
+/// the listener (decoding the client's) and on every cluster (encoding them upstream).
+pub fn enable_http1_trailers(doc: &mut Value) -> usize {
+    let mut n = each_hcm(doc, &|hcm| {
+        child(hcm, "http_protocol_options")?.insert(key("enable_trailers"), Value::Bool(true));
+        Some(())
+    });
+    let clusters = doc
+        .get_mut("static_resources")
+        .and_then(|r| r.get_mut("clusters"))
+        .and_then(Value::as_sequence_mut);
+    for cluster in clusters.into_iter().flatten() {
+        let set = cluster.as_mapping_mut().and_then(|c| {
+            let options = child(
+                child(c, "typed_extension_protocol_options")?,
+                UPSTREAM_HTTP_OPTIONS,
+            )?;
+            options.insert(
+                key("@type"),
+                key(&format!("type.googleapis.com/{UPSTREAM_HTTP_OPTIONS}")),
+            );
+            let http1 = child(
+                child(options, "explicit_http_config")?,
+                "http_protocol_options",
+            )?;
+            http1.insert(key("enable_trailers"), Value::Bool(true));
+            Some(())
+        });
+        n += usize::from(set.is_some());
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +235,24 @@ mod tests {
         set_plugin_config_text(&mut doc, &cfg.to_string()).unwrap();
         assert_eq!(plugin_config(&doc).unwrap()["onError"]["mode"], "allow");
         assert!(serde_yaml::to_string(&doc).unwrap().contains("/abs/m.wasm"));
+    }
+
+    #[test]
+    fn patches_reach_every_listener_and_cluster() {
+        let mut doc = checked_in();
+        assert_eq!(allow_underscore_headers(&mut doc), 1);
+        assert_eq!(
+            enable_http1_trailers(&mut doc),
+            3,
+            "one listener, two clusters"
+        );
+        let text = serde_yaml::to_string(&doc).unwrap();
+        assert!(
+            text.contains("headers_with_underscores_action: ALLOW"),
+            "{text}"
+        );
+        assert_eq!(text.matches("enable_trailers: true").count(), 3, "{text}");
+        assert!(enable_http1_trailers(&mut serde_yaml::from_str("a: 1").unwrap()) == 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod raw;
 pub use error::ConfigError;
 
 use crate::bypass::BypassRule;
+use crate::identity;
 use raw::{RawConfig, RawErrorMode};
 use sha2::{Digest, Sha256};
 
@@ -36,7 +37,8 @@ pub struct Config {
     pub generation: [u8; 32],
 }
 
-#[derive(Debug, Clone)]
+/// Its `Debug` shows `addHeaders` names only: their values may be shared secrets.
+#[derive(Clone)]
 pub struct AuthService {
     pub cluster: String,
     pub authority: String,
@@ -46,6 +48,22 @@ pub struct AuthService {
     pub forward_headers: Vec<String>,
     pub trace_headers: Vec<String>,
     pub add_headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let added: Vec<&str> = self.add_headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("AuthService")
+            .field("cluster", &self.cluster)
+            .field("authority", &self.authority)
+            .field("path_prefix", &self.path_prefix)
+            .field("include_request_path", &self.include_request_path)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("forward_headers", &self.forward_headers)
+            .field("trace_headers", &self.trace_headers)
+            .field("add_headers (values hidden)", &added)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +97,7 @@ impl Config {
         let raw: RawConfig =
             serde_path_to_error::deserialize(&mut de).map_err(ConfigError::from_serde)?;
         de.end()
-            .map_err(|e| ConfigError::new("(config)", e.to_string()))?;
+            .map_err(|e| ConfigError::new("(config)", error::from_json(&e)))?;
         Config::from_raw(raw, Sha256::digest(text).into())
     }
 
@@ -87,7 +105,16 @@ impl Config {
         let auth = auth_service(raw.auth_service)?;
         let identity_headers = names::header_list("identityHeaders", &raw.identity_headers)?;
         for (i, name) in identity_headers.iter().enumerate() {
-            if auth.forward_headers.contains(name) || auth.trace_headers.contains(name) {
+            // Compared as the stripping compares them: a client's `x_user_id` is removed as a
+            // spelling of `x-user-id`, so it could not be forwarded either.
+            let same = |n: &String| identity::same_name(n, name);
+            if identity_headers.iter().take(i).any(same) {
+                return Err(ConfigError::new(
+                    format!("identityHeaders[{i}]"),
+                    format!("'{name}' is another spelling of an earlier identity header ('_' and '-' are the same name to many upstreams)"),
+                ));
+            }
+            if auth.forward_headers.iter().any(same) || auth.trace_headers.iter().any(same) {
                 return Err(ConfigError::new(
                     format!("identityHeaders[{i}]"),
                     format!("'{name}' is also forwarded to the auth service, but a client-sent identity header is removed before the callout"),
@@ -242,8 +269,9 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
             format!("must be 1 to {MAX_TIMEOUT_MS}"),
         ));
     }
-    let forward_headers = names::header_list("authService.forwardHeaders", &raw.forward_headers)?;
-    let trace_headers = names::header_list("authService.traceHeaders", &raw.trace_headers)?;
+    let forward_headers =
+        names::callout_header_list("authService.forwardHeaders", &raw.forward_headers)?;
+    let trace_headers = names::callout_header_list("authService.traceHeaders", &raw.trace_headers)?;
     if let Some((i, name)) = trace_headers
         .iter()
         .enumerate()
@@ -257,7 +285,7 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
     let mut add_headers = Vec::with_capacity(raw.add_headers.len());
     for (name, value) in raw.add_headers {
         let field = format!("authService.addHeaders.{name}");
-        let lower = names::header_name(&field, &name)?;
+        let lower = names::callout_header_name(&field, &name)?;
         if forward_headers.contains(&lower) || trace_headers.contains(&lower) {
             return Err(ConfigError::new(
                 field,

@@ -44,12 +44,45 @@ pub fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     Ok(lower)
 }
 
+/// Headers the filter itself writes on every callout: a configured copy would be a second value
+/// the auth service could read instead of the filter's (`x-forwarded-host` is the request's host).
+const CALLOUT_OWN: &[(&str, &str)] = &[(
+    crate::callout::FORWARDED_HOST,
+    "mesh-authz sets it on the callout to the request's :authority",
+)];
+
+/// A header name of the callout (`forwardHeaders`, `traceHeaders`, `addHeaders`): valid, and not one
+/// the filter sets itself.
+pub fn callout_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let lower = header_name(field, name)?;
+    match CALLOUT_OWN.iter().find(|(own, _)| *own == lower) {
+        Some((_, why)) => Err(ConfigError::new(
+            field,
+            format!("'{name}' cannot be set from configuration: {why}"),
+        )),
+        None => Ok(lower),
+    }
+}
+
 /// A list of header names: each valid, none repeated.
 pub fn header_list(field: &str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    list(field, names, header_name)
+}
+
+/// A list of callout header names: each as `callout_header_name`, none repeated.
+pub fn callout_header_list(field: &str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    list(field, names, callout_header_name)
+}
+
+fn list(
+    field: &str,
+    names: &[String],
+    check: fn(&str, &str) -> Result<String, ConfigError>,
+) -> Result<Vec<String>, ConfigError> {
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let item = format!("{field}[{i}]");
-        let lower = header_name(&item, name)?;
+        let lower = check(&item, name)?;
         if out.contains(&lower) {
             return Err(ConfigError::new(item, format!("'{name}' is listed twice")));
         }
@@ -95,6 +128,39 @@ mod tests {
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn names_the_callout_sets_itself_are_refused_for_the_callout() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("x-forwarded-host", Some("sets it on the callout")),
+            ("X-Forwarded-Host", Some("sets it on the callout")),
+            ("host", Some("managed by Envoy")),
+            ("content-length", Some("managed by Envoy")),
+            ("transfer-encoding", Some("managed by Envoy")),
+            (":authority", Some("pseudo-header")),
+            (":path", Some("pseudo-header")),
+            ("authorization", None),
+            ("x-forwarded-for", None),
+        ];
+        for (name, want) in cases {
+            match (callout_header_name("authService.addHeaders", name), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(w)) => {
+                    assert_eq!(e.field, "authService.addHeaders");
+                    assert!(e.reason.contains(w), "{name}: {}", e.reason);
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        // Only the callout's lists: the upstream may well receive an identity header of that name.
+        assert!(header_name("identityHeaders[0]", "x-forwarded-host").is_ok());
+        let err = callout_header_list(
+            "authService.traceHeaders",
+            &["b3".into(), "X-Forwarded-Host".into()],
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "authService.traceHeaders[1]");
     }
 
     #[test]
