@@ -22,6 +22,9 @@ pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, str>)>;
 pub enum BadRequest {
     MissingPseudoHeader(&'static str),
     NotUtf8(String),
+    /// A `.` or `..` segment in some reading of the path (see `path`); the path itself is not kept,
+    /// so that logging this never logs what a client sent.
+    DotSegment,
 }
 
 impl std::fmt::Display for BadRequest {
@@ -31,6 +34,9 @@ impl std::fmt::Display for BadRequest {
             BadRequest::NotUtf8(h) => write!(
                 f,
                 "request header {h} is not valid UTF-8 and cannot be forwarded"
+            ),
+            BadRequest::DotSegment => f.write_str(
+                "request path has a '.' or '..' segment once decoded (as %2e, before ';', around '\\' or %2f); the path is not logged",
             ),
         }
     }
