@@ -130,6 +130,29 @@ pub fn set_plugin_config_text(doc: &mut Value, json: &str) -> Result<usize, Harn
     Ok(n)
 }
 
+/// The HTTP connection manager options of Envoy's edge hardening that change what path and
+/// headers a filter sees; `strip_hardening` removes them to test the filter without their help.
+pub const HARDENING: [&str; 4] = [
+    "normalize_path",
+    "merge_slashes",
+    "path_with_escaped_slashes_action",
+    "headers_with_underscores_action",
+];
+
+/// Removes every `HARDENING` key wherever it is (the last sits in `common_http_protocol_options`);
+/// returns how many were removed.
+pub fn strip_hardening(doc: &mut Value) -> usize {
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        for k in HARDENING {
+            if m.remove(key(k)).is_some() {
+                n += 1;
+            }
+        }
+    });
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +189,20 @@ mod tests {
         set_plugin_config_text(&mut doc, &cfg.to_string()).unwrap();
         assert_eq!(plugin_config(&doc).unwrap()["onError"]["mode"], "allow");
         assert!(serde_yaml::to_string(&doc).unwrap().contains("/abs/m.wasm"));
+    }
+
+    #[test]
+    fn hardening_is_in_the_file_and_can_be_stripped() {
+        let mut doc = checked_in();
+        let before = serde_yaml::to_string(&doc).unwrap();
+        for k in HARDENING {
+            assert!(before.contains(&format!("{k}:")), "{k} not in envoy.yaml");
+        }
+        assert_eq!(strip_hardening(&mut doc), HARDENING.len());
+        let after = serde_yaml::to_string(&doc).unwrap();
+        for k in HARDENING {
+            assert!(!after.contains(k), "{k} left");
+        }
     }
 
     #[test]
