@@ -31,12 +31,19 @@ const DOT_ATTACKS: [&str; 13] = [
 /// The checked-in stack with only a path bypass (the same rule the old module understood, so that
 /// these tests also run, and fail, against it).
 fn stack(p: &Prerequisites, hardened: bool) -> Stack {
-    Stack::builder(p)
+    with_bypass(p, hardened, serde_json::json!([{"pathPrefix": "/healthz"}]))
+}
+
+fn with_bypass(p: &Prerequisites, hardened: bool, rules: serde_json::Value) -> Stack {
+    let mut b = Stack::builder(p)
         .unwrap()
         .hardened(hardened)
-        .config(|c| c["bypass"] = serde_json::json!([{"pathPrefix": "/healthz"}]))
-        .start()
-        .unwrap()
+        .config(|c| c["bypass"] = rules);
+    // Envoy writes its log file every 10 s by default; the log assertions poll it.
+    b.options
+        .extra_args
+        .extend(["--file-flush-interval-msec".into(), "50".into()]);
+    b.start().unwrap()
 }
 
 fn counter(s: &Stack, name: &str) -> u64 {
@@ -226,4 +233,21 @@ fn only_cors_preflights_skip_the_callout() {
         assert_eq!(upstream_requests(&s), 1, "case {i} reached the upstream");
     }
     assert_eq!(counter(&s, "wasmcustom.mesh_authz_bypassed"), 1);
+}
+
+#[test]
+fn a_rule_for_every_options_still_works_but_is_warned_about() {
+    let p = require_prerequisites!();
+    let s = with_bypass(&p, true, serde_json::json!([{"method": "OPTIONS"}]));
+    assert!(
+        s.envoy.wait_for_log(
+            "bypass[0]: method OPTIONS lets every OPTIONS request through unchecked",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        s.envoy.log_text()
+    );
+    let r = s.send(&Request::new("OPTIONS", "/api/items")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.auth.calls(), 0);
 }
