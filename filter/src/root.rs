@@ -71,6 +71,9 @@ pub fn configure(root_id: u32, size: usize) -> bool {
             .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
         config.bypass.len()
     );
+    for warning in config.warnings() {
+        log_at!(Warn, root_id, "{warning}");
+    }
     let authorizer = Rc::new(Authorizer::new(config));
     let stored = vm::with(|vm| {
         let root = vm

@@ -279,6 +279,10 @@ fn carry_out(
     verdict: &Verdict,
     resume: bool,
 ) -> Flow {
+    if let Outcome::BadRequest(bad) = verdict {
+        // Info, not warn: any client can cause this line.
+        log_at!(Info, ctx, "answering 400: {bad}");
+    }
     match authz.conclude(host, verdict) {
         Action::Continue { identity } => {
             for (name, value) in identity {

@@ -72,6 +72,12 @@ impl StackBuilder {
         self
     }
 
+    /// `false`: Envoy without its path and header hardening (see `EnvoyOptions::hardened`).
+    pub fn hardened(mut self, on: bool) -> Self {
+        self.options.hardened = on;
+        self
+    }
+
     pub fn auth_port(mut self, port: u16) -> Self {
         self.auth_port = Some(port);
         self

@@ -80,7 +80,11 @@ fn forged_identity_is_removed_on_bypassed_requests() {
     for req in [
         with_forged(Request::get("/healthz")),
         with_forged(Request::get("/healthz/deep?verbose=1")),
-        with_forged(Request::new("OPTIONS", "/anything")),
+        with_forged(
+            Request::new("OPTIONS", "/anything")
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", "POST"),
+        ),
     ] {
         let r = s.send(&req).unwrap();
         assert_eq!(r.status, 200, "{} {}: {}", req.method, req.target, r.text());

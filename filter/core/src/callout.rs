@@ -26,12 +26,18 @@ pub type CalloutHeaders<'a> = Vec<(&'a str, Cow<'a, [u8]>)>;
 pub enum BadRequest {
     /// Absent, or (`:method`, `:path`) not text.
     MissingPseudoHeader(&'static str),
+    /// A `.` or `..` segment in some reading of the path (see `path`); the path itself is not kept,
+    /// so that logging this never logs what a client sent.
+    DotSegment,
 }
 
 impl std::fmt::Display for BadRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BadRequest::MissingPseudoHeader(h) => write!(f, "request has no valid {h}"),
+            BadRequest::DotSegment => f.write_str(
+                "request path has a '.' or '..' segment once decoded (as %2e, before ';', around '\\' or %2f); the path is not logged",
+            ),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The authorization flow of one VM: bypass, cache lookup, callout, judging the answer, counting.
+//! The authorization flow of one VM: path check, bypass, cache lookup, callout, judging the answer, counting.
 //! The adapter drives it: `start` at request headers, `finish` when the callout returns, `conclude`
 //! to turn the outcome into an `Action`.
 
@@ -9,6 +9,7 @@ use crate::decision::{CalloutError, Decision, Outcome};
 use crate::flight::Sharing;
 use crate::host::{Host, Metric};
 use crate::key::CacheKey;
+use crate::path::{self, DotSegment};
 use crate::reply::{self, Action};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
@@ -62,10 +63,18 @@ impl Authorizer {
     }
 
     pub fn start(&self, host: &dyn Host, req: &RequestHead<'_>) -> Start {
-        if let (Some(method), Some(path)) = (req.method(), req.path()) {
-            if self.config.bypass.iter().any(|r| r.matches(method, path)) {
-                return Start::Done(Outcome::Bypass);
-            }
+        // Before bypass and callout: both judge the path, and must judge the one the upstream serves.
+        let path = match req.path().map(path::check).transpose() {
+            Ok(p) => p,
+            Err(DotSegment) => return Start::Done(Outcome::BadRequest(BadRequest::DotSegment)),
+        };
+        if self
+            .config
+            .bypass
+            .iter()
+            .any(|r| r.matches(req, path.as_ref()))
+        {
+            return Start::Done(Outcome::Bypass);
         }
         let key = match callout::key(&self.config, req) {
             Ok(k) => k,
@@ -190,6 +199,9 @@ impl Authorizer {
             Outcome::Error(_) => Metric::Errors,
             Outcome::BadRequest(_) => Metric::Denied,
         });
+        if let Outcome::BadRequest(BadRequest::DotSegment) = verdict {
+            host.count(Metric::BadPaths);
+        }
         reply::action(&self.config, verdict)
     }
 }

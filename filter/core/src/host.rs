@@ -24,10 +24,12 @@ pub enum Metric {
     CacheMisses,
     Callouts,
     SharedHits,
+    /// Requests refused for a dot segment in their path (also counted as denied).
+    BadPaths,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -36,6 +38,7 @@ impl Metric {
         Metric::CacheMisses,
         Metric::Callouts,
         Metric::SharedHits,
+        Metric::BadPaths,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Metric {
             Metric::CacheMisses => "mesh_authz_cache_misses",
             Metric::Callouts => "mesh_authz_callouts",
             Metric::SharedHits => "mesh_authz_shared_cache_hits",
+            Metric::BadPaths => "mesh_authz_bad_paths",
         }
     }
 }

@@ -8,7 +8,9 @@
 //! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
 //! - `cache`: bounded, TTL'd decisions per VM; `shared`: the level shared by all workers;
 //!   `flight`: one callout per key in flight.
-//! - `engine`: the flow (bypass, cache, callout, judge) against a `host::Host`.
+//! - `path` / `bypass`: the path as the most lenient upstream reads it (dot segments refused), and
+//!   the requests that skip the callout.
+//! - `engine`: the flow (path check, bypass, cache, callout, judge) against a `host::Host`.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
 
 pub mod bypass;
@@ -22,6 +24,7 @@ pub mod flight;
 pub mod host;
 pub mod identity;
 pub mod key;
+pub mod path;
 pub mod reply;
 pub mod request;
 pub mod response;

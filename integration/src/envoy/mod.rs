@@ -82,6 +82,9 @@ pub struct EnvoyOptions {
     /// Plugin JSON text replacing the file's; `None` keeps the file's.
     pub plugin_config: Option<String>,
     pub ports: PortMap,
+    /// `false` removes Envoy's path and header hardening (`overrides::HARDENING`) from the file,
+    /// to show what the filter guarantees on its own.
+    pub hardened: bool,
     pub concurrency: u32,
     /// `-l`; e.g. `info`, `debug`.
     pub log_level: String,
@@ -107,6 +110,7 @@ impl EnvoyOptions {
                 admin: 0,
                 ..PortMap::default()
             },
+            hardened: true,
             concurrency: 1,
             log_level: "info".into(),
             component_log_level: None,
@@ -124,6 +128,9 @@ impl EnvoyOptions {
         let mut doc: Value = serde_yaml::from_str(&text)
             .map_err(|e| HarnessError::Config(format!("{}: {e}", self.yaml.display())))?;
         overrides::remap_ports(&mut doc, &self.ports.as_map());
+        if !self.hardened {
+            overrides::strip_hardening(&mut doc);
+        }
         if let Some(wasm) = &self.wasm {
             overrides::set_wasm_filename(&mut doc, &absolute(wasm))?;
         }

@@ -156,6 +156,29 @@ fn each_hcm(doc: &mut Value, f: &dyn Fn(&mut Mapping) -> Option<()>) -> usize {
     n
 }
 
+/// The HTTP connection manager options of Envoy's edge hardening that change what path and
+/// headers a filter sees; `strip_hardening` removes them to test the filter without their help.
+pub const HARDENING: [&str; 4] = [
+    "normalize_path",
+    "merge_slashes",
+    "path_with_escaped_slashes_action",
+    "headers_with_underscores_action",
+];
+
+/// Removes every `HARDENING` key wherever it is (the last sits in `common_http_protocol_options`);
+/// returns how many were removed.
+pub fn strip_hardening(doc: &mut Value) -> usize {
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        for k in HARDENING {
+            if m.remove(key(k)).is_some() {
+                n += 1;
+            }
+        }
+    });
+    n
+}
+
 /// Envoy's default, made explicit on every listener: header names with `_` reach the filters
 /// (`headers_with_underscores_action: ALLOW`), so a test sees them whatever the file says.
 pub fn allow_underscore_headers(doc: &mut Value) -> usize {
@@ -253,6 +276,20 @@ mod tests {
         );
         assert_eq!(text.matches("enable_trailers: true").count(), 3, "{text}");
         assert!(enable_http1_trailers(&mut serde_yaml::from_str("a: 1").unwrap()) == 0);
+    }
+
+    #[test]
+    fn hardening_is_in_the_file_and_can_be_stripped() {
+        let mut doc = checked_in();
+        let before = serde_yaml::to_string(&doc).unwrap();
+        for k in HARDENING {
+            assert!(before.contains(&format!("{k}:")), "{k} not in envoy.yaml");
+        }
+        assert_eq!(strip_hardening(&mut doc), HARDENING.len());
+        let after = serde_yaml::to_string(&doc).unwrap();
+        for k in HARDENING {
+            assert!(!after.contains(k), "{k} left");
+        }
     }
 
     #[test]

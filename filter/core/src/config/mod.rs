@@ -9,6 +9,7 @@ pub use error::ConfigError;
 
 use crate::bypass::BypassRule;
 use crate::identity;
+use crate::path;
 use raw::{RawConfig, RawErrorMode};
 use sha2::{Digest, Sha256};
 
@@ -99,6 +100,20 @@ impl Config {
         de.end()
             .map_err(|e| ConfigError::new("(config)", error::from_json(&e)))?;
         Config::from_raw(raw, Sha256::digest(text).into())
+    }
+
+    /// What an operator should hear about a configuration that loads but is probably not meant.
+    pub fn warnings(&self) -> Vec<String> {
+        self.bypass
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.bypasses_any_options())
+            .map(|(i, _)| {
+                format!(
+                    "bypass[{i}]: method OPTIONS lets every OPTIONS request through unchecked, body and x-http-method-override included; for CORS preflights use {{\"corsPreflight\": true}}"
+                )
+            })
+            .collect()
     }
 
     fn from_raw(raw: RawConfig, generation: [u8; 32]) -> Result<Config, ConfigError> {
@@ -199,6 +214,7 @@ impl Config {
                     &format!("bypass[{i}]"),
                     b.path_prefix.as_deref(),
                     b.method.as_deref(),
+                    b.cors_preflight,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -242,20 +258,8 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
         ));
     }
     let prefix = raw.path_prefix;
-    if !prefix.is_empty() && !prefix.starts_with('/') {
-        return Err(ConfigError::new(
-            "authService.pathPrefix",
-            "must start with '/'",
-        ));
-    }
-    if prefix
-        .bytes()
-        .any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#')
-    {
-        return Err(ConfigError::new(
-            "authService.pathPrefix",
-            "must be a plain path: no spaces, '?' or '#'",
-        ));
+    if !prefix.is_empty() {
+        path::check_prefix("authService.pathPrefix", &prefix)?;
     }
     if raw.include_request_path && prefix.ends_with('/') {
         return Err(ConfigError::new(

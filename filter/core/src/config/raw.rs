@@ -108,6 +108,9 @@ pub struct RawBypass {
     pub path_prefix: Option<String>,
     #[serde(default)]
     pub method: Option<String>,
+    /// Only a CORS preflight: `OPTIONS` with `origin` and `access-control-request-method`.
+    #[serde(default)]
+    pub cors_preflight: bool,
 }
 
 fn yes() -> bool {

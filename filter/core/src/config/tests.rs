@@ -15,7 +15,7 @@ const FULL: &str = r#"{
   "denyHeaders": ["www-authenticate", "location", "set-cookie", "content-type"],
   "cache": {"enabled": true, "maxEntries": 10000, "allowTtlSeconds": 60, "denyTtlSeconds": 5, "maxTtlSeconds": 300},
   "onError": {"mode": "deny", "status": 503},
-  "bypass": [{"pathPrefix": "/healthz"}, {"method": "OPTIONS"}]
+  "bypass": [{"pathPrefix": "/healthz"}, {"corsPreflight": true}]
 }"#;
 
 fn reject(text: &str) -> ConfigError {
@@ -41,6 +41,20 @@ fn the_documented_example_loads() {
     assert_eq!(c.cache.map(|p| p.max_entries), Some(10_000));
     assert_eq!(c.on_error, OnError::Deny { status: 503 });
     assert_eq!(c.bypass.len(), 2);
+    assert!(c.warnings().is_empty());
+}
+
+#[test]
+fn a_rule_bypassing_every_options_loads_with_a_warning() {
+    let c = Config::parse(
+        br#"{"authService": {"cluster": "c", "authority": "a"},
+             "bypass": [{"pathPrefix": "/healthz"}, {"method": "OPTIONS"}, {"method": "options", "pathPrefix": "/api"}]}"#,
+    )
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("bypass[1]: ") && w[0].contains("corsPreflight"));
+    assert!(w[1].starts_with("bypass[2]: "));
 }
 
 #[test]
@@ -191,7 +205,27 @@ fn bad_configs_name_the_field_and_the_reason() {
         (
             r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{}]}"#,
             "bypass[0]",
-            "pathPrefix or method",
+            "pathPrefix, method or corsPreflight",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"corsPreflight": false}]}"#,
+            "bypass[0]",
+            "pathPrefix, method or corsPreflight",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"method": "OPTIONS", "corsPreflight": true}]}"#,
+            "bypass[0].method",
+            "cannot be combined with corsPreflight",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"pathPrefix": "/healthz/.."}]}"#,
+            "bypass[0].pathPrefix",
+            "'..' segment",
+        ),
+        (
+            r#"{"authService": {"cluster": "c", "authority": "a", "pathPrefix": "/check/.."}}"#,
+            "authService.pathPrefix",
+            "'..' segment",
         ),
         (
             r#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"pathPrefix": "healthz"}]}"#,

@@ -390,3 +390,56 @@ fn the_byte_budget_bounds_the_cache() {
     let per_entry = crate::cache::ENTRY_OVERHEAD_BYTES + 4000;
     assert_eq!(a.cached_entries(), 65536 / per_entry);
 }
+
+#[test]
+fn a_dot_segment_is_refused_before_bypass_cache_and_callout() {
+    let a = authorizer("");
+    let host = FakeHost::default();
+    for path in [
+        b"/healthz/../admin".as_slice(),
+        b"/healthz/%2e%2e/admin",
+        b"/healthz/..;/admin",
+        b"/../metrics",
+    ] {
+        let h: Vec<(&str, &[u8])> = vec![(":method", b"GET"), (":path", path)];
+        let (v, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
+        assert!(!called, "{path:?} made a callout");
+        assert_eq!(v, Outcome::BadRequest(BadRequest::DotSegment));
+        assert!(matches!(
+            a.conclude(&host, &v),
+            Action::Respond { status: 400, .. }
+        ));
+    }
+    assert_eq!(host.count_of(Metric::BadPaths), 4);
+    assert_eq!(host.count_of(Metric::Denied), 4);
+    assert_eq!(host.count_of(Metric::Bypassed), 0);
+    assert_eq!(host.count_of(Metric::CacheMisses), 0);
+}
+
+#[test]
+fn only_a_real_preflight_is_bypassed() {
+    let a = Authorizer::new(
+        Config::parse(
+            br#"{"authService": {"cluster": "c", "authority": "a"}, "bypass": [{"corsPreflight": true}]}"#,
+        )
+        .unwrap(),
+    );
+    let host = FakeHost::default();
+    let preflight: &[(&str, &[u8])] = &[
+        (":method", b"OPTIONS"),
+        (":path", b"/api/items"),
+        ("origin", b"https://app.example"),
+        ("access-control-request-method", b"DELETE"),
+    ];
+    assert_eq!(
+        run(&a, &host, preflight, Ok((ALLOW, b""))),
+        (Outcome::Bypass, false)
+    );
+    let plain: &[(&str, &[u8])] = &[
+        (":method", b"OPTIONS"),
+        (":path", b"/api/items"),
+        ("x-http-method-override", b"DELETE"),
+    ];
+    let (_, called) = run(&a, &host, plain, Ok((ALLOW, b"")));
+    assert!(called, "a plain OPTIONS is checked");
+}
