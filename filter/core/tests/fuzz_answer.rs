@@ -26,24 +26,49 @@ fn config() -> Config {
 }
 
 const NAMES: &[&str] = &[
-    "x-user-id", "x_user_id", "X-User_Id", "x-tenant-id", "X_TENANT_ID", "x-user-ids",
-    "www-authenticate", "location", "set-cookie", "Set-Cookie", "content-type", "cache-control",
-    "Cache-Control", "x-other", "authorization", "cookie",
+    "x-user-id",
+    "x_user_id",
+    "X-User_Id",
+    "x-tenant-id",
+    "X_TENANT_ID",
+    "x-user-ids",
+    "www-authenticate",
+    "location",
+    "set-cookie",
+    "Set-Cookie",
+    "content-type",
+    "cache-control",
+    "Cache-Control",
+    "x-other",
+    "authorization",
+    "cookie",
 ];
 
 fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         vec(any::<u8>(), 0..16),
         prop::sample::select(vec![
-            "private", "no-store", "no-cache", "max-age=30", "public, max-age=5", "NO-STORE",
-            "x=\"\u{e9}\", no-cache", "max-age=abc",
+            "private",
+            "no-store",
+            "no-cache",
+            "max-age=30",
+            "public, max-age=5",
+            "NO-STORE",
+            "x=\"\u{e9}\", no-cache",
+            "max-age=abc",
         ])
         .prop_map(|s| s.as_bytes().to_vec()),
     ]
 }
 
 fn headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
-    vec((prop::sample::select(NAMES).prop_map(str::to_string), value()), 0..8)
+    vec(
+        (
+            prop::sample::select(NAMES).prop_map(str::to_string),
+            value(),
+        ),
+        0..8,
+    )
 }
 
 fn status() -> impl Strategy<Value = Vec<u8>> {
