@@ -18,14 +18,17 @@ impl Metrics {
     }
 }
 
-/// Gauges: decisions in this VM's cache, its linear memory (to see what the cache costs), callouts
-/// in flight and requests waiting on them (both back to 0 when traffic stops, or something leaked).
+/// Gauges: decisions in the cache, linear memory (to see what the cache costs), callouts in flight
+/// and requests waiting on them (both back to 0 when traffic stops, or something leaked).
+///
+/// Envoy runs one VM per worker thread (and one on the main thread), all writing the same gauge
+/// names; a gauge each VM *set* would show whichever wrote last. So each VM adds the change since
+/// its own last reading, and a gauge is the sum over every VM of the Envoy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
-    pub cache_entries: Option<u32>,
-    pub memory_bytes: Option<u32>,
-    pub in_flight: Option<u32>,
-    pub waiting: Option<u32>,
+    ids: [Option<u32>; 4],
+    /// What this VM last added to each gauge, in total.
+    shown: [u64; 4],
 }
 
 /// What the gauges show at one tick.
@@ -35,26 +38,42 @@ pub struct GaugeValues {
     pub waiting: usize,
 }
 
+const GAUGE_NAMES: [&str; 4] = [
+    "mesh_authz_cache_entries",
+    "mesh_authz_vm_memory_bytes",
+    "mesh_authz_callouts_in_flight",
+    "mesh_authz_requests_waiting",
+];
+
 impl Gauges {
     pub fn define() -> Gauges {
         Gauges {
-            cache_entries: abi::define_gauge("mesh_authz_cache_entries").ok(),
-            memory_bytes: abi::define_gauge("mesh_authz_vm_memory_bytes").ok(),
-            in_flight: abi::define_gauge("mesh_authz_callouts_in_flight").ok(),
-            waiting: abi::define_gauge("mesh_authz_requests_waiting").ok(),
+            ids: GAUGE_NAMES.map(|name| abi::define_gauge(name).ok()),
+            shown: [0; 4],
         }
     }
 
-    pub fn record(&self, v: &GaugeValues) {
-        let values = [
-            (self.cache_entries, v.cache_entries as u64),
-            (self.memory_bytes, memory_bytes()),
-            (self.in_flight, v.in_flight as u64),
-            (self.waiting, v.waiting as u64),
-        ];
-        for (id, value) in values {
-            if let Some(id) = id {
-                let _ = abi::record(id, value);
+    pub fn record(&mut self, v: &GaugeValues) {
+        self.show([
+            v.cache_entries as u64,
+            memory_bytes(),
+            v.in_flight as u64,
+            v.waiting as u64,
+        ]);
+    }
+
+    /// Takes this VM's share back out (its root context is going away).
+    pub fn withdraw(&mut self) {
+        self.show([0; 4]);
+    }
+
+    fn show(&mut self, values: [u64; 4]) {
+        for ((id, shown), value) in self.ids.iter().zip(self.shown.iter_mut()).zip(values) {
+            let Some(id) = id else { continue };
+            let delta = i64::try_from(value).unwrap_or(i64::MAX)
+                - i64::try_from(*shown).unwrap_or(i64::MAX);
+            if delta != 0 && abi::increment(*id, delta).is_ok() {
+                *shown = value;
             }
         }
     }

@@ -33,6 +33,11 @@ impl Root {
         }
     }
 
+    /// The root context is going away: its share of the gauges goes with it.
+    pub fn close(&mut self) {
+        self.gauges.withdraw();
+    }
+
     pub fn host(&self) -> ProxyHost {
         ProxyHost {
             metrics: self.metrics.unwrap_or_default(),
@@ -105,7 +110,7 @@ pub fn configure(root_id: u32, size: usize) -> bool {
 
 pub fn tick(root_id: u32) {
     vm::with(|vm| {
-        if let Some(root) = vm.roots.get(&root_id) {
+        if let Some(root) = vm.roots.get_mut(&root_id) {
             root.gauges.record(&GaugeValues {
                 cache_entries: root.authorizer.as_ref().map_or(0, |a| a.cached_entries()),
                 in_flight: root.flights.in_flight(),

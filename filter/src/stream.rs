@@ -267,7 +267,9 @@ pub fn on_delete(ctx: u32) {
                 root.flights.leave(token, ctx);
             }
         }
-        vm.roots.remove(&ctx);
+        if let Some(mut root) = vm.roots.remove(&ctx) {
+            root.close();
+        }
     });
 }
 

@@ -88,7 +88,11 @@ fn every_spelling_is_stripped_on_bypassed_requests() {
         .unwrap();
     for req in [
         forged(Request::get("/healthz")),
-        forged(Request::new("OPTIONS", "/anything")),
+        forged(
+            Request::new("OPTIONS", "/anything")
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", "GET"),
+        ),
     ] {
         let r = s.send(&req).unwrap();
         assert_eq!(r.status, 200, "{} {}: {}", req.method, req.target, r.text());
