@@ -5,10 +5,9 @@
 
 #![cfg(test)]
 
-use mesh_authz_integration::envoy::{self, Envoy, EnvoyOptions};
+use mesh_authz_integration::envoy::{self, EnvoyOptions};
 use mesh_authz_integration::require_prerequisites;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const SECRET: &str = "s3cret-Zq9";
 const SECRET_NUMBER: u64 = 987_654_321_123;
@@ -17,8 +16,7 @@ fn base() -> Value {
     envoy::plugin_config_of(&mesh_authz_integration::paths::default_envoy_yaml()).unwrap()
 }
 
-/// Starts Envoy with `config`, expects it to exit non-zero; returns the mesh-authz line and the
-/// whole log.
+/// Starts Envoy with `config`, expects it refused; returns the mesh-authz line and the whole log.
 fn refused(
     p: &mesh_authz_integration::paths::Prerequisites,
     what: &str,
@@ -26,18 +24,7 @@ fn refused(
 ) -> (String, String) {
     let mut opts = EnvoyOptions::new(&p.envoy, &p.wasm);
     opts.plugin_config = Some(config.to_string());
-    let mut e = Envoy::spawn(&opts).unwrap();
-    let status = e.wait_exit(Duration::from_secs(20)).unwrap();
-    let log = e.log_text();
-    let status = status
-        .unwrap_or_else(|| panic!("{what}: Envoy still runs with a bad plugin config:\n{log}"));
-    assert!(!status.success(), "{what}: Envoy exited 0");
-    let line = log
-        .lines()
-        .find(|l| l.contains("mesh-authz: invalid configuration: "))
-        .unwrap_or_else(|| panic!("{what}: no 'invalid configuration' line:\n{log}"))
-        .to_string();
-    (line, log)
+    envoy::refusal(&opts).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 #[test]

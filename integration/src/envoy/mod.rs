@@ -409,6 +409,27 @@ fn first_listener(listeners: &serde_json::Value) -> Option<SocketAddr> {
     (port != 0).then_some(SocketAddr::new(ip, port))
 }
 
+/// Starts Envoy with a plugin configuration it must refuse and waits for it to exit; returns
+/// the module's `invalid configuration` line and the whole log. An error says how it was not
+/// refused (still running, exit 0, no such line), with the log.
+pub fn refusal(opts: &EnvoyOptions) -> Result<(String, String), HarnessError> {
+    let mut e = Envoy::spawn(opts)?;
+    let status = e.wait_exit(Duration::from_secs(20))?;
+    let log = e.log_text();
+    let refused = |why: &str| HarnessError::Envoy(format!("{why}:\n{log}"));
+    match status {
+        None => return Err(refused("Envoy still runs with a bad plugin config")),
+        Some(s) if s.success() => return Err(refused("Envoy exited 0")),
+        Some(_) => {}
+    }
+    let line = log
+        .lines()
+        .find(|l| l.contains("mesh-authz: invalid configuration: "))
+        .ok_or_else(|| refused("no 'invalid configuration' line"))?
+        .to_string();
+    Ok((line, log))
+}
+
 /// What `envoy --mode validate` said.
 #[derive(Debug, Clone)]
 pub struct Validation {
