@@ -9,6 +9,7 @@
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::envoy::overrides;
+use mesh_authz_integration::paths::Prerequisites;
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::Stack;
 
@@ -44,14 +45,22 @@ fn identity_spellings(pairs: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Envoy letting underscore names through (its default, whatever envoy.yaml says), and HTTP/1.1
+/// trailers on when `trailers`.
+fn stack(p: &Prerequisites, trailers: bool) -> Stack {
+    let mut b = Stack::builder(p)
+        .unwrap()
+        .envoy_patch(overrides::allow_underscore_headers);
+    if trailers {
+        b = b.envoy_patch(overrides::enable_http1_trailers);
+    }
+    b.start().unwrap()
+}
+
 #[test]
 fn every_spelling_is_stripped_and_only_the_filter_sets_identity() {
     let p = require_prerequisites!();
-    let s = Stack::builder(&p)
-        .unwrap()
-        .envoy_patch(overrides::allow_underscore_headers)
-        .start()
-        .unwrap();
+    let s = stack(&p, false);
     let r = s
         .send(&forged(Request::get("/data").bearer("alice-token")))
         .unwrap();
@@ -81,11 +90,7 @@ fn every_spelling_is_stripped_and_only_the_filter_sets_identity() {
 #[test]
 fn every_spelling_is_stripped_on_bypassed_requests() {
     let p = require_prerequisites!();
-    let s = Stack::builder(&p)
-        .unwrap()
-        .envoy_patch(overrides::allow_underscore_headers)
-        .start()
-        .unwrap();
+    let s = stack(&p, false);
     for req in [
         forged(Request::get("/healthz")),
         forged(
@@ -115,12 +120,7 @@ fn every_spelling_is_stripped_on_bypassed_requests() {
 #[test]
 fn identity_trailers_are_stripped() {
     let p = require_prerequisites!();
-    let s = Stack::builder(&p)
-        .unwrap()
-        .envoy_patch(overrides::allow_underscore_headers)
-        .envoy_patch(overrides::enable_http1_trailers)
-        .start()
-        .unwrap();
+    let s = stack(&p, true);
     let with_trailers = |req: Request| {
         req.body(b"payload")
             .trailer("x-user-id", "mallory")
