@@ -42,9 +42,14 @@ impl fmt::Display for HostStatus {
             2 => "bad argument",
             3 => "serialization failure",
             4 => "parse failure",
+            5 => "bad expression",
+            6 => "invalid memory access",
             7 => "empty",
             8 => "CAS mismatch",
+            9 => "result mismatch",
             10 => "internal failure",
+            11 => "broken connection",
+            12 => "unimplemented",
             _ => "unexpected status",
         };
         write!(f, "{name} ({})", self.0)
@@ -365,6 +370,35 @@ pub fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every status the proxy-wasm spec (ABI 0.2.1) defines, and ones it does not: only OK is a
+    /// success; any other is an error that keeps its code and names it, never a panic.
+    #[test]
+    fn every_host_status_is_handled() {
+        let named: [(u32, &str); 12] = [
+            (1, "not found"),
+            (2, "bad argument"),
+            (3, "serialization failure"),
+            (4, "parse failure"),
+            (5, "bad expression"),
+            (6, "invalid memory access"),
+            (7, "empty"),
+            (8, "CAS mismatch"),
+            (9, "result mismatch"),
+            (10, "internal failure"),
+            (11, "broken connection"),
+            (12, "unimplemented"),
+        ];
+        assert_eq!(check(OK), Ok(()));
+        for (code, name) in named {
+            assert_eq!(check(code), Err(HostStatus(code)));
+            assert_eq!(HostStatus(code).to_string(), format!("{name} ({code})"));
+        }
+        for code in [13, 255, u32::MAX] {
+            assert_eq!(check(code), Err(HostStatus(code)));
+            assert!(HostStatus(code).to_string().starts_with("unexpected status"));
+        }
+    }
 
     #[test]
     fn pairs_round_trip() {
