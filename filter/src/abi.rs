@@ -17,19 +17,36 @@ pub enum LogLevel {
     Critical = 5,
 }
 
-pub type MapType = u32;
-pub const REQUEST_HEADERS: MapType = 0;
-pub const REQUEST_TRAILERS: MapType = 1;
-pub const CALL_RESPONSE_HEADERS: MapType = 6;
+/// A header map the host keeps, as the ABI numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct MapType(pub u32);
+pub const REQUEST_HEADERS: MapType = MapType(0);
+pub const REQUEST_TRAILERS: MapType = MapType(1);
+pub const CALL_RESPONSE_HEADERS: MapType = MapType(6);
 
-pub type BufferType = u32;
-pub const CALL_RESPONSE_BODY: BufferType = 4;
-pub const PLUGIN_CONFIGURATION: BufferType = 7;
+/// A buffer the host keeps, as the ABI numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct BufferType(pub u32);
+pub const CALL_RESPONSE_BODY: BufferType = BufferType(4);
+pub const PLUGIN_CONFIGURATION: BufferType = BufferType(7);
 
-const COUNTER: u32 = 0;
-const GAUGE: u32 = 1;
-const STREAM_REQUEST: u32 = 0;
-use std::ptr::{null, null_mut};
+/// A metric's kind, as the ABI numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct MetricType(pub u32);
+pub const COUNTER: MetricType = MetricType(0);
+pub const GAUGE: MetricType = MetricType(1);
+
+/// What `proxy_on_request_headers`, `_body` and `_trailers` return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Flow {
+    Continue = 0,
+    /// Headers and trailers: stop iteration; a body: stop and buffer it.
+    Pause = 1,
+}
 
 /// A non-OK status from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,253 +73,16 @@ impl fmt::Display for HostStatus {
     }
 }
 
-const OK: u32 = 0;
-const NOT_FOUND: u32 = 1;
+pub const OK: u32 = 0;
+pub const NOT_FOUND: u32 = 1;
+pub const CAS_MISMATCH: u32 = 8;
 
-fn check(status: u32) -> Result<(), HostStatus> {
+pub fn check(status: u32) -> Result<(), HostStatus> {
     if status == OK {
         Ok(())
     } else {
         Err(HostStatus(status))
     }
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> u32;
-    fn proxy_get_log_level(return_level: *mut u32) -> u32;
-    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
-    fn proxy_get_buffer_bytes(
-        buffer_type: BufferType,
-        start: usize,
-        max_size: usize,
-        return_buffer_data: *mut *mut u8,
-        return_buffer_size: *mut usize,
-    ) -> u32;
-    fn proxy_get_header_map_pairs(
-        map_type: MapType,
-        return_map_data: *mut *mut u8,
-        return_map_size: *mut usize,
-    ) -> u32;
-    fn proxy_remove_header_map_value(
-        map_type: MapType,
-        key_data: *const u8,
-        key_size: usize,
-    ) -> u32;
-    fn proxy_add_header_map_value(
-        map_type: MapType,
-        key_data: *const u8,
-        key_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-    ) -> u32;
-    fn proxy_send_local_response(
-        status_code: u32,
-        status_code_details_data: *const u8,
-        status_code_details_size: usize,
-        body_data: *const u8,
-        body_size: usize,
-        headers_data: *const u8,
-        headers_size: usize,
-        grpc_status: i32,
-    ) -> u32;
-    fn proxy_define_metric(
-        metric_type: u32,
-        name_data: *const u8,
-        name_size: usize,
-        return_id: *mut u32,
-    ) -> u32;
-    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
-    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
-    fn proxy_continue_stream(stream_type: u32) -> u32;
-    fn proxy_set_effective_context(context_id: u32) -> u32;
-    fn proxy_get_shared_data(
-        key_data: *const u8,
-        key_size: usize,
-        return_value_data: *mut *mut u8,
-        return_value_size: *mut usize,
-        return_cas: *mut u32,
-    ) -> u32;
-    fn proxy_set_shared_data(
-        key_data: *const u8,
-        key_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-        cas: u32,
-    ) -> u32;
-    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
-    fn proxy_http_call(
-        upstream_data: *const u8,
-        upstream_size: usize,
-        headers_data: *const u8,
-        headers_size: usize,
-        body_data: *const u8,
-        body_size: usize,
-        trailers_data: *const u8,
-        trailers_size: usize,
-        timeout_ms: u32,
-        return_token: *mut u32,
-    ) -> u32;
-}
-
-pub fn log(level: LogLevel, message: &str) -> Result<(), HostStatus> {
-    check(unsafe { proxy_log(level, message.as_ptr(), message.len()) })
-}
-
-/// Envoy's log level for wasm, as a number: 0 trace .. 5 critical.
-pub fn log_level() -> Result<u32, HostStatus> {
-    let mut level = 0u32;
-    check(unsafe { proxy_get_log_level(&mut level) })?;
-    Ok(level)
-}
-
-pub fn now_nanos() -> Result<u64, HostStatus> {
-    let mut t = 0u64;
-    check(unsafe { proxy_get_current_time_nanoseconds(&mut t) })?;
-    Ok(t)
-}
-
-/// Takes ownership of a buffer the host allocated through our allocator (`proxy_on_memory_allocate`).
-unsafe fn owned(data: *mut u8, size: usize) -> Vec<u8> {
-    if data.is_null() || size == 0 {
-        Vec::new()
-    } else {
-        Vec::from_raw_parts(data, size, size)
-    }
-}
-
-pub fn buffer(kind: BufferType, max: usize) -> Result<Vec<u8>, HostStatus> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    match unsafe { proxy_get_buffer_bytes(kind, 0, max, &mut data, &mut size) } {
-        OK => Ok(unsafe { owned(data, size) }),
-        NOT_FOUND => Ok(Vec::new()),
-        s => Err(HostStatus(s)),
-    }
-}
-
-/// The serialized pairs of a header map; parse with `pairs`.
-pub fn header_map(map: MapType) -> Result<Vec<u8>, HostStatus> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
-        OK => Ok(unsafe { owned(data, size) }),
-        NOT_FOUND => Ok(Vec::new()),
-        s => Err(HostStatus(s)),
-    }
-}
-
-pub fn remove_header(map: MapType, name: &str) -> Result<(), HostStatus> {
-    check(unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) })
-}
-
-pub fn add_header(map: MapType, name: &str, value: &[u8]) -> Result<(), HostStatus> {
-    check(unsafe {
-        proxy_add_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
-    })
-}
-
-pub fn send_local_response(
-    status: u16,
-    headers: &[(&str, &[u8])],
-    body: &[u8],
-    details: &str,
-) -> Result<(), HostStatus> {
-    let map = serialize(headers);
-    let body_ptr = if body.is_empty() {
-        null()
-    } else {
-        body.as_ptr()
-    };
-    check(unsafe {
-        proxy_send_local_response(
-            u32::from(status),
-            details.as_ptr(),
-            details.len(),
-            body_ptr,
-            body.len(),
-            map.as_ptr(),
-            map.len(),
-            -1,
-        )
-    })
-}
-
-pub fn resume_request() -> Result<(), HostStatus> {
-    check(unsafe { proxy_continue_stream(STREAM_REQUEST) })
-}
-
-pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
-    let mut id = 0u32;
-    check(unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) })?;
-    Ok(id)
-}
-
-pub fn define_gauge(name: &str) -> Result<u32, HostStatus> {
-    let mut id = 0u32;
-    check(unsafe { proxy_define_metric(GAUGE, name.as_ptr(), name.len(), &mut id) })?;
-    Ok(id)
-}
-
-pub fn record(id: u32, value: u64) -> Result<(), HostStatus> {
-    check(unsafe { proxy_record_metric(id, value) })
-}
-
-/// Makes later hostcalls act on `context_id` (a request waiting on a callout another context owns).
-pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
-    check(unsafe { proxy_set_effective_context(context_id) })
-}
-
-pub const CAS_MISMATCH: u32 = 8;
-
-/// A shared-data value and its CAS token; `None` when the key was never written.
-pub fn shared_get(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
-    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
-    match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) }
-    {
-        OK => Ok(Some((unsafe { owned(data, size) }, cas))),
-        NOT_FOUND => Ok(None),
-        s => Err(HostStatus(s)),
-    }
-}
-
-pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
-    check(unsafe {
-        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
-    })
-}
-
-pub fn set_tick_period_ms(ms: u32) -> Result<(), HostStatus> {
-    check(unsafe { proxy_set_tick_period_milliseconds(ms) })
-}
-
-/// Dispatches an HTTP call to `cluster`; the answer comes to `proxy_on_http_call_response` of the
-/// context that is effective now, with the returned token.
-pub fn http_call(
-    cluster: &str,
-    headers: &[(&str, &[u8])],
-    timeout_ms: u32,
-) -> Result<u32, HostStatus> {
-    let map = serialize(headers);
-    let trailers = serialize(&[]);
-    let mut token = 0u32;
-    check(unsafe {
-        proxy_http_call(
-            cluster.as_ptr(),
-            cluster.len(),
-            map.as_ptr(),
-            map.len(),
-            null(),
-            0,
-            trailers.as_ptr(),
-            trailers.len(),
-            timeout_ms,
-            &mut token,
-        )
-    })?;
-    Ok(token)
-}
-
-pub fn increment(id: u32, by: i64) -> Result<(), HostStatus> {
-    check(unsafe { proxy_increment_metric(id, by) })
 }
 
 /// Decodes the ABI's map encoding: u32 count, then (u32 name length, u32 value length) per pair,
@@ -347,21 +127,21 @@ pub fn pairs(buf: &[u8]) -> Result<Vec<(&str, &[u8])>, &'static str> {
     Ok(out)
 }
 
-pub fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn serialize<V: AsRef<[u8]>>(pairs: &[(&str, V)]) -> Vec<u8> {
     let size = 4 + pairs
         .iter()
-        .map(|(n, v)| 10 + n.len() + v.len())
+        .map(|(n, v)| 10 + n.len() + v.as_ref().len())
         .sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (n, v) in pairs {
         out.extend_from_slice(&(n.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
     }
     for (n, v) in pairs {
         out.extend_from_slice(n.as_bytes());
         out.push(0);
-        out.extend_from_slice(v);
+        out.extend_from_slice(v.as_ref());
         out.push(0);
     }
     out
@@ -396,7 +176,9 @@ mod tests {
         }
         for code in [13, 255, u32::MAX] {
             assert_eq!(check(code), Err(HostStatus(code)));
-            assert!(HostStatus(code).to_string().starts_with("unexpected status"));
+            assert!(HostStatus(code)
+                .to_string()
+                .starts_with("unexpected status"));
         }
     }
 

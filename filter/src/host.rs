@@ -1,7 +1,8 @@
-//! `mesh_authz_core::host::Host` on proxy-wasm: the clock and the counters; and the gauges the root
-//! context records once a second.
+//! The core's `Host` (clock, counters, shared data) on the adapter's hostcalls, and the gauges the
+//! root context updates once a second.
 
-use crate::abi;
+use crate::abi::{HostStatus, CAS_MISMATCH, COUNTER, GAUGE};
+use crate::hostcalls::Hostcalls;
 use mesh_authz_core::host::{Host, HostError, Metric, SharedError};
 
 /// Counter ids, defined once per root context. One the host refused stays `None` and is skipped.
@@ -9,10 +10,13 @@ use mesh_authz_core::host::{Host, HostError, Metric, SharedError};
 pub struct Metrics([Option<u32>; Metric::ALL.len()]);
 
 impl Metrics {
-    pub fn define() -> Result<Metrics, (&'static str, abi::HostStatus)> {
+    pub fn define(h: &impl Hostcalls) -> Result<Metrics, (&'static str, HostStatus)> {
         let mut ids = [None; Metric::ALL.len()];
         for (slot, metric) in ids.iter_mut().zip(Metric::ALL) {
-            *slot = Some(abi::define_counter(metric.name()).map_err(|s| (metric.name(), s))?);
+            *slot = Some(
+                h.define_metric(COUNTER, metric.name())
+                    .map_err(|s| (metric.name(), s))?,
+            );
         }
         Ok(Metrics(ids))
     }
@@ -46,57 +50,52 @@ const GAUGE_NAMES: [&str; 4] = [
 ];
 
 impl Gauges {
-    pub fn define() -> Gauges {
+    pub fn define(h: &impl Hostcalls) -> Gauges {
         Gauges {
-            ids: GAUGE_NAMES.map(|name| abi::define_gauge(name).ok()),
+            ids: GAUGE_NAMES.map(|name| h.define_metric(GAUGE, name).ok()),
             shown: [0; 4],
         }
     }
 
-    pub fn record(&mut self, v: &GaugeValues) {
-        self.show([
-            v.cache_entries as u64,
-            memory_bytes(),
-            v.in_flight as u64,
-            v.waiting as u64,
-        ]);
+    pub fn record(&mut self, h: &impl Hostcalls, v: &GaugeValues) {
+        self.show(
+            h,
+            [
+                v.cache_entries as u64,
+                h.memory_bytes(),
+                v.in_flight as u64,
+                v.waiting as u64,
+            ],
+        );
     }
 
     /// Takes this VM's share back out (its root context is going away).
-    pub fn withdraw(&mut self) {
-        self.show([0; 4]);
+    pub fn withdraw(&mut self, h: &impl Hostcalls) {
+        self.show(h, [0; 4]);
     }
 
-    fn show(&mut self, values: [u64; 4]) {
+    fn show(&mut self, h: &impl Hostcalls, values: [u64; 4]) {
         for ((id, shown), value) in self.ids.iter().zip(self.shown.iter_mut()).zip(values) {
             let Some(id) = id else { continue };
             let delta = i64::try_from(value).unwrap_or(i64::MAX)
                 - i64::try_from(*shown).unwrap_or(i64::MAX);
-            if delta != 0 && abi::increment(*id, delta).is_ok() {
+            if delta != 0 && h.increment(*id, delta).is_ok() {
                 *shown = value;
             }
         }
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-fn memory_bytes() -> u64 {
-    core::arch::wasm32::memory_size(0) as u64 * 65_536
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn memory_bytes() -> u64 {
-    0
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct ProxyHost {
+/// The core's view of the host, for one root context's counters.
+pub struct ProxyHost<'h, H> {
+    pub calls: &'h H,
     pub metrics: Metrics,
 }
 
-impl Host for ProxyHost {
+impl<H: Hostcalls> Host for ProxyHost<'_, H> {
     fn now_ms(&self) -> Result<u64, HostError> {
-        abi::now_nanos()
+        self.calls
+            .now_nanos()
             .map(|ns| ns / 1_000_000)
             .map_err(|s| HostError(format!("clock: {s}")))
     }
@@ -104,18 +103,22 @@ impl Host for ProxyHost {
     fn count(&self, metric: Metric) {
         let index = Metric::ALL.iter().position(|m| *m == metric);
         if let Some(id) = index.and_then(|i| self.metrics.0.get(i).copied().flatten()) {
-            let _ = abi::increment(id, 1);
+            let _ = self.calls.increment(id, 1);
         }
     }
 
     fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
-        abi::shared_get(key).map_err(|s| HostError(format!("shared data: {s}")))
+        self.calls
+            .shared_get(key)
+            .map_err(|s| HostError(format!("shared data: {s}")))
     }
 
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
-        abi::shared_set(key, value, cas).map_err(|s| match s.0 {
-            abi::CAS_MISMATCH => SharedError::CasMismatch,
-            _ => SharedError::Host(HostError(format!("shared data: {s}"))),
-        })
+        self.calls
+            .shared_set(key, value, cas)
+            .map_err(|s| match s.0 {
+                CAS_MISMATCH => SharedError::CasMismatch,
+                _ => SharedError::Host(HostError(format!("shared data: {s}"))),
+            })
     }
 }

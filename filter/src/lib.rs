@@ -1,26 +1,32 @@
 //! mesh-authz as a proxy-wasm module: the one crate that talks to the host, speaking the proxy-wasm
-//! ABI 0.2.1 directly (no SDK dispatcher: none of its panics, and callouts owned by the root context
-//! so that one callout can serve every request waiting on the same key).
+//! ABI 0.2.1 directly (see the README's "Why not the proxy-wasm crate").
 //!
-//! - `abi`: the hostcalls we use, each returning a `Result`; header map encoding.
-//! - `exports`: the `proxy_on_*` functions Envoy calls (wasm32 only).
-//! - `vm`: the per-VM state: root contexts and live requests.
-//! - `root`: configuration (checked by `mesh_authz_core::Config`), flights, gauges.
-//! - `stream`: one request: strip identity, start, join or dispatch, carry out the `Action`.
-//! - `strip`: client-sent identity headers out of request headers and trailers.
-//! - `host`: the core's `Host` trait (clock, counters) on those hostcalls; `log`: logging.
+//! - `abi`: the ABI's types and encodings (statuses, map and buffer kinds, header maps).
+//! - `hostcalls`: the hostcalls the adapter makes, as a trait; `wasm` implements it on the real
+//!   imports (wasm32 only), tests on a fake that records every call.
+//! - `exports`: the `proxy_on_*` functions Envoy calls (wasm32 only), one-line forwards to:
+//! - `context`: contexts created and deleted, configuration, the tick;
+//! - `stream`: request headers, body, trailers and callout answers, translated into the core's
+//!   `Gate` events and its plans back into hostcalls.
+//! - `vm` / `root`: the per-VM state; `host`: the core's `Host`, counters and gauges; `log`: the
+//!   `log` facade forwarded to Envoy.
 //!
 //! Everything that decides lives in `mesh-authz-core` and is tested natively.
 
-// Natively only `abi`'s parsing is exercised (by unit tests); the rest is reached from `exports`.
-#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-
+// The handlers are public, generic over `Hostcalls`: `exports` drives them with the real host,
+// tests with a fake.
 pub mod abi;
+pub mod context;
 #[cfg(target_arch = "wasm32")]
 mod exports;
-mod host;
+pub mod host;
+pub mod hostcalls;
 pub mod log;
-mod root;
-mod stream;
-mod strip;
-mod vm;
+pub mod root;
+pub mod stream;
+pub mod vm;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+#[cfg(test)]
+mod fake;

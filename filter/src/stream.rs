@@ -1,31 +1,27 @@
-//! One request: strip forged identity, ask the core what to do, join or make the callout, and carry
-//! out the resulting `Action`. Every decision is the core's; this file only talks to Envoy.
+//! Request events: each is read from the host, handed to the core's `Gate`, and the plan that comes
+//! back is carried out with hostcalls. Every decision is the core's; this file only translates.
+//!
+//! The VM state is borrowed only to ask the `Gate`; hostcalls that act on a request (strip, reply,
+//! dispatch, resume) happen outside that borrow.
 
-use crate::abi::{self, CALL_RESPONSE_BODY, CALL_RESPONSE_HEADERS, REQUEST_HEADERS};
-use crate::host::ProxyHost;
-use crate::log_at;
-use crate::strip;
+use crate::abi::{
+    pairs, Flow, CALL_RESPONSE_BODY, CALL_RESPONSE_HEADERS, REQUEST_HEADERS, REQUEST_TRAILERS,
+};
+use crate::host::Metrics;
+use crate::hostcalls::Hostcalls;
+use crate::root::Root;
 use crate::vm;
-use mesh_authz_core::decision::{CalloutError, Outcome};
-use mesh_authz_core::host::{Host, Metric};
-use mesh_authz_core::key::CacheKey;
+use mesh_authz_core::decision::CalloutError;
+use mesh_authz_core::flow::{CallOut, Landed, Next};
 use mesh_authz_core::request::RequestHead;
-use mesh_authz_core::response::{self, Answer};
-use mesh_authz_core::{Action, Authorizer, Start, Verdict};
+use mesh_authz_core::response::Answer;
+use mesh_authz_core::{Action, Authorizer, Outcome};
 use std::rc::Rc;
 
-/// What `proxy_on_request_headers` returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Flow {
-    Continue = 0,
-    Pause = 1,
-}
-
 /// Answers 500 when the filter cannot do its job safely: fail closed, never open.
-pub(crate) fn fail_closed(ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
-    log_at!(Error, ctx, "{what}; answering 500");
-    let _ = abi::send_local_response(
+fn fail_closed(h: &impl Hostcalls, what: std::fmt::Arguments<'_>) -> Flow {
+    log::error!("{what}; answering 500");
+    let _ = h.send_local_response(
         500,
         &[("content-type", b"text/plain")],
         b"internal error\n",
@@ -34,271 +30,254 @@ pub(crate) fn fail_closed(ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
     Flow::Pause
 }
 
-pub fn on_request_headers(ctx: u32) -> Flow {
-    let found = vm::with(|vm| {
-        let root_id = vm.streams.get(&ctx)?.root;
-        let root = vm.roots.get(&root_id)?;
-        Some((root_id, root.authorizer.clone()?, root.host()))
-    });
-    match found.flatten() {
-        Some((root_id, authz, host)) => authorize(ctx, root_id, &authz, &host),
-        None => fail_closed(
-            ctx,
-            format_args!("request arrived before a valid configuration"),
-        ),
-    }
+/// Runs `f` on the root of request `ctx`, with the root's id.
+fn with_root<R>(ctx: u32, f: impl FnOnce(u32, &mut Root) -> R) -> Option<R> {
+    vm::with(|vm| {
+        let root_id = *vm.streams.get(&ctx)?;
+        let root = vm.roots.get_mut(&root_id)?;
+        Some(f(root_id, root))
+    })
+    .flatten()
 }
 
-fn authorize(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost) -> Flow {
-    let raw = match abi::header_map(REQUEST_HEADERS) {
+pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
+    crate::log::context(ctx);
+    let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
-        Err(s) => return fail_closed(ctx, format_args!("could not read request headers ({s})")),
+        Err(s) => return fail_closed(h, format_args!("could not read request headers ({s})")),
     };
-    let headers = match abi::pairs(&raw) {
-        Ok(h) => h,
-        Err(e) => return fail_closed(ctx, format_args!("could not parse request headers ({e})")),
+    let headers = match pairs(&raw) {
+        Ok(p) => p,
+        Err(e) => return fail_closed(h, format_args!("could not parse request headers ({e})")),
     };
-    // A client can never bring its own identity, under any spelling: stripped before anything
-    // else, whatever the request turns out to be (bypassed too).
-    let names = headers.iter().map(|(n, _)| *n);
-    if let Err((name, s)) = strip::forged(REQUEST_HEADERS, names, &authz.config().identity_headers)
-    {
-        return fail_closed(
-            ctx,
-            format_args!("could not remove client-sent {name} ({s})"),
-        );
-    }
     let req = RequestHead::new(&headers);
-    let key = match authz.start(host, &req) {
-        Start::Done(verdict) => return carry_out(ctx, authz, host, &verdict, false),
-        Start::Miss(key) => key,
+    let planned = with_root(ctx, |root_id, root| {
+        let host = root.host(h);
+        let plan = root.gate.request_headers(&host, ctx, &req).ok()?;
+        Some((root_id, root.metrics.unwrap_or_default(), plan))
+    });
+    let Some((root_id, metrics, plan)) = planned.flatten() else {
+        return fail_closed(
+            h,
+            format_args!("request arrived before a valid configuration"),
+        );
     };
-    if authz.coalesces() {
-        let joined = vm::with(|vm| {
-            let token = vm.roots.get_mut(&root_id).and_then(|r| {
-                let t = r.flights.find(&key)?;
-                r.flights.join(t, ctx).then_some(t)
-            })?;
-            if let Some(s) = vm.streams.get_mut(&ctx) {
-                s.waiting = Some(token);
-            }
-            Some(token)
-        });
-        if joined.flatten().is_some() {
-            return Flow::Pause;
+    for name in &plan.strip {
+        if let Err(s) = h.remove_header(REQUEST_HEADERS, name) {
+            with_root(ctx, |_, root| root.gate.gone(ctx));
+            return fail_closed(h, format_args!("could not remove client-sent {name} ({s})"));
         }
     }
-    dispatch(ctx, root_id, authz, host, key, &req, false)
+    match plan.next {
+        Next::Decided(authz, outcome) => carry_out(h, metrics, &authz, &outcome, false),
+        Next::Wait => Flow::Pause,
+        Next::CallOut(call) => dispatch(h, root_id, ctx, metrics, call, false),
+    }
 }
 
-/// Makes the callout for request `ctx` and pauses it until the answer. `again`: the request already
-/// waited on a callout whose answer was made for another client; it is paused (so an outcome here
-/// resumes it) and its callout is its own, never joined, so its answer cannot be handed round either.
+/// Dispatches `call` for request `ctx`: the callout belongs to the root context, so that it
+/// outlives this request and can serve others. `resume`: the request is already paused.
 fn dispatch(
-    ctx: u32,
+    h: &impl Hostcalls,
     root_id: u32,
-    authz: &Rc<Authorizer>,
-    host: &ProxyHost,
-    key: CacheKey,
-    req: &RequestHead<'_>,
-    again: bool,
+    ctx: u32,
+    metrics: Metrics,
+    call: CallOut<'_>,
+    resume: bool,
 ) -> Flow {
-    let coalesce = authz.coalesces() && !again;
-    let callout = match authz.callout_headers(req) {
-        Ok(h) => h,
-        Err(bad) => return carry_out(ctx, authz, host, &Outcome::BadRequest(bad), again),
+    let headers = call.headers();
+    let auth = &call.config().auth;
+    let result = h
+        .set_effective_context(root_id)
+        .and_then(|()| h.http_call(&auth.cluster, &headers, auth.timeout_ms));
+    if let Err(s) = h.set_effective_context(ctx) {
+        log::warn!("could not return to the request's context ({s})");
+    }
+    drop(headers);
+    let refused = with_root(ctx, |_, root| {
+        let host = root.host(h);
+        root.gate
+            .dispatched(&host, ctx, call, result.map_err(|s| s.to_string()))
+    });
+    match refused.flatten() {
+        None => Flow::Pause,
+        Some((authz, outcome)) => carry_out(h, metrics, &authz, &outcome, resume),
+    }
+}
+
+/// The body of a request that waits on its decision is held (buffered): the host's default would
+/// let it go upstream before the request is authorized. If the state cannot be read, it is held.
+pub fn on_request_body(ctx: u32) -> Flow {
+    match with_root(ctx, |_, root| root.gate.is_waiting(ctx)) {
+        Some(false) => Flow::Continue,
+        _ => Flow::Pause,
+    }
+}
+
+/// Trailers lose any client-sent identity (a trailer can reach an upstream that merges trailers
+/// into headers), then are held like the body while the request waits.
+///
+/// Failing closed here is a local 500 as at request headers: the request's end (these trailers)
+/// has not gone upstream, and Envoy turns a local reply into a reset of both sides when the
+/// upstream's response has already started, so a forged trailer never reaches the upstream.
+pub fn on_request_trailers(h: &impl Hostcalls, ctx: u32) -> Flow {
+    crate::log::context(ctx);
+    let raw = match h.header_map(REQUEST_TRAILERS) {
+        Ok(raw) => raw,
+        Err(s) => return fail_closed(h, format_args!("could not read request trailers ({s})")),
     };
-    let pairs: Vec<(&str, &[u8])> = callout.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-    let auth = &authz.config().auth;
-    // The callout belongs to the root context, so that it outlives this request and can serve others.
-    let dispatched = abi::set_effective_context(root_id)
-        .and_then(|()| abi::http_call(&auth.cluster, &pairs, auth.timeout_ms));
-    if let Err(s) = abi::set_effective_context(ctx) {
-        log_at!(Warn, ctx, "could not return to the request's context ({s})");
-    }
-    match dispatched {
-        Ok(token) => {
-            host.count(Metric::Callouts);
-            vm::with(|vm| {
-                if let Some(r) = vm.roots.get_mut(&root_id) {
-                    r.flights.open(token, key, Rc::clone(authz), ctx, coalesce);
-                }
-                if let Some(s) = vm.streams.get_mut(&ctx) {
-                    s.waiting = Some(token);
-                }
-            });
-            Flow::Pause
-        }
-        Err(s) => {
-            log_at!(
-                Warn,
-                ctx,
-                "callout to cluster '{}' not dispatched ({s}): check that the cluster exists in Envoy's configuration (Istio: outbound|PORT||FQDN of the auth service)",
-                auth.cluster
+    let trailers = match pairs(&raw) {
+        Ok(t) => t,
+        Err(e) => return fail_closed(h, format_args!("could not parse request trailers ({e})")),
+    };
+    let names = trailers.iter().map(|(n, _)| *n);
+    let Some(strip) = with_root(ctx, |_, root| root.gate.trailers_to_strip(names)) else {
+        return fail_closed(h, format_args!("trailers of an unknown request"));
+    };
+    for name in strip {
+        if let Err(s) = h.remove_header(REQUEST_TRAILERS, name) {
+            return fail_closed(
+                h,
+                format_args!("could not remove client-sent trailer {name} ({s})"),
             );
-            carry_out(
-                ctx,
-                authz,
-                host,
-                &Outcome::Error(CalloutError::Dispatch(s.to_string())),
-                again,
-            )
         }
     }
+    on_request_body(ctx)
 }
 
 /// The auth service answered (or the call failed) for the callout `token` of root `root_id`.
-pub fn on_callout_answer(root_id: u32, token: u32, num_headers: usize, body_size: usize) {
-    let Some((flight, host)) = vm::with(|vm| {
-        let root = vm.roots.get_mut(&root_id)?;
-        Some((root.flights.land(token)?, root.host()))
-    })
-    .flatten() else {
-        log_at!(Debug, root_id, "answer to unknown callout {token} ignored");
-        return;
-    };
-    let authz = &flight.owner;
+pub fn on_callout_answer(
+    h: &impl Hostcalls,
+    root_id: u32,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+) {
+    crate::log::context(root_id);
     let raw = if num_headers == 0 {
         Ok(Vec::new())
     } else {
-        abi::header_map(CALL_RESPONSE_HEADERS)
+        h.header_map(CALL_RESPONSE_HEADERS)
     };
-    let (verdict, sharing) = match raw.as_ref().ok().and_then(|raw| abi::pairs(raw).ok()) {
-        None => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
+    let headers = raw.as_ref().ok().and_then(|raw| pairs(raw).ok());
+    let body = match &headers {
+        None => Err(CalloutError::Malformed),
         Some(headers) => {
-            // The body is read from the host only for a deny, and only as much as is passed on.
-            let body_max = if response::body_wanted(&headers) {
-                body_size.min(authz.config().max_deny_body_bytes)
-            } else {
-                0
-            };
-            let body = if body_max == 0 {
+            let wanted = vm::with(|vm| {
+                vm.roots
+                    .get(&root_id)
+                    .map_or(0, |r| r.gate.body_wanted(token, headers, body_size))
+            })
+            .unwrap_or(0);
+            if wanted == 0 {
                 Ok(Vec::new())
             } else {
-                abi::buffer(CALL_RESPONSE_BODY, body_max)
-            };
-            match body {
-                Ok(body) => authz.finish(
-                    &host,
-                    &flight.key,
-                    Ok(Answer {
-                        headers: &headers,
-                        body: &body,
-                    }),
-                ),
-                Err(_) => authz.finish(&host, &flight.key, Err(CalloutError::Malformed)),
+                h.buffer(CALL_RESPONSE_BODY, wanted)
+                    .map_err(|_| CalloutError::Malformed)
             }
         }
     };
-    if let Outcome::Error(e) = &verdict {
-        explain(root_id, authz, e);
-    }
-    let (answered, ask_again) = flight.recipients(sharing);
+    let answer = match (&headers, &body) {
+        (Some(headers), Ok(body)) => Ok(Answer { headers, body }),
+        (_, Err(e)) => Err(e.clone()),
+        (None, _) => Err(CalloutError::Malformed),
+    };
+    let landed = vm::with(|vm| {
+        let root = vm.roots.get_mut(&root_id)?;
+        let host = root.host(h);
+        let landed = root.gate.answered(&host, token, answer)?;
+        Some((root.metrics.unwrap_or_default(), landed))
+    })
+    .flatten();
+    let Some((metrics, landed)) = landed else {
+        log::debug!("answer to unknown callout {token} ignored");
+        return;
+    };
+    let Landed {
+        authz,
+        outcome,
+        answered,
+        ask_again,
+    } = landed;
     for waiter in answered {
-        stop_waiting(waiter);
-        match abi::set_effective_context(waiter) {
+        crate::log::context(waiter);
+        match h.set_effective_context(waiter) {
             Ok(()) => {
-                carry_out(waiter, authz, &host, &verdict, true);
+                carry_out(h, metrics, &authz, &outcome, true);
             }
-            Err(s) => log_at!(Debug, waiter, "request gone before its answer ({s})"),
+            Err(s) => log::debug!("request gone before its answer ({s})"),
         }
     }
     for waiter in ask_again {
-        stop_waiting(waiter);
-        if let Err(s) = abi::set_effective_context(waiter) {
-            log_at!(Debug, waiter, "request gone before its answer ({s})");
-            continue;
+        crate::log::context(waiter);
+        match h.set_effective_context(waiter) {
+            Ok(()) => ask_again_for(h, root_id, waiter, metrics, &authz),
+            Err(s) => log::debug!("request gone before its answer ({s})"),
         }
-        log_at!(
-            Debug,
-            waiter,
-            "the answer was made for another client (set-cookie, private, no-store or no-cache): asking again"
-        );
-        call_out_again(waiter, root_id, authz, &host, flight.key);
     }
 }
 
-fn stop_waiting(ctx: u32) {
-    vm::with(|vm| {
-        if let Some(s) = vm.streams.get_mut(&ctx) {
-            s.waiting = None;
-        }
-    });
-}
-
-/// Request `ctx` (the effective context) makes its own callout, on its own headers.
-fn call_out_again(ctx: u32, root_id: u32, authz: &Rc<Authorizer>, host: &ProxyHost, key: CacheKey) {
-    let raw = match abi::header_map(REQUEST_HEADERS) {
+/// Request `ctx` (the effective context) waited on a callout whose answer was made for another
+/// client: it makes its own, on its own headers.
+fn ask_again_for(
+    h: &impl Hostcalls,
+    root_id: u32,
+    ctx: u32,
+    metrics: Metrics,
+    authz: &Rc<Authorizer>,
+) {
+    let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => {
-            fail_closed(ctx, format_args!("could not read request headers ({s})"));
+            fail_closed(h, format_args!("could not read request headers ({s})"));
             return;
         }
     };
-    match abi::pairs(&raw) {
-        Ok(headers) => {
-            dispatch(
-                ctx,
-                root_id,
-                authz,
-                host,
-                key,
-                &RequestHead::new(&headers),
-                true,
-            );
-        }
+    let headers = match pairs(&raw) {
+        Ok(p) => p,
         Err(e) => {
-            fail_closed(ctx, format_args!("could not parse request headers ({e})"));
+            fail_closed(h, format_args!("could not parse request headers ({e})"));
+            return;
+        }
+    };
+    let req = RequestHead::new(&headers);
+    let next = with_root(ctx, |_, root| root.gate.retry(authz, &req));
+    match next {
+        Some(Next::CallOut(call)) => {
+            dispatch(h, root_id, ctx, metrics, call, true);
+        }
+        Some(Next::Decided(authz, outcome)) => {
+            carry_out(h, metrics, &authz, &outcome, true);
+        }
+        Some(Next::Wait) | None => {
+            fail_closed(h, format_args!("request lost its root while asking again"));
         }
     }
 }
 
-/// True while the request waits on a callout (its body must not move on yet). If the state cannot
-/// be read, it is treated as waiting: holding a body is safe, letting it through is not.
-pub fn is_waiting(ctx: u32) -> bool {
-    vm::with(|vm| vm.streams.get(&ctx).is_some_and(|s| s.waiting.is_some())).unwrap_or(true)
-}
-
-/// A context is deleted. A request (answered, or its client gone) leaves any flight it waited on.
-pub fn on_delete(ctx: u32) {
-    vm::with(|vm| {
-        if let Some(stream) = vm.streams.remove(&ctx) {
-            if let (Some(token), Some(root)) = (stream.waiting, vm.roots.get_mut(&stream.root)) {
-                root.flights.leave(token, ctx);
-            }
-        }
-        if let Some(mut root) = vm.roots.remove(&ctx) {
-            root.close();
-        }
-    });
-}
-
-/// Carries out the outcome for request `ctx`. `resume`: the request was paused for a callout.
+/// Carries out `outcome` for the effective request. `resume`: the request was paused for a callout.
 fn carry_out(
-    ctx: u32,
+    h: &impl Hostcalls,
+    metrics: Metrics,
     authz: &Authorizer,
-    host: &ProxyHost,
-    verdict: &Verdict,
+    outcome: &Outcome,
     resume: bool,
 ) -> Flow {
-    if let Outcome::BadRequest(bad) = verdict {
+    if let Outcome::BadRequest(bad) = outcome {
         // Info, not warn: any client can cause this line.
-        log_at!(Info, ctx, "answering 400: {bad}");
+        log::info!("answering 400: {bad}");
     }
-    match authz.conclude(host, verdict) {
+    let host = crate::host::ProxyHost { calls: h, metrics };
+    match authz.conclude(&host, outcome) {
         Action::Continue { identity } => {
             for (name, value) in identity {
-                if let Err(s) = abi::add_header(REQUEST_HEADERS, name, value) {
-                    return fail_closed(ctx, format_args!("could not set {name} upstream ({s})"));
+                if let Err(s) = h.add_header(REQUEST_HEADERS, name, value) {
+                    return fail_closed(h, format_args!("could not set {name} upstream ({s})"));
                 }
             }
             if resume {
-                if let Err(s) = abi::resume_request() {
-                    log_at!(
-                        Warn,
-                        ctx,
-                        "could not resume the request ({s}); the client may have gone"
-                    );
+                if let Err(s) = h.resume_request() {
+                    log::warn!("could not resume the request ({s}); the client may have gone");
                 }
             }
             Flow::Continue
@@ -308,34 +287,13 @@ fn carry_out(
             headers,
             body,
         } => {
-            if let Err(s) = abi::send_local_response(status, &headers, body, "mesh_authz_denied") {
-                log_at!(
-                    Warn,
-                    ctx,
-                    "could not send the {status} reply ({s}); the client may have gone"
-                );
+            if let Err(s) = h.send_local_response(status, &headers, body, "mesh_authz_denied") {
+                log::warn!("could not send the {status} reply ({s}); the client may have gone");
             }
             Flow::Pause
         }
     }
 }
 
-fn explain(ctx: u32, authz: &Authorizer, error: &CalloutError) {
-    let auth = &authz.config().auth;
-    match error {
-        CalloutError::NoResponse => log_at!(
-            Warn,
-            ctx,
-            "no answer from the auth service on cluster '{}' within {} ms (timeout, refused connection or no healthy host): check the service, the cluster's endpoints and authService.timeoutMs",
-            auth.cluster,
-            auth.timeout_ms
-        ),
-        CalloutError::ServerError(s) => {
-            log_at!(Warn, ctx, "auth service on cluster '{}' answered {s}: see the auth service's own logs", auth.cluster)
-        }
-        CalloutError::Malformed => {
-            log_at!(Warn, ctx, "auth service on cluster '{}' answered without a valid :status", auth.cluster)
-        }
-        CalloutError::Dispatch(_) => {}
-    }
-}
+#[cfg(test)]
+mod tests;

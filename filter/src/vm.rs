@@ -1,21 +1,16 @@
-//! The state of one VM: its root contexts (one per plugin configuration sharing the VM) and the
-//! request contexts alive in it. Callbacks borrow it only for bookkeeping and never across a
+//! The state of one VM: its root contexts (one per plugin configuration sharing the VM) and, for
+//! each live request, its root. Callbacks borrow it only for bookkeeping and never across a
 //! hostcall that could call back into the module; a refused borrow is handled, never a panic.
 
 use crate::root::Root;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-pub struct Stream {
-    pub root: u32,
-    /// The token of the callout this request waits on.
-    pub waiting: Option<u32>,
-}
-
 #[derive(Default)]
 pub struct Vm {
     pub roots: HashMap<u32, Root>,
-    pub streams: HashMap<u32, Stream>,
+    /// Request context id -> its root context id.
+    pub streams: HashMap<u32, u32>,
 }
 
 thread_local! {
@@ -25,4 +20,14 @@ thread_local! {
 /// Runs `f` on the VM state; `None` if it is already borrowed (a re-entrant callback).
 pub fn with<R>(f: impl FnOnce(&mut Vm) -> R) -> Option<R> {
     VM.with(|vm| vm.try_borrow_mut().ok().map(|mut vm| f(&mut vm)))
+}
+
+/// A fresh VM (tests may share a thread).
+#[cfg(test)]
+pub fn reset() {
+    VM.with(|vm| {
+        if let Ok(mut vm) = vm.try_borrow_mut() {
+            *vm = Vm::default();
+        }
+    });
 }

@@ -42,81 +42,119 @@ impl std::fmt::Display for BadRequest {
     }
 }
 
-/// The cache key of a request: computed without building the callout, so a cache hit allocates nothing.
-/// `pathPrefix` and `addHeaders` are constant per configuration and enter through the generation.
-pub fn key(config: &Config, req: &RequestHead<'_>) -> Result<CacheKey, BadRequest> {
+/// One walk of the request: everything the callout sends and the key it is cached under, so that
+/// the two can never disagree. A cache hit uses only the key; the callout's headers are built from
+/// the walk on a miss.
+#[derive(Debug, Clone)]
+pub struct Walk<'r> {
+    pub key: CacheKey,
+    method: &'r str,
+    path: &'r str,
+    authority: &'r [u8],
+    /// The forwarded headers' values in `forwardHeaders` order, then the trace headers' values in
+    /// `traceHeaders` order; within a name, in request order.
+    fields: Vec<(&'r str, &'r [u8])>,
+}
+
+/// Walks `req` once: checks the pseudo-headers, picks the forwarded and trace headers, computes the
+/// key. `pathPrefix` and `addHeaders` are constant per configuration and enter the key through the
+/// generation; trace headers stay out of it.
+pub fn walk<'r>(config: &Config, req: &RequestHead<'r>) -> Result<Walk<'r>, BadRequest> {
     let auth = &config.auth;
     let method = req
         .method()
         .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
+    // Only a path that is sent must be there (a CONNECT has none).
+    let path = match (auth.include_request_path, req.path()) {
+        (true, None) => return Err(BadRequest::MissingPseudoHeader(":path")),
+        (_, path) => path.unwrap_or_default(),
+    };
+    let authority = req.authority().unwrap_or_default();
+    let forwarded = auth.forward_headers.len();
+    let mut ranked: Vec<(usize, &'r str, &'r [u8])> = Vec::new();
+    for (name, value) in req.pairs() {
+        let rank = auth
+            .forward_headers
+            .iter()
+            .position(|n| n == name)
+            .or_else(|| {
+                auth.trace_headers
+                    .iter()
+                    .position(|n| n == name)
+                    .map(|i| forwarded + i)
+            });
+        if let Some(rank) = rank {
+            ranked.push((rank, name, value));
+        }
+    }
+    // Stable: values of one name keep their request order.
+    ranked.sort_by_key(|(rank, _, _)| *rank);
     let mut key = KeyBuilder::new(&config.generation);
     key.field(method.as_bytes());
     if auth.include_request_path {
-        key.field(
-            req.path()
-                .ok_or(BadRequest::MissingPseudoHeader(":path"))?
-                .as_bytes(),
-        );
+        key.field(path.as_bytes());
     }
-    key.field(req.authority().unwrap_or_default());
-    for name in &auth.forward_headers {
+    key.field(authority);
+    let mut values = ranked.iter().peekable();
+    for (rank, name) in auth.forward_headers.iter().enumerate() {
         let mut count = 0u64;
-        for value in req.values(name) {
+        while let Some((_, _, value)) = values.next_if(|(r, _, _)| *r == rank) {
             key.field(name.as_bytes()).field(value);
             count += 1;
         }
         // "absent" and "present but empty" must not share a key.
         key.field(&count.to_le_bytes());
     }
-    Ok(key.finish())
+    Ok(Walk {
+        key: key.finish(),
+        method,
+        path,
+        authority,
+        fields: ranked.into_iter().map(|(_, n, v)| (n, v)).collect(),
+    })
 }
 
-/// The callout's headers, for a request whose `key` succeeded (so the same checks already passed).
-pub fn headers<'a>(
-    config: &'a Config,
-    req: &RequestHead<'a>,
-) -> Result<CalloutHeaders<'a>, BadRequest> {
-    let auth = &config.auth;
-    let method = req
-        .method()
-        .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
-    let path: Cow<'a, [u8]> = if auth.include_request_path {
-        let original = req.path().ok_or(BadRequest::MissingPseudoHeader(":path"))?;
-        if auth.path_prefix.is_empty() {
-            Cow::Borrowed(original.as_bytes())
-        } else {
-            Cow::Owned(format!("{}{}", auth.path_prefix, original).into_bytes())
+impl<'r> Walk<'r> {
+    /// The callout's headers, ready for `dispatch_http_call`: pseudo-headers first.
+    pub fn headers<'a>(&self, config: &'a Config) -> CalloutHeaders<'a>
+    where
+        'r: 'a,
+    {
+        let auth = &config.auth;
+        let path: Cow<'a, [u8]> = match (auth.include_request_path, auth.path_prefix.is_empty()) {
+            (true, true) => Cow::Borrowed(self.path.as_bytes()),
+            (true, false) => {
+                let mut p = Vec::with_capacity(auth.path_prefix.len() + self.path.len());
+                p.extend_from_slice(auth.path_prefix.as_bytes());
+                p.extend_from_slice(self.path.as_bytes());
+                Cow::Owned(p)
+            }
+            (false, true) => Cow::Borrowed(b"/"),
+            (false, false) => Cow::Borrowed(auth.path_prefix.as_bytes()),
+        };
+        let mut headers: CalloutHeaders<'a> =
+            Vec::with_capacity(4 + self.fields.len() + auth.add_headers.len());
+        headers.push((":method", Cow::Borrowed(self.method.as_bytes())));
+        headers.push((":path", path));
+        headers.push((":authority", Cow::Borrowed(auth.authority.as_bytes())));
+        if !self.authority.is_empty() {
+            headers.push((FORWARDED_HOST, Cow::Borrowed(self.authority)));
         }
-    } else if auth.path_prefix.is_empty() {
-        Cow::Borrowed(b"/")
-    } else {
-        Cow::Borrowed(auth.path_prefix.as_bytes())
-    };
-    let host = req.authority().unwrap_or_default();
-    let extra = auth.forward_headers.len() + auth.trace_headers.len() + auth.add_headers.len();
-    let mut headers: CalloutHeaders<'a> = Vec::with_capacity(4 + extra);
-    headers.push((":method", Cow::Borrowed(method.as_bytes())));
-    headers.push((":path", path));
-    headers.push((":authority", Cow::Borrowed(auth.authority.as_bytes())));
-    if !host.is_empty() {
-        headers.push((FORWARDED_HOST, Cow::Borrowed(host)));
-    }
-    for name in auth.forward_headers.iter().chain(&auth.trace_headers) {
-        for value in req.values(name) {
-            headers.push((name.as_str(), Cow::Borrowed(value)));
+        for (name, value) in &self.fields {
+            headers.push((name, Cow::Borrowed(value)));
         }
+        for (name, value) in &auth.add_headers {
+            headers.push((name.as_str(), Cow::Borrowed(value.as_bytes())));
+        }
+        headers
     }
-    for (name, value) in &auth.add_headers {
-        headers.push((name.as_str(), Cow::Borrowed(value.as_bytes())));
-    }
-    Ok(headers)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Key and headers of one request, as the request path computes them (separately).
+    /// Key and headers of one request, from one walk.
     #[derive(Debug)]
     struct Callout<'a> {
         headers: CalloutHeaders<'a>,
@@ -124,9 +162,10 @@ mod tests {
     }
 
     fn build<'a>(config: &'a Config, req: &RequestHead<'a>) -> Result<Callout<'a>, BadRequest> {
+        let w = walk(config, req)?;
         Ok(Callout {
-            key: key(config, req)?,
-            headers: headers(config, req)?,
+            key: w.key,
+            headers: w.headers(config),
         })
     }
 

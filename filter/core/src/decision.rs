@@ -4,6 +4,7 @@
 pub use crate::cache::Weigh;
 use crate::callout::BadRequest;
 pub use crate::tagged::TaggedHeaders;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -42,9 +43,9 @@ pub enum CalloutError {
 
 /// How the filter ends a request's authorization. `reply::action` turns it into what Envoy does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<D> {
+pub enum Outcome {
     Bypass,
-    Decided { decision: D, from_cache: bool },
+    Decided(Rc<Decision>),
     Error(CalloutError),
     BadRequest(BadRequest),
 }

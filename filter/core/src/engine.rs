@@ -1,9 +1,9 @@
-//! The authorization flow of one VM: path check, bypass, cache lookup, callout, judging the answer, counting.
-//! The adapter drives it: `start` at request headers, `finish` when the callout returns, `conclude`
-//! to turn the outcome into an `Action`.
+//! One configuration's decisions: path check, bypass, cache lookup (both levels), judging the
+//! auth service's answer, counting. `flow::Gate` drives it: `start` at request headers, `finish`
+//! when the callout returns, `conclude` to turn the outcome into an `Action`.
 
 use crate::cache::DecisionCache;
-use crate::callout::{self, BadRequest, CalloutHeaders};
+use crate::callout::{self, BadRequest, Walk};
 use crate::config::Config;
 use crate::decision::{CalloutError, Decision, Outcome};
 use crate::flight::Sharing;
@@ -17,12 +17,10 @@ use crate::shared;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub type Verdict = Outcome<Rc<Decision>>;
-
-pub enum Start {
-    Done(Verdict),
+pub enum Start<'r> {
+    Done(Outcome),
     /// Not decided here: the answer must come from the auth service (or a callout in flight).
-    Miss(CacheKey),
+    Miss(Walk<'r>),
 }
 
 pub struct Authorizer {
@@ -55,14 +53,7 @@ impl Authorizer {
         self.cache.is_some()
     }
 
-    pub fn callout_headers<'a>(
-        &'a self,
-        req: &RequestHead<'a>,
-    ) -> Result<CalloutHeaders<'a>, BadRequest> {
-        callout::headers(&self.config, req)
-    }
-
-    pub fn start(&self, host: &dyn Host, req: &RequestHead<'_>) -> Start {
+    pub fn start<'r>(&self, host: &dyn Host, req: &RequestHead<'r>) -> Start<'r> {
         // Before bypass and callout: both judge the path, and must judge the one the upstream serves.
         let path = match req.path().map(path::check).transpose() {
             Ok(p) => p,
@@ -76,34 +67,31 @@ impl Authorizer {
         {
             return Start::Done(Outcome::Bypass);
         }
-        let key = match callout::key(&self.config, req) {
-            Ok(k) => k,
+        let walk = match callout::walk(&self.config, req) {
+            Ok(w) => w,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
+        let key = &walk.key;
         if let Some(cache) = &self.cache {
             let now = host.now_ms().ok();
             let local = match (now, cache.try_borrow_mut()) {
-                (Some(now), Ok(mut c)) => c.get(&key, now),
+                (Some(now), Ok(mut c)) => c.get(key, now),
                 _ => None,
             };
             if let Some(decision) = local {
                 host.count(Metric::CacheHits);
-                return Start::Done(Outcome::Decided {
-                    decision,
-                    from_cache: true,
-                });
+                log::trace!("{key:?} allowed or denied from this worker's cache");
+                return Start::Done(Outcome::Decided(decision));
             }
-            if let Some(decision) = now.and_then(|now| self.shared_lookup(host, cache, &key, now)) {
+            if let Some(decision) = now.and_then(|now| self.shared_lookup(host, cache, key, now)) {
                 host.count(Metric::CacheHits);
                 host.count(Metric::SharedHits);
-                return Start::Done(Outcome::Decided {
-                    decision,
-                    from_cache: true,
-                });
+                log::trace!("{key:?} decided from the shared cache level");
+                return Start::Done(Outcome::Decided(decision));
             }
             host.count(Metric::CacheMisses);
         }
-        Start::Miss(key)
+        Start::Miss(walk)
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
@@ -114,7 +102,7 @@ impl Authorizer {
         host: &dyn Host,
         key: &CacheKey,
         answer: Result<Answer<'_>, CalloutError>,
-    ) -> (Verdict, Sharing) {
+    ) -> (Outcome, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
             Err(e) => return (Outcome::Error(e), Sharing::All),
@@ -134,11 +122,7 @@ impl Authorizer {
                 self.shared_store(host, key, &decision, expires);
             }
         }
-        let verdict = Outcome::Decided {
-            decision,
-            from_cache: false,
-        };
-        (verdict, sharing)
+        (Outcome::Decided(decision), sharing)
     }
 
     fn shared_slots(&self) -> u32 {
@@ -189,20 +173,20 @@ impl Authorizer {
     }
 
     /// Counts the outcome and says what Envoy should do.
-    pub fn conclude<'a>(&'a self, host: &dyn Host, verdict: &'a Verdict) -> Action<'a> {
-        host.count(match verdict {
+    pub fn conclude<'a>(&'a self, host: &dyn Host, outcome: &'a Outcome) -> Action<'a> {
+        host.count(match outcome {
             Outcome::Bypass => Metric::Bypassed,
-            Outcome::Decided { decision, .. } => match decision.as_ref() {
+            Outcome::Decided(decision) => match decision.as_ref() {
                 Decision::Allow { .. } => Metric::Allowed,
                 Decision::Deny { .. } => Metric::Denied,
             },
             Outcome::Error(_) => Metric::Errors,
             Outcome::BadRequest(_) => Metric::Denied,
         });
-        if let Outcome::BadRequest(BadRequest::DotSegment) = verdict {
+        if let Outcome::BadRequest(BadRequest::DotSegment) = outcome {
             host.count(Metric::BadPaths);
         }
-        reply::action(&self.config, verdict)
+        reply::action(&self.config, outcome)
     }
 }
 

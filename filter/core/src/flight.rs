@@ -44,6 +44,8 @@ impl<O> Flight<O> {
 pub struct Flights<O> {
     by_token: HashMap<u32, Flight<O>>,
     by_key: HashMap<CacheKey, u32, BuildHasherDefault<DigestHasher>>,
+    /// The flight each waiting request waits on: its body and trailers are held meanwhile.
+    by_waiter: HashMap<u32, u32>,
 }
 
 impl<O> Default for Flights<O> {
@@ -51,6 +53,7 @@ impl<O> Default for Flights<O> {
         Flights {
             by_token: HashMap::new(),
             by_key: HashMap::default(),
+            by_waiter: HashMap::new(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl<O> Flights<O> {
         if shared {
             self.by_key.insert(key, token);
         }
+        self.by_waiter.insert(waiter, token);
         self.by_token.insert(
             token,
             Flight {
@@ -84,6 +88,7 @@ impl<O> Flights<O> {
         match self.by_token.get_mut(&token) {
             Some(f) => {
                 f.waiters.push(waiter);
+                self.by_waiter.insert(waiter, token);
                 true
             }
             None => false,
@@ -93,17 +98,34 @@ impl<O> Flights<O> {
     /// The callout answered (or failed): the flight and everyone still waiting on it.
     pub fn land(&mut self, token: u32) -> Option<Flight<O>> {
         let flight = self.by_token.remove(&token)?;
+        for w in &flight.waiters {
+            self.by_waiter.remove(w);
+        }
         if flight.shared && self.by_key.get(&flight.key) == Some(&token) {
             self.by_key.remove(&flight.key);
         }
         Some(flight)
     }
 
-    /// A waiter went away before the answer: forget it, and nothing else.
-    pub fn leave(&mut self, token: u32, waiter: u32) {
+    /// A request went away: if it was waiting, forget it there, and nothing else (the callout goes
+    /// on for the others).
+    pub fn leave(&mut self, waiter: u32) {
+        let Some(token) = self.by_waiter.remove(&waiter) else {
+            return;
+        };
         if let Some(f) = self.by_token.get_mut(&token) {
             f.waiters.retain(|w| *w != waiter);
         }
+    }
+
+    /// Who judges the answer to callout `token`.
+    pub fn owner(&self, token: u32) -> Option<&O> {
+        self.by_token.get(&token).map(|f| &f.owner)
+    }
+
+    /// Whether `waiter` waits on a callout in flight.
+    pub fn is_waiting(&self, waiter: u32) -> bool {
+        self.by_waiter.contains_key(&waiter)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -111,7 +133,7 @@ impl<O> Flights<O> {
     }
 
     pub fn waiting(&self) -> usize {
-        self.by_token.values().map(|f| f.waiters.len()).sum()
+        self.by_waiter.len()
     }
 }
 
@@ -133,6 +155,7 @@ mod tests {
         assert!(f.join(7, 102));
         let landed = f.land(7).unwrap();
         assert_eq!(landed.waiters, [100, 101, 102]);
+        assert_eq!(f.waiting(), 0, "landing ends every wait");
         assert_eq!(landed.owner, "cfg");
         assert_eq!(f.find(&k(1)), None, "the next miss calls out again");
         assert_eq!(f.in_flight(), 0);
@@ -151,14 +174,16 @@ mod tests {
         let mut f = Flights::default();
         f.open(7, k(1), (), 100, true);
         f.join(7, 101);
-        f.leave(7, 100);
+        assert!(f.is_waiting(100) && f.is_waiting(101));
+        f.leave(100);
         assert_eq!(f.waiting(), 1);
-        f.leave(7, 101);
+        assert!(!f.is_waiting(100));
+        f.leave(101);
         assert_eq!(f.waiting(), 0);
         // The callout itself goes on; when it lands nobody is resumed and the maps are empty.
         assert_eq!(f.land(7).unwrap().waiters, Vec::<u32>::new());
         assert_eq!((f.in_flight(), f.find(&k(1))), (0, None));
-        f.leave(7, 100); // late: harmless
+        f.leave(100); // late: harmless
     }
 
     #[test]
@@ -185,7 +210,7 @@ mod tests {
         // The opener gone: nobody gets the answer, everyone asks again.
         f.open(8, k(1), (), 100, true);
         f.join(8, 101);
-        f.leave(8, 100);
+        f.leave(100);
         let landed = f.land(8).unwrap();
         assert_eq!(landed.recipients(Sharing::OpenerOnly), (vec![], vec![101]));
     }

@@ -73,3 +73,53 @@ pub trait Host {
     /// Writes a shared-data key if its CAS token is still `cas` (0: unconditionally).
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError>;
 }
+
+/// A host for tests: a clock they set, the counts they read, shared data as Envoy keeps it.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    /// Shared data as Envoy keeps it: values with a CAS token that changes on every write.
+    pub type SharedData = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
+
+    #[derive(Default)]
+    pub struct FakeHost {
+        pub now: Cell<u64>,
+        pub broken_clock: Cell<bool>,
+        pub counts: RefCell<Vec<Metric>>,
+        pub shared: SharedData,
+    }
+
+    impl Host for FakeHost {
+        fn now_ms(&self) -> Result<u64, HostError> {
+            if self.broken_clock.get() {
+                return Err(HostError("no clock".into()));
+            }
+            Ok(self.now.get())
+        }
+        fn count(&self, metric: Metric) {
+            self.counts.borrow_mut().push(metric);
+        }
+        fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+            Ok(self.shared.borrow().get(key).cloned())
+        }
+        fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+            let mut map = self.shared.borrow_mut();
+            let current = map.get(key).map_or(0, |(_, c)| *c);
+            if cas != 0 && cas != current {
+                return Err(SharedError::CasMismatch);
+            }
+            map.insert(key.to_string(), (value.to_vec(), current + 1));
+            Ok(())
+        }
+    }
+
+    impl FakeHost {
+        pub fn count_of(&self, m: Metric) -> usize {
+            self.counts.borrow().iter().filter(|x| **x == m).count()
+        }
+    }
+}

@@ -3,15 +3,20 @@
 //!
 //! - `config`: the plugin JSON, checked once at configure time into an immutable `Config`.
 //! - `identity`: which request header names spell a configured identity header.
-//! - `request` / `callout` / `key`: the request head, the ext_authz-shaped callout built from it,
-//!   and the cache key (a digest of the same inputs).
+//! - `request` / `callout` / `key`: the request head, one walk of it giving the ext_authz-shaped
+//!   callout and the cache key (a digest of the same inputs).
 //! - `response` / `cache_control` / `decision`: the auth service's answer as a typed `Decision`.
 //! - `cache`: bounded, TTL'd decisions per VM; `shared`: the level shared by all workers;
 //!   `flight`: one callout per key in flight.
 //! - `path` / `bypass`: the path as the most lenient upstream reads it (dot segments refused), and
 //!   the requests that skip the callout.
-//! - `engine`: the flow (path check, bypass, cache, callout, judge) against a `host::Host`.
+//! - `engine`: one configuration's decisions (path check, bypass, cache, judging) against a
+//!   `host::Host` (clock, counters, shared data).
+//! - `flow`: the request flow as a state machine with no I/O: events in (headers, callout
+//!   dispatched, answered, request gone), what to do out; single flight lives here.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
+//!
+//! The core explains its decisions through the `log` facade; the adapter forwards it to Envoy.
 
 pub mod bypass;
 pub mod cache;
@@ -21,6 +26,7 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod flight;
+pub mod flow;
 pub mod host;
 pub mod identity;
 pub mod key;
@@ -32,5 +38,7 @@ pub mod shared;
 pub mod tagged;
 
 pub use config::{Config, ConfigError};
-pub use engine::{Authorizer, Start, Verdict};
+pub use decision::Outcome;
+pub use engine::{Authorizer, Start};
+pub use flow::Gate;
 pub use reply::Action;

@@ -2,7 +2,6 @@
 
 use crate::config::{Config, OnError};
 use crate::decision::{Decision, Outcome, TaggedHeaders};
-use std::rc::Rc;
 
 const TEXT: &[u8] = b"text/plain";
 
@@ -18,12 +17,12 @@ pub enum Action<'a> {
     },
 }
 
-pub fn action<'a>(config: &'a Config, outcome: &'a Outcome<Rc<Decision>>) -> Action<'a> {
+pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
     match outcome {
         Outcome::Bypass => Action::Continue {
             identity: Vec::new(),
         },
-        Outcome::Decided { decision, .. } => match decision.as_ref() {
+        Outcome::Decided(decision) => match decision.as_ref() {
             Decision::Allow { identity } => Action::Continue {
                 identity: named(&config.identity_headers, identity),
             },
@@ -67,6 +66,7 @@ mod tests {
     use super::*;
     use crate::callout::BadRequest;
     use crate::decision::CalloutError;
+    use std::rc::Rc;
 
     fn config(on_error: &str) -> Config {
         let text = format!(
@@ -75,11 +75,8 @@ mod tests {
         Config::parse(text.as_bytes()).unwrap()
     }
 
-    fn decided(d: Decision) -> Outcome<Rc<Decision>> {
-        Outcome::Decided {
-            decision: Rc::new(d),
-            from_cache: false,
-        }
+    fn decided(d: Decision) -> Outcome {
+        Outcome::Decided(Rc::new(d))
     }
 
     #[test]

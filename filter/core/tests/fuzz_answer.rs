@@ -101,7 +101,7 @@ proptest! {
         let mut answer_pairs = borrow(&answer);
         answer_pairs.insert(0, (":status", status.as_slice()));
         let outcome = match judge(&cfg, &answer_pairs, &body) {
-            Ok(j) => Outcome::Decided { decision: Rc::new(j.decision), from_cache: false },
+            Ok(j) => Outcome::Decided(Rc::new(j.decision)),
             Err(e) => Outcome::Error(e),
         };
         let request_pairs = borrow(&request);
@@ -111,7 +111,7 @@ proptest! {
             .filter(|(n, _)| !removed.contains(n))
             .copied()
             .collect();
-        let allowed = matches!(&outcome, Outcome::Decided { decision, .. }
+        let allowed = matches!(&outcome, Outcome::Decided(decision)
             if matches!(decision.as_ref(), Decision::Allow { .. }));
         match action(&cfg, &outcome) {
             Action::Continue { identity } => {

@@ -5,7 +5,7 @@
 
 #![cfg(test)]
 
-use mesh_authz_core::callout::key;
+use mesh_authz_core::callout::walk;
 use mesh_authz_core::request::RequestHead;
 use mesh_authz_core::Config;
 use proptest::collection::vec;
@@ -63,8 +63,8 @@ proptest! {
     fn different_inputs_never_share_a_key(a in request(), b in request(), ta in vec(any::<u8>(), 0..4), tb in vec(any::<u8>(), 0..4)) {
         let cfg = config();
         let (ha, hb) = (a.pairs(&ta), b.pairs(&tb));
-        let ka = key(&cfg, &RequestHead::new(&ha)).unwrap();
-        let kb = key(&cfg, &RequestHead::new(&hb)).unwrap();
+        let ka = walk(&cfg, &RequestHead::new(&ha)).unwrap().key;
+        let kb = walk(&cfg, &RequestHead::new(&hb)).unwrap().key;
         // The service sees forwarded headers grouped by name, in order within a name.
         let grouped = |r: &Req| {
             let mut g: Vec<(&str, Vec<u8>)> = r.forwarded.iter().filter(|(n, _)| *n == "authorization").cloned().collect();

@@ -1,0 +1,119 @@
+//! Contexts coming and going, and root contexts' own events: configuration and the tick.
+
+use crate::abi::PLUGIN_CONFIGURATION;
+use crate::host::{GaugeValues, Gauges, Metrics};
+use crate::hostcalls::Hostcalls;
+use crate::root::Root;
+use crate::vm;
+use mesh_authz_core::{Authorizer, Config};
+
+/// Configuration larger than this is refused rather than read.
+const MAX_CONFIG_BYTES: usize = 1 << 20;
+const TICK_MS: u32 = 1000;
+
+/// A context is created: a root context (no parent) or a request under root `parent`.
+pub fn on_context_create(ctx: u32, parent: u32) {
+    crate::log::context(ctx);
+    let created = vm::with(|vm| {
+        if parent == 0 {
+            vm.roots.insert(ctx, Root::default());
+        } else {
+            vm.streams.insert(ctx, parent);
+        }
+    });
+    if created.is_none() {
+        log::error!("context not registered (re-entrant call)");
+    }
+}
+
+fn load(h: &impl Hostcalls, size: usize) -> Result<Config, String> {
+    if size > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "(config): {size} bytes is over the {MAX_CONFIG_BYTES}-byte limit"
+        ));
+    }
+    let text = h
+        .buffer(PLUGIN_CONFIGURATION, size.max(1))
+        .map_err(|s| format!("(config): could not read the plugin configuration: {s}"))?;
+    Config::parse(&text).map_err(|e| e.to_string())
+}
+
+/// Reads and checks the plugin configuration; `false` refuses it (Envoy then keeps whatever ran
+/// before, or refuses to start).
+pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
+    crate::log::context(root_id);
+    if let Ok(level) = h.log_level() {
+        log::set_max_level(crate::log::filter_of(level));
+    }
+    let config = match load(h, size) {
+        Ok(c) => c,
+        Err(reason) => {
+            log::error!("invalid configuration: {reason}");
+            return false;
+        }
+    };
+    log::info!(
+        "configured: auth cluster '{}', cache {}, {} bypass rule(s)",
+        config.auth.cluster,
+        config
+            .cache
+            .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
+        config.bypass.len()
+    );
+    for warning in config.warnings() {
+        log::warn!("{warning}");
+    }
+    let needs_metrics =
+        vm::with(|vm| vm.roots.get(&root_id).is_none_or(|r| r.metrics.is_none())).unwrap_or(false);
+    let defined = needs_metrics.then(|| (Metrics::define(h), Gauges::define(h)));
+    let authorizer = Authorizer::new(config);
+    let stored = vm::with(|vm| {
+        let root = vm.roots.entry(root_id).or_default();
+        if let Some((metrics, gauges)) = defined {
+            match metrics {
+                Ok(m) => root.metrics = Some(m),
+                Err((name, s)) => {
+                    log::warn!("counter {name} not defined ({s}); it will not be reported")
+                }
+            }
+            root.gauges = gauges;
+        }
+        root.gate.configure(authorizer);
+    });
+    if stored.is_none() {
+        log::error!("configuration not stored (re-entrant call)");
+        return false;
+    }
+    if let Err(s) = h.set_tick_period_ms(TICK_MS) {
+        log::debug!("no tick ({s}): gauges will not be updated");
+    }
+    true
+}
+
+pub fn on_tick(h: &impl Hostcalls, root_id: u32) {
+    vm::with(|vm| {
+        if let Some(root) = vm.roots.get_mut(&root_id) {
+            let values = GaugeValues {
+                cache_entries: root.gate.cached_entries(),
+                in_flight: root.gate.in_flight(),
+                waiting: root.gate.waiting(),
+            };
+            root.gauges.record(h, &values);
+        }
+    });
+}
+
+/// A context is gone. A request leaves any flight it waited on (the callout goes on for the
+/// others); a root context takes its share of the gauges with it.
+pub fn on_delete(h: &impl Hostcalls, ctx: u32) {
+    vm::with(|vm| {
+        if let Some(root_id) = vm.streams.remove(&ctx) {
+            if let Some(root) = vm.roots.get_mut(&root_id) {
+                root.gate.gone(ctx);
+            }
+        }
+        if let Some(mut root) = vm.roots.remove(&ctx) {
+            root.gauges.withdraw(h);
+        }
+    });
+}

@@ -1,0 +1,268 @@
+//! A fake host for the adapter's tests: it holds each request's headers and trailers, the effective
+//! context, the auth service's answer and the plugin configuration, and records every hostcall that
+//! acts on a request, in order, so a test can assert the exact sequence the adapter makes.
+
+use crate::abi::{
+    serialize, BufferType, HostStatus, MapType, MetricType, CALL_RESPONSE_BODY,
+    CALL_RESPONSE_HEADERS, PLUGIN_CONFIGURATION, REQUEST_HEADERS, REQUEST_TRAILERS,
+};
+use crate::hostcalls::Hostcalls;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+
+/// A hostcall that acts on a request, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// A request header removed (context, name).
+    Remove(u32, String),
+    /// A trailer removed.
+    RemoveTrailer(u32, String),
+    /// A request header added (context, name, value).
+    Add(u32, String, String),
+    /// A local reply (context, status).
+    Reply(u32, u16),
+    /// The request resumed.
+    Resume(u32),
+    /// The effective context changed.
+    Enter(u32),
+    /// A callout dispatched from the effective context (which must be a root): (context, token,
+    /// its `:path`).
+    Dispatch(u32, u32, String),
+}
+
+/// Owned header pairs, as a request or answer holds them.
+pub type Pairs = Vec<(String, Vec<u8>)>;
+
+pub const NOT_FOUND: HostStatus = HostStatus(1);
+pub const BAD_ARGUMENT: HostStatus = HostStatus(2);
+
+#[derive(Default)]
+pub struct FakeHost {
+    pub calls: RefCell<Vec<Call>>,
+    pub effective: Cell<u32>,
+    pub config: RefCell<Vec<u8>>,
+    pub headers: RefCell<HashMap<u32, Pairs>>,
+    pub trailers: RefCell<HashMap<u32, Pairs>>,
+    /// The answer of the callout being delivered: headers (with `:status`) and body.
+    pub answer: RefCell<(Pairs, Vec<u8>)>,
+    /// Contexts the host no longer knows (set_effective_context fails for them).
+    pub gone: RefCell<BTreeSet<u32>>,
+    /// Hostcalls that fail: "http_call", "send_local_response", "remove_header", "header_map".
+    pub failing: RefCell<BTreeSet<&'static str>>,
+    pub metric_names: RefCell<Vec<String>>,
+    pub metric_values: RefCell<HashMap<u32, i64>>,
+    pub now_ms: Cell<u64>,
+    next_token: Cell<u32>,
+}
+
+impl FakeHost {
+    /// A host whose plugin configuration is `config`.
+    pub fn with_config(config: &str) -> Self {
+        let h = FakeHost::default();
+        *h.config.borrow_mut() = config.as_bytes().to_vec();
+        h
+    }
+
+    /// Envoy calls into the module for context `ctx`.
+    pub fn enter(&self, ctx: u32) {
+        self.effective.set(ctx);
+    }
+
+    pub fn request(&self, ctx: u32, headers: &[(&str, &str)]) {
+        let owned = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        self.headers.borrow_mut().insert(ctx, owned);
+    }
+
+    pub fn trailers(&self, ctx: u32, trailers: &[(&str, &str)]) {
+        let owned = trailers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        self.trailers.borrow_mut().insert(ctx, owned);
+    }
+
+    pub fn answer(&self, headers: &[(&str, &str)], body: &str) {
+        *self.answer.borrow_mut() = (
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body.as_bytes().to_vec(),
+        );
+    }
+
+    pub fn fail(&self, call: &'static str) {
+        self.failing.borrow_mut().insert(call);
+    }
+
+    /// The calls recorded since the last `take`.
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.calls.borrow_mut())
+    }
+
+    /// A counter or gauge by name.
+    pub fn metric(&self, name: &str) -> i64 {
+        let id = self.metric_names.borrow().iter().position(|n| n == name);
+        id.and_then(|i| {
+            self.metric_values
+                .borrow()
+                .get(&(u32::try_from(i).ok()?))
+                .copied()
+        })
+        .unwrap_or(0)
+    }
+
+    fn failing(&self, call: &str) -> Result<(), HostStatus> {
+        if self.failing.borrow().contains(call) {
+            Err(BAD_ARGUMENT)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.borrow_mut().push(call);
+    }
+
+    fn map(&self, map: MapType) -> Option<Pairs> {
+        let ctx = self.effective.get();
+        match map {
+            REQUEST_HEADERS => self.headers.borrow().get(&ctx).cloned(),
+            REQUEST_TRAILERS => self.trailers.borrow().get(&ctx).cloned(),
+            CALL_RESPONSE_HEADERS => Some(self.answer.borrow().0.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Hostcalls for FakeHost {
+    fn log_level(&self) -> Result<u32, HostStatus> {
+        Ok(1)
+    }
+
+    fn now_nanos(&self) -> Result<u64, HostStatus> {
+        Ok(self.now_ms.get() * 1_000_000)
+    }
+
+    fn buffer(&self, kind: BufferType, max: usize) -> Result<Vec<u8>, HostStatus> {
+        let mut bytes = match kind {
+            PLUGIN_CONFIGURATION => self.config.borrow().clone(),
+            CALL_RESPONSE_BODY => self.answer.borrow().1.clone(),
+            _ => return Err(NOT_FOUND),
+        };
+        bytes.truncate(max);
+        Ok(bytes)
+    }
+
+    fn header_map(&self, map: MapType) -> Result<Vec<u8>, HostStatus> {
+        self.failing("header_map")?;
+        let pairs = self.map(map).ok_or(NOT_FOUND)?;
+        let borrowed: Vec<(&str, &[u8])> = pairs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        Ok(serialize(&borrowed))
+    }
+
+    fn remove_header(&self, map: MapType, name: &str) -> Result<(), HostStatus> {
+        self.failing("remove_header")?;
+        let ctx = self.effective.get();
+        let (store, call) = match map {
+            REQUEST_HEADERS => (&self.headers, Call::Remove(ctx, name.into())),
+            REQUEST_TRAILERS => (&self.trailers, Call::RemoveTrailer(ctx, name.into())),
+            _ => return Err(BAD_ARGUMENT),
+        };
+        if let Some(pairs) = store.borrow_mut().get_mut(&ctx) {
+            pairs.retain(|(n, _)| n != name);
+        }
+        self.record(call);
+        Ok(())
+    }
+
+    fn add_header(&self, map: MapType, name: &str, value: &[u8]) -> Result<(), HostStatus> {
+        if map != REQUEST_HEADERS {
+            return Err(BAD_ARGUMENT);
+        }
+        let ctx = self.effective.get();
+        self.record(Call::Add(
+            ctx,
+            name.into(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
+        Ok(())
+    }
+
+    fn send_local_response(
+        &self,
+        status: u16,
+        _headers: &[(&str, &[u8])],
+        _body: &[u8],
+        _details: &str,
+    ) -> Result<(), HostStatus> {
+        self.record(Call::Reply(self.effective.get(), status));
+        self.failing("send_local_response")
+    }
+
+    fn resume_request(&self) -> Result<(), HostStatus> {
+        self.record(Call::Resume(self.effective.get()));
+        Ok(())
+    }
+
+    fn define_metric(&self, _kind: MetricType, name: &str) -> Result<u32, HostStatus> {
+        let mut names = self.metric_names.borrow_mut();
+        names.push(name.to_string());
+        u32::try_from(names.len() - 1).map_err(|_| BAD_ARGUMENT)
+    }
+
+    fn increment(&self, id: u32, by: i64) -> Result<(), HostStatus> {
+        *self.metric_values.borrow_mut().entry(id).or_default() += by;
+        Ok(())
+    }
+
+    fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus> {
+        if self.gone.borrow().contains(&ctx) {
+            return Err(NOT_FOUND);
+        }
+        self.effective.set(ctx);
+        self.record(Call::Enter(ctx));
+        Ok(())
+    }
+
+    fn shared_get(&self, _key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+        Ok(None)
+    }
+
+    fn shared_set(&self, _key: &str, _value: &[u8], _cas: u32) -> Result<(), HostStatus> {
+        Ok(())
+    }
+
+    fn set_tick_period_ms(&self, _ms: u32) -> Result<(), HostStatus> {
+        Ok(())
+    }
+
+    fn http_call(
+        &self,
+        _cluster: &str,
+        headers: &[(&str, Cow<'_, [u8]>)],
+        _timeout_ms: u32,
+    ) -> Result<u32, HostStatus> {
+        self.failing("http_call")?;
+        let token = self.next_token.get() + 1;
+        self.next_token.set(token);
+        let path = headers
+            .iter()
+            .find(|(n, _)| *n == ":path")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        self.record(Call::Dispatch(self.effective.get(), token, path));
+        Ok(token)
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        1 << 20
+    }
+}
