@@ -4,7 +4,7 @@
 //! `access-control-request-method`. A plain `OPTIONS` is an ordinary request that a handler which
 //! ignores the method would serve, so it is checked like any other.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::path::{self, RequestPath};
 use crate::request::RequestHead;
 

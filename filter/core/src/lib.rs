@@ -25,6 +25,7 @@ pub mod callout;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod error;
 pub mod flight;
 pub mod flow;
 pub mod host;

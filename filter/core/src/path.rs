@@ -13,7 +13,7 @@
 //! catch stacks that decode twice (`%252e%252e`), at the cost of refusing a path whose segment is
 //! literally `%2e%2e`, which no real API uses.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Rounds of percent-decoding in the dot-segment check (see the module doc).
 const MAX_DECODINGS: usize = 3;

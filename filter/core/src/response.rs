@@ -128,18 +128,10 @@ mod tests {
         Config::parse(text.as_bytes()).unwrap()
     }
 
-    fn judged(
-        cfg: &Config,
-        headers: &[(&str, &[u8])],
-        body: &[u8],
-    ) -> Result<Judged, CalloutError> {
-        judge(cfg, headers, body)
-    }
-
     #[test]
     fn two_hundreds_allow_with_the_identity_returned() {
         let cfg = config("");
-        let j = judged(
+        let j = judge(
             &cfg,
             &[
                 (":status", b"200"),
@@ -161,7 +153,7 @@ mod tests {
         );
         assert_eq!(j.ttl_secs, 60);
         assert!(matches!(
-            judged(&cfg, &[(":status", b"204")], b"").unwrap().decision,
+            judge(&cfg, &[(":status", b"204")], b"").unwrap().decision,
             Decision::Allow { .. }
         ));
     }
@@ -169,7 +161,7 @@ mod tests {
     #[test]
     fn other_answers_deny_with_only_the_deny_headers_and_a_bounded_body() {
         let cfg = config("");
-        let j = judged(
+        let j = judge(
             &cfg,
             &[
                 (":status", b"401"),
@@ -259,7 +251,7 @@ mod tests {
             ),
         ];
         for (headers, ttl, shareable) in cases {
-            let j = judged(&cfg, headers, b"").unwrap();
+            let j = judge(&cfg, headers, b"").unwrap();
             assert_eq!((j.ttl_secs, j.shareable), (*ttl, *shareable), "{headers:?}");
         }
     }
@@ -271,7 +263,7 @@ mod tests {
         )
         .unwrap();
         let big = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES + 1];
-        let j = judged(&cfg, &[(":status", b"403")], &big).unwrap();
+        let j = judge(&cfg, &[(":status", b"403")], &big).unwrap();
         assert_eq!((j.ttl_secs, j.shareable), (0, true));
         assert_eq!(
             j.decision.payload_bytes(),
@@ -280,13 +272,11 @@ mod tests {
         );
         let fits = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES];
         assert_eq!(
-            judged(&cfg, &[(":status", b"403")], &fits)
-                .unwrap()
-                .ttl_secs,
+            judge(&cfg, &[(":status", b"403")], &fits).unwrap().ttl_secs,
             5
         );
         let big_header = vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES];
-        let j = judged(
+        let j = judge(
             &cfg,
             &[(":status", b"401"), ("www-authenticate", &big_header)],
             b"x",
@@ -298,7 +288,7 @@ mod tests {
     #[test]
     fn ttl_rules() {
         let cfg = config("");
-        let ttl = |h: &[(&str, &[u8])]| judged(&cfg, h, b"").unwrap().ttl_secs;
+        let ttl = |h: &[(&str, &[u8])]| judge(&cfg, h, b"").unwrap().ttl_secs;
         assert_eq!(
             ttl(&[(":status", b"200"), ("cache-control", b"max-age=10")]),
             10
@@ -329,7 +319,7 @@ mod tests {
         assert_eq!(ttl(&[(":status", b"429")]), 0);
         let off = config(r#", "cache": {"enabled": false}"#);
         assert_eq!(
-            judged(&off, &[(":status", b"200")], b"").unwrap().ttl_secs,
+            judge(&off, &[(":status", b"200")], b"").unwrap().ttl_secs,
             0
         );
     }
@@ -346,32 +336,32 @@ mod tests {
     #[test]
     fn errors() {
         let cfg = config("");
-        assert_eq!(judged(&cfg, &[], b""), Err(CalloutError::NoResponse));
+        assert_eq!(judge(&cfg, &[], b""), Err(CalloutError::NoResponse));
         assert_eq!(
-            judged(&cfg, &[(":status", b"500")], b""),
+            judge(&cfg, &[(":status", b"500")], b""),
             Err(CalloutError::ServerError(500))
         );
         assert_eq!(
-            judged(&cfg, &[(":status", b"503")], b""),
+            judge(&cfg, &[(":status", b"503")], b""),
             Err(CalloutError::ServerError(503))
         );
         assert_eq!(
-            judged(&cfg, &[(":status", b"abc")], b""),
+            judge(&cfg, &[(":status", b"abc")], b""),
             Err(CalloutError::Malformed)
         );
         assert_eq!(
-            judged(&cfg, &[(":status", b"99")], b""),
+            judge(&cfg, &[(":status", b"99")], b""),
             Err(CalloutError::Malformed)
         );
         for informational in [b"100", b"101", b"103", b"199"] {
             assert_eq!(
-                judged(&cfg, &[(":status", informational)], b""),
+                judge(&cfg, &[(":status", informational)], b""),
                 Err(CalloutError::Malformed),
                 "a 1xx is not a final answer, so not a deny"
             );
         }
         assert_eq!(
-            judged(&cfg, &[("x", b"y")], b""),
+            judge(&cfg, &[("x", b"y")], b""),
             Err(CalloutError::Malformed)
         );
     }

@@ -1,5 +1,5 @@
 //! `mesh-authz-bench`: mesh-authz side by side with no filter, native ext_authz and the legacy Lua
-//! filter, on one machine in one run (issue 4). `make bench`, `make bench-check`, `make bench-smoke`.
+//! filter, on one machine in one run. `make bench`, `make bench-check`, `make bench-smoke`.
 //!
 //! - `variant`: the seven variants and what each needs (bootstrap, plugin JSON, credentials).
 //! - `rig`: auth service + echo upstream shared by all, one Envoy per case, one measurement.
@@ -219,7 +219,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
     print!("{}", report::table(&report, false));
     println!("\nspread over rounds:\n{}", report::spread(&report));
     println!(
-        "derived figures (issue 5 targets; informational here):\n{}",
+        "derived figures (performance targets; informational here):\n{}",
         report::derived(&report)
     );
     println!("machine: {}", report.machine.one_line());

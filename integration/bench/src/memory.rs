@@ -1,5 +1,5 @@
 //! `mesh-authz-bench memory`: what a cached decision costs in memory, and how long Envoy takes from
-//! start to a configured filter (issue 5's report).
+//! start to a configured filter.
 //!
 //! Memory is read from the filter's own gauge `mesh_authz_vm_memory_bytes` (the VM's linear memory,
 //! recorded once a second), so it is what the module really holds, allocator overhead and the

@@ -150,7 +150,7 @@ pub fn table(r: &Report, markdown: bool) -> String {
     out
 }
 
-/// Derived figures against issue 5's targets.
+/// Derived figures against the performance targets.
 pub fn derived(r: &Report) -> String {
     let mut out = String::new();
     for d in &r.derived {

@@ -1,6 +1,6 @@
 //! From samples to figures: the median of each case over its rounds, ratios to passthrough and to
 //! ext_authz (computed per round, then the median, so drift common to a round cancels), and the
-//! derived figures issue 5 states its targets in.
+//! derived figures the performance targets are stated in (the README's Performance section).
 
 use crate::rig::{Case, Sample};
 use crate::variant::Variant;

@@ -1,11 +1,10 @@
 //! Configuration in two stages: `raw` mirrors the JSON, `Config` is the checked, immutable form the
 //! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
 
-mod error;
 mod names;
 mod raw;
 
-pub use error::ConfigError;
+pub use crate::error::ConfigError;
 
 use crate::bypass::BypassRule;
 use crate::identity;
@@ -98,7 +97,7 @@ impl Config {
         let raw: RawConfig =
             serde_path_to_error::deserialize(&mut de).map_err(ConfigError::from_serde)?;
         de.end()
-            .map_err(|e| ConfigError::new("(config)", error::from_json(&e)))?;
+            .map_err(|e| ConfigError::new("(config)", crate::error::from_json(&e)))?;
         Config::from_raw(raw, Sha256::digest(text).into())
     }
 

@@ -1,3 +1,5 @@
+//! The configuration error: the JSON path of the field at fault and why, never the value.
+
 use serde_json::error::Category;
 use std::fmt;
 
