@@ -1,6 +1,11 @@
 //! A fake host for the adapter's tests: it holds each request's headers and trailers, the effective
 //! context, the auth service's answer and the plugin configuration, and records every hostcall that
 //! acts on a request, in order, so a test can assert the exact sequence the adapter makes.
+//!
+//! It also keeps a census of what crosses the boundary (every hostcall, the bytes each way, the
+//! buffers the module allocates for the host), which the benchmark prints per request path; while
+//! the fake itself works, `in_host()` is true, so an allocator can count the module's allocations
+//! alone.
 
 use crate::abi::{
     serialize, BufferType, HostStatus, MapType, MetricType, CALL_RESPONSE_BODY,
@@ -37,8 +42,46 @@ pub type Pairs = Vec<(String, Vec<u8>)>;
 pub const NOT_FOUND: HostStatus = HostStatus(1);
 pub const BAD_ARGUMENT: HostStatus = HostStatus(2);
 
+thread_local! {
+    static IN_HOST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the fake host (not the module) runs on this thread.
+pub fn in_host() -> bool {
+    IN_HOST.with(Cell::get)
+}
+
+/// Marks the host at work until dropped.
+struct HostWork;
+
+impl HostWork {
+    fn start() -> HostWork {
+        IN_HOST.with(|c| c.set(true));
+        HostWork
+    }
+}
+
+impl Drop for HostWork {
+    fn drop(&mut self) {
+        IN_HOST.with(|c| c.set(false));
+    }
+}
+
+/// What crossed the boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    pub hostcalls: u64,
+    /// Bytes the host handed the module (header maps, bodies, configuration, shared data).
+    pub bytes_in: u64,
+    /// Bytes the module handed the host (names, values, serialized maps, replies).
+    pub bytes_out: u64,
+    /// Buffers the host made the module allocate (`proxy_on_memory_allocate`) to hand bytes over.
+    pub host_buffers: u64,
+}
+
 #[derive(Default)]
 pub struct FakeHost {
+    pub census: Cell<Census>,
     pub calls: RefCell<Vec<Call>>,
     pub effective: Cell<u32>,
     pub config: RefCell<Vec<u8>>,
@@ -116,6 +159,17 @@ impl FakeHost {
         .unwrap_or(0)
     }
 
+    fn tally(&self, bytes_in: usize, bytes_out: usize) {
+        let mut c = self.census.get();
+        c.hostcalls += 1;
+        c.bytes_in += bytes_in as u64;
+        c.bytes_out += bytes_out as u64;
+        if bytes_in > 0 {
+            c.host_buffers += 1;
+        }
+        self.census.set(c);
+    }
+
     fn failing(&self, call: &str) -> Result<(), HostStatus> {
         if self.failing.borrow().contains(call) {
             Err(BAD_ARGUMENT)
@@ -141,34 +195,45 @@ impl FakeHost {
 
 impl Hostcalls for FakeHost {
     fn log_level(&self) -> Result<u32, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         Ok(1)
     }
 
     fn now_nanos(&self) -> Result<u64, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         Ok(self.now_ms.get() * 1_000_000)
     }
 
     fn buffer(&self, kind: BufferType, max: usize) -> Result<Vec<u8>, HostStatus> {
+        let _work = HostWork::start();
         let mut bytes = match kind {
             PLUGIN_CONFIGURATION => self.config.borrow().clone(),
             CALL_RESPONSE_BODY => self.answer.borrow().1.clone(),
             _ => return Err(NOT_FOUND),
         };
         bytes.truncate(max);
+        self.tally(bytes.len(), 0);
         Ok(bytes)
     }
 
     fn header_map(&self, map: MapType) -> Result<Vec<u8>, HostStatus> {
+        let _work = HostWork::start();
         self.failing("header_map")?;
         let pairs = self.map(map).ok_or(NOT_FOUND)?;
         let borrowed: Vec<(&str, &[u8])> = pairs
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        Ok(serialize(&borrowed))
+        let map = serialize(&borrowed);
+        self.tally(map.len(), 0);
+        Ok(map)
     }
 
     fn remove_header(&self, map: MapType, name: &str) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, name.len());
         self.failing("remove_header")?;
         let ctx = self.effective.get();
         let (store, call) = match map {
@@ -184,6 +249,8 @@ impl Hostcalls for FakeHost {
     }
 
     fn add_header(&self, map: MapType, name: &str, value: &[u8]) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, name.len() + value.len());
         if map != REQUEST_HEADERS {
             return Err(BAD_ARGUMENT);
         }
@@ -199,31 +266,41 @@ impl Hostcalls for FakeHost {
     fn send_local_response(
         &self,
         status: u16,
-        _headers: &[(&str, &[u8])],
-        _body: &[u8],
-        _details: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+        details: &str,
     ) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, serialize(headers).len() + body.len() + details.len());
         self.record(Call::Reply(self.effective.get(), status));
         self.failing("send_local_response")
     }
 
     fn resume_request(&self) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         self.record(Call::Resume(self.effective.get()));
         Ok(())
     }
 
     fn define_metric(&self, _kind: MetricType, name: &str) -> Result<u32, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, name.len());
         let mut names = self.metric_names.borrow_mut();
         names.push(name.to_string());
         u32::try_from(names.len() - 1).map_err(|_| BAD_ARGUMENT)
     }
 
     fn increment(&self, id: u32, by: i64) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         *self.metric_values.borrow_mut().entry(id).or_default() += by;
         Ok(())
     }
 
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         if self.gone.borrow().contains(&ctx) {
             return Err(NOT_FOUND);
         }
@@ -232,24 +309,32 @@ impl Hostcalls for FakeHost {
         Ok(())
     }
 
-    fn shared_get(&self, _key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, key.len());
         Ok(None)
     }
 
-    fn shared_set(&self, _key: &str, _value: &[u8], _cas: u32) -> Result<(), HostStatus> {
+    fn shared_set(&self, key: &str, value: &[u8], _cas: u32) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, key.len() + value.len());
         Ok(())
     }
 
     fn set_tick_period_ms(&self, _ms: u32) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
         Ok(())
     }
 
     fn http_call(
         &self,
-        _cluster: &str,
+        cluster: &str,
         headers: &[(&str, Cow<'_, [u8]>)],
         _timeout_ms: u32,
     ) -> Result<u32, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, cluster.len() + serialize(headers).len());
         self.failing("http_call")?;
         let token = self.next_token.get() + 1;
         self.next_token.set(token);
@@ -263,6 +348,7 @@ impl Hostcalls for FakeHost {
     }
 
     fn memory_bytes(&self) -> u64 {
+        let _work = HostWork::start();
         1 << 20
     }
 }

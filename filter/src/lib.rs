@@ -28,5 +28,5 @@ pub mod vm;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-#[cfg(test)]
-mod fake;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake;

@@ -1,4 +1,5 @@
-//! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`, `memory`.
+//! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`, `memory`,
+//! `census`.
 
 use crate::rig::Case;
 use crate::variant::{self, MixedWorkload, Variant};
@@ -15,6 +16,7 @@ usage:
   mesh-authz-bench chart --result FILE.json --svg FILE.svg
   mesh-authz-bench table --result FILE.json [--markdown]
   mesh-authz-bench memory [--entries N] [--out FILE.json]
+  mesh-authz-bench census
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
 mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
@@ -53,6 +55,8 @@ pub enum Command {
         result: PathBuf,
         markdown: bool,
     },
+    /// Hostcalls, VM entries, allocations and bytes per request on each path.
+    Census,
     /// VM memory per cached decision (N distinct credentials), module size, start-up time.
     Memory {
         entries: usize,
@@ -165,6 +169,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             result: need("--result")?,
             markdown,
         }),
+        "census" => Ok(Command::Census),
         "memory" => {
             let entries = match pairs.iter().rev().find(|(f, _)| *f == "--entries") {
                 Some((f, v)) => num(f, v)?,

@@ -8,8 +8,10 @@
 //! - `summary`: medians, paired ratios, derived figures; `sanity`: what every run asserts.
 //! - `report`, `svg`: JSON, tables, chart; `budget`: the ratio budgets `check` enforces.
 //! - `memory`: VM memory per cached decision, module size, start-up time (`memory` command).
+//! - `census`: hostcalls, VM entries, allocations and bytes per request on each path, counted.
 
 mod budget;
+mod census;
 mod cli;
 mod conn;
 mod cpu;
@@ -34,6 +36,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Counts the module's allocations for `census` (a plain `System` allocator otherwise).
+#[global_allocator]
+static ALLOCATOR: census::CountingAlloc = census::CountingAlloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
@@ -56,6 +62,10 @@ fn main() -> ExitCode {
             true
         }),
         Command::Memory { entries, out } => measure_memory(entries, &out),
+        Command::Census => census::run().map(|c| {
+            print!("{}", census::table(&c));
+            true
+        }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -206,6 +216,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
         figures,
         problems: problems.clone(),
         samples: results.iter().map(|(c, s)| (c.id(), s.clone())).collect(),
+        census: census::run()?,
     };
     let out = absolute(&a.out);
     let svg_path = a
@@ -222,6 +233,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
         "derived figures (performance targets; informational here):\n{}",
         report::derived(&report)
     );
+    print!("\n{}", census::table(&report.census));
     println!("machine: {}", report.machine.one_line());
     println!("wrote {} and {}", out.display(), svg_path.display());
     let mut ok = true;

@@ -34,6 +34,9 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Every measurement, by case id, in round order.
     pub samples: BTreeMap<String, Vec<Sample>>,
+    /// What each request path costs inside the module, counted (absent in older runs).
+    #[serde(default)]
+    pub census: Vec<crate::census::PathCost>,
 }
 
 impl Report {
