@@ -38,6 +38,7 @@ pub const PLUGIN_CONFIGURATION: BufferType = BufferType(7);
 pub struct MetricType(pub u32);
 pub const COUNTER: MetricType = MetricType(0);
 pub const GAUGE: MetricType = MetricType(1);
+pub const HISTOGRAM: MetricType = MetricType(2);
 
 /// What `proxy_on_request_headers`, `_body` and `_trailers` return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,10 @@ pub struct FakeHost {
     pub failing: RefCell<BTreeSet<&'static str>>,
     pub metric_names: RefCell<Vec<String>>,
     pub metric_values: RefCell<HashMap<u32, i64>>,
+    /// Histogram records (id, value).
+    pub recorded: RefCell<Vec<(u32, u64)>>,
+    /// Properties set, by (context, path).
+    pub properties: RefCell<HashMap<(u32, String), String>>,
     pub now_ms: Cell<u64>,
     next_token: Cell<u32>,
 }
@@ -295,6 +299,24 @@ impl Hostcalls for FakeHost {
         let _work = HostWork::start();
         self.tally(0, 0);
         *self.metric_values.borrow_mut().entry(id).or_default() += by;
+        Ok(())
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, 0);
+        self.recorded.borrow_mut().push((id, value));
+        Ok(())
+    }
+
+    fn set_property(&self, path: &str, value: &[u8]) -> Result<(), HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, path.len() + value.len());
+        let ctx = self.effective.get();
+        self.properties.borrow_mut().insert(
+            (ctx, path.to_string()),
+            String::from_utf8_lossy(value).into_owned(),
+        );
         Ok(())
     }
 

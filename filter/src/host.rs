@@ -1,24 +1,34 @@
 //! The core's `Host` (clock, counters, shared data) on the adapter's hostcalls, and the gauges the
 //! root context updates once a second.
 
-use crate::abi::{HostStatus, CAS_MISMATCH, COUNTER, GAUGE};
+use crate::abi::{HostStatus, CAS_MISMATCH, COUNTER, GAUGE, HISTOGRAM};
 use crate::hostcalls::Hostcalls;
-use mesh_authz_core::host::{Host, HostError, Metric, SharedError};
+use mesh_authz_core::host::{Histogram, Host, HostError, Metric, SharedError};
 
-/// Counter ids, defined once per root context. One the host refused stays `None` and is skipped.
+/// Counter and histogram ids, defined once per root context. One the host refused stays `None`
+/// and is skipped.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Metrics([Option<u32>; Metric::ALL.len()]);
+pub struct Metrics {
+    counters: [Option<u32>; Metric::ALL.len()],
+    histograms: [Option<u32>; Histogram::ALL.len()],
+}
 
 impl Metrics {
     pub fn define(h: &impl Hostcalls) -> Result<Metrics, (&'static str, HostStatus)> {
-        let mut ids = [None; Metric::ALL.len()];
-        for (slot, metric) in ids.iter_mut().zip(Metric::ALL) {
+        let mut m = Metrics::default();
+        for (slot, metric) in m.counters.iter_mut().zip(Metric::ALL) {
             *slot = Some(
                 h.define_metric(COUNTER, metric.name())
                     .map_err(|s| (metric.name(), s))?,
             );
         }
-        Ok(Metrics(ids))
+        for (slot, histogram) in m.histograms.iter_mut().zip(Histogram::ALL) {
+            *slot = Some(
+                h.define_metric(HISTOGRAM, histogram.name())
+                    .map_err(|s| (histogram.name(), s))?,
+            );
+        }
+        Ok(m)
     }
 }
 
@@ -102,8 +112,15 @@ impl<H: Hostcalls> Host for ProxyHost<'_, H> {
 
     fn count(&self, metric: Metric) {
         let index = Metric::ALL.iter().position(|m| *m == metric);
-        if let Some(id) = index.and_then(|i| self.metrics.0.get(i).copied().flatten()) {
+        if let Some(id) = index.and_then(|i| self.metrics.counters.get(i).copied().flatten()) {
             let _ = self.calls.increment(id, 1);
+        }
+    }
+
+    fn observe(&self, histogram: Histogram, value: u64) {
+        let index = Histogram::ALL.iter().position(|h| *h == histogram);
+        if let Some(id) = index.and_then(|i| self.metrics.histograms.get(i).copied().flatten()) {
+            let _ = self.calls.record_metric(id, value);
         }
     }
 

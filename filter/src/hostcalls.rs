@@ -26,6 +26,11 @@ pub trait Hostcalls {
     fn resume_request(&self) -> Result<(), HostStatus>;
     fn define_metric(&self, kind: MetricType, name: &str) -> Result<u32, HostStatus>;
     fn increment(&self, id: u32, by: i64) -> Result<(), HostStatus>;
+    /// Records a value in a histogram.
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostStatus>;
+    /// Sets a property of the current request (Envoy keeps it as filter state `wasm.<path>`, which
+    /// its access log can print).
+    fn set_property(&self, path: &str, value: &[u8]) -> Result<(), HostStatus>;
     /// Makes later hostcalls act on `ctx` (a request waiting on a callout another context owns).
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus>;
     /// A shared-data value and its CAS token; `None` when the key was never written.

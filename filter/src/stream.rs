@@ -13,6 +13,7 @@ use crate::root::Root;
 use crate::vm;
 use mesh_authz_core::decision::CalloutError;
 use mesh_authz_core::flow::{CallOut, Landed, Next};
+use mesh_authz_core::reply;
 use mesh_authz_core::request::RequestHead;
 use mesh_authz_core::response::Answer;
 use mesh_authz_core::{Action, Authorizer, Outcome};
@@ -69,7 +70,20 @@ pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
         }
     }
     match plan.next {
-        Next::Decided(authz, outcome) => carry_out(h, metrics, &authz, &outcome, false),
+        Next::Decided(authz, outcome) => {
+            // Decided at request headers: a decision there came from a cache level.
+            let cached = matches!(outcome, Outcome::Decided(_));
+            carry_out(
+                h,
+                metrics,
+                &authz,
+                &outcome,
+                Done {
+                    resume: false,
+                    cached,
+                },
+            )
+        }
         Next::Wait => Flow::Pause,
         Next::CallOut(call) => dispatch(h, root_id, ctx, metrics, call, false),
     }
@@ -101,7 +115,7 @@ fn dispatch(
     });
     match refused.flatten() {
         None => Flow::Pause,
-        Some((authz, outcome)) => carry_out(h, metrics, &authz, &outcome, resume),
+        Some((authz, outcome)) => carry_out(h, metrics, &authz, &outcome, Done::called(resume)),
     }
 }
 
@@ -203,7 +217,7 @@ pub fn on_callout_answer(
         crate::log::context(waiter);
         match h.set_effective_context(waiter) {
             Ok(()) => {
-                carry_out(h, metrics, &authz, &outcome, true);
+                carry_out(h, metrics, &authz, &outcome, Done::called(true));
             }
             Err(s) => log::debug!("request gone before its answer ({s})"),
         }
@@ -247,7 +261,7 @@ fn ask_again_for(
             dispatch(h, root_id, ctx, metrics, call, true);
         }
         Some(Next::Decided(authz, outcome)) => {
-            carry_out(h, metrics, &authz, &outcome, true);
+            carry_out(h, metrics, &authz, &outcome, Done::called(true));
         }
         Some(Next::Wait) | None => {
             fail_closed(h, format_args!("request lost its root while asking again"));
@@ -255,17 +269,67 @@ fn ask_again_for(
     }
 }
 
-/// Carries out `outcome` for the effective request. `resume`: the request was paused for a callout.
+/// How a request reached its outcome.
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    /// The request was paused for a callout: resume it on a continue.
+    resume: bool,
+    /// Decided from a cache level, without a callout of its own.
+    cached: bool,
+}
+
+impl Done {
+    fn called(resume: bool) -> Done {
+        Done {
+            resume,
+            cached: false,
+        }
+    }
+}
+
+/// Records the decision where Envoy's access log can print it (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`).
+fn record(h: &impl Hostcalls, authz: &Authorizer, outcome: &Outcome, cached: bool) {
+    let r = reply::record(authz.config(), outcome, cached);
+    let status = r.auth_status.map(|s| s.to_string());
+    let properties = [
+        ("mesh_authz.outcome", Some(r.label.name().as_bytes())),
+        (
+            "mesh_authz.cached",
+            Some(if r.cached {
+                b"true".as_slice()
+            } else {
+                b"false"
+            }),
+        ),
+        (
+            "mesh_authz.auth_status",
+            status.as_ref().map(|s| s.as_bytes()),
+        ),
+        ("mesh_authz.user", r.user),
+    ];
+    for (path, value) in properties {
+        if let Some(value) = value {
+            if let Err(s) = h.set_property(path, value) {
+                log::debug!("could not set {path} for the access log ({s})");
+            }
+        }
+    }
+}
+
+/// Carries out `outcome` for the effective request.
 fn carry_out(
     h: &impl Hostcalls,
     metrics: Metrics,
     authz: &Authorizer,
     outcome: &Outcome,
-    resume: bool,
+    done: Done,
 ) -> Flow {
     if let Outcome::BadRequest(bad) = outcome {
         // Info, not warn: any client can cause this line.
         log::info!("answering 400: {bad}");
+    }
+    if authz.config().access_log {
+        record(h, authz, outcome, done.cached);
     }
     let host = crate::host::ProxyHost { calls: h, metrics };
     match authz.conclude(&host, outcome) {
@@ -275,7 +339,7 @@ fn carry_out(
                     return fail_closed(h, format_args!("could not set {name} upstream ({s})"));
                 }
             }
-            if resume {
+            if done.resume {
                 if let Err(s) = h.resume_request() {
                     log::warn!("could not resume the request ({s}); the client may have gone");
                 }

@@ -59,6 +59,13 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_get_shared_data(
@@ -184,6 +191,14 @@ impl Hostcalls for Abi {
 
     fn increment(&self, id: u32, by: i64) -> Result<(), HostStatus> {
         check(unsafe { proxy_increment_metric(id, by) })
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostStatus> {
+        check(unsafe { proxy_record_metric(id, value) })
+    }
+
+    fn set_property(&self, path: &str, value: &[u8]) -> Result<(), HostStatus> {
+        check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
     }
 
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus> {

@@ -68,7 +68,7 @@ fn check_allow(failure: Failure) {
     let p = require_prerequisites!();
     let builder = Stack::builder(&p)
         .unwrap()
-        .config(|c| c["onError"]["mode"] = "allow".into());
+        .config(|c| c["onError"] = serde_json::json!({"mode": "allow"}));
     let s = stack(builder, failure);
     for _ in 0..2 {
         let r = s.send(&request()).unwrap();

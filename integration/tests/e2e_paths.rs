@@ -35,15 +35,12 @@ fn stack(p: &Prerequisites, hardened: bool) -> Stack {
 }
 
 fn with_bypass(p: &Prerequisites, hardened: bool, rules: serde_json::Value) -> Stack {
-    let mut b = Stack::builder(p)
+    Stack::builder(p)
         .unwrap()
         .hardened(hardened)
-        .config(|c| c["bypass"] = rules);
-    // Envoy writes its log file every 10 s by default; the log assertions poll it.
-    b.options
-        .extra_args
-        .extend(["--file-flush-interval-msec".into(), "50".into()]);
-    b.start().unwrap()
+        .config(|c| c["bypass"] = rules)
+        .start()
+        .unwrap()
 }
 
 fn counter(s: &Stack, name: &str) -> u64 {

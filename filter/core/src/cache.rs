@@ -60,6 +60,8 @@ pub struct DecisionCache<D> {
     /// The entries' cost, as `cost` counts it; kept at most `max_bytes`.
     bytes: usize,
     max_bytes: usize,
+    /// How long past its expiry an entry is kept for `get_stale` (`staleIfErrorSeconds`).
+    stale_ms: u64,
 }
 
 fn cost<D: Weigh>(decision: &D) -> usize {
@@ -68,25 +70,41 @@ fn cost<D: Weigh>(decision: &D) -> usize {
 
 impl<D: Weigh> DecisionCache<D> {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self::with_stale(max_entries, max_bytes, 0)
+    }
+
+    /// A cache that keeps expired entries `stale_ms` longer for `get_stale`; they count against
+    /// the bounds like live ones.
+    pub fn with_stale(max_entries: usize, max_bytes: usize, stale_ms: u64) -> Self {
         let cap = NonZeroUsize::new(max_entries).unwrap_or(NonZeroUsize::MIN);
         DecisionCache {
             map: LruCache::with_hasher(cap, BuildHasherDefault::default()),
             bytes: 0,
             max_bytes,
+            stale_ms,
         }
     }
 
-    /// A live entry, marked recently used; an expired one is dropped.
+    /// A live entry, marked recently used; one past its stale window too is dropped.
     pub fn get(&mut self, key: &CacheKey, now_ms: u64) -> Option<Rc<D>> {
-        let live = match self.map.get(key) {
-            Some(e) if e.expires_ms > now_ms => return Some(Rc::clone(&e.decision)),
-            Some(_) => false,
+        let expires = match self.map.peek(key) {
+            Some(e) if e.expires_ms > now_ms => {
+                return self.map.get(key).map(|e| Rc::clone(&e.decision))
+            }
+            Some(e) => e.expires_ms,
             None => return None,
         };
-        if !live {
+        if expires.saturating_add(self.stale_ms) <= now_ms {
             self.remove(key);
         }
         None
+    }
+
+    /// An entry that expired less than the stale window ago: what may serve when the callout fails.
+    pub fn get_stale(&mut self, key: &CacheKey, now_ms: u64) -> Option<Rc<D>> {
+        let e = self.map.peek(key)?;
+        (e.expires_ms <= now_ms && now_ms < e.expires_ms.saturating_add(self.stale_ms))
+            .then(|| Rc::clone(&e.decision))
     }
 
     fn remove(&mut self, key: &CacheKey) {
@@ -181,6 +199,22 @@ mod tests {
         assert_eq!(c.get(&k(1), 2_999).as_deref(), Some(&"allow"));
         assert_eq!(c.get(&k(1), 3_000), None);
         assert!(c.is_empty(), "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn expired_entries_stay_for_the_stale_window_only() {
+        let mut c = DecisionCache::with_stale(10, BIG, 5_000);
+        c.put(k(1), Rc::new(7u32), 2, 1_000);
+        assert_eq!(c.get_stale(&k(1), 2_999), None, "still live: not stale");
+        assert_eq!(c.get(&k(1), 3_000), None, "expired for get");
+        assert_eq!(c.len(), 1, "kept for the stale window");
+        assert!(c.get_stale(&k(1), 7_999).is_some());
+        assert_eq!(c.get_stale(&k(1), 8_000), None);
+        assert_eq!(c.get(&k(1), 8_000), None);
+        assert!(c.is_empty(), "dropped once past the window");
+        let mut plain = DecisionCache::new(10, BIG);
+        plain.put(k(1), Rc::new(7u32), 2, 1_000);
+        assert_eq!(plain.get_stale(&k(1), 3_000), None);
     }
 
     #[test]

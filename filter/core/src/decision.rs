@@ -8,8 +8,12 @@ use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The identity headers to set upstream: (index into `identity_headers`, value).
-    Allow { identity: TaggedHeaders },
+    /// The identity headers to set upstream: (index into `identity_headers`, value); `status` is
+    /// the service's 2xx, for the access log.
+    Allow {
+        status: u16,
+        identity: TaggedHeaders,
+    },
     /// What the client gets: the service's status, the `denyHeaders` it sent, its body (bounded).
     Deny {
         status: u16,
@@ -22,23 +26,75 @@ impl Weigh for Decision {
     /// The header value and body bytes this decision keeps on the heap: what varies between entries.
     fn payload_bytes(&self) -> usize {
         match self {
-            Decision::Allow { identity } => identity.as_bytes().len(),
+            Decision::Allow { identity, .. } => identity.as_bytes().len(),
             Decision::Deny { headers, body, .. } => headers.as_bytes().len() + body.len(),
         }
     }
 }
 
-/// Why no decision came back. Each is handled by `onError`.
+/// Why no decision came back. Each is handled by `onError`, by cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalloutError {
+    /// No answer within `authService.timeoutMs` (Envoy's own 504).
+    Timeout,
+    /// The auth service could not be reached.
+    Unreachable(Unreachable),
+    /// A 5xx the auth service itself sent.
+    ServerError(u16),
+    /// An answer the module cannot read: an unreadable header map or body, no valid `:status`,
+    /// or a 1xx (never a final answer).
+    Malformed,
+}
+
+/// How the auth service could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Envoy answered for it (connection refused or reset, no healthy host, overflow): a 5xx
+    /// without `x-envoy-upstream-service-time`, which Envoy adds to every answer from upstream.
+    EnvoyReply(u16),
+    /// No answer at all.
+    NoAnswer,
     /// `dispatch_http_call` refused: unknown cluster or bad headers.
     Dispatch(String),
-    /// No response: timeout, connection failure, no healthy host.
-    NoResponse,
-    /// A 5xx from the service.
-    ServerError(u16),
-    /// A response without a usable `:status`, or with a 1xx one (never a final answer).
+}
+
+/// The causes `onError` can set a policy for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Timeout,
+    Unreachable,
+    ServerError,
     Malformed,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 4] = [
+        Cause::Timeout,
+        Cause::Unreachable,
+        Cause::ServerError,
+        Cause::Malformed,
+    ];
+
+    /// The name in configuration and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Timeout => "timeout",
+            Cause::Unreachable => "unreachable",
+            Cause::ServerError => "serverError",
+            Cause::Malformed => "malformed",
+        }
+    }
+}
+
+impl CalloutError {
+    pub fn cause(&self) -> Cause {
+        match self {
+            CalloutError::Timeout => Cause::Timeout,
+            CalloutError::Unreachable(_) => Cause::Unreachable,
+            CalloutError::ServerError(_) => Cause::ServerError,
+            CalloutError::Malformed => Cause::Malformed,
+        }
+    }
 }
 
 /// How the filter ends a request's authorization. `reply::action` turns it into what Envoy does.
@@ -46,6 +102,8 @@ pub enum CalloutError {
 pub enum Outcome {
     Bypass,
     Decided(Rc<Decision>),
+    /// The callout failed and `cache.staleIfErrorSeconds` let an expired decision serve instead.
+    Stale(Rc<Decision>),
     Error(CalloutError),
     BadRequest(BadRequest),
 }

@@ -10,7 +10,7 @@ use crate::flight::Sharing;
 use crate::host::{Host, Metric};
 use crate::key::CacheKey;
 use crate::path::{self, DotSegment};
-use crate::reply::{self, Action};
+use crate::reply::{self, Action, Label};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
 use crate::shared;
@@ -30,9 +30,13 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(config: Config) -> Self {
-        let cache = config
-            .cache
-            .map(|p| RefCell::new(DecisionCache::new(p.max_entries, p.max_bytes)));
+        let cache = config.cache.map(|p| {
+            RefCell::new(DecisionCache::with_stale(
+                p.max_entries,
+                p.max_bytes,
+                p.stale_ms,
+            ))
+        });
         Authorizer { config, cache }
     }
 
@@ -105,7 +109,18 @@ impl Authorizer {
     ) -> (Outcome, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
-            Err(e) => return (Outcome::Error(e), Sharing::All),
+            Err(e) => {
+                // A decision that expired a little ago beats onError (stale-if-error); both are
+                // the same for every request waiting on this key.
+                let outcome = match self.stale(host, key) {
+                    Some(d) => {
+                        log::info!("{key:?}: the auth service failed ({}); serving the expired decision (cache.staleIfErrorSeconds)", e.cause().name());
+                        Outcome::Stale(d)
+                    }
+                    None => Outcome::Error(e),
+                };
+                return (outcome, Sharing::All);
+            }
         };
         let sharing = if judged.shareable {
             Sharing::All
@@ -123,6 +138,30 @@ impl Authorizer {
             }
         }
         (Outcome::Decided(decision), sharing)
+    }
+
+    /// A decision for `key` that expired less than `staleIfErrorSeconds` ago, from either level.
+    fn stale(&self, host: &dyn Host, key: &CacheKey) -> Option<Rc<Decision>> {
+        let policy = self.config.cache?;
+        if policy.stale_ms == 0 {
+            return None;
+        }
+        let now = host.now_ms().ok()?;
+        let cache = self.cache.as_ref()?;
+        if let Some(d) = cache.try_borrow_mut().ok()?.get_stale(key, now) {
+            return Some(d);
+        }
+        if policy.shared_slots == 0 {
+            return None;
+        }
+        let (bytes, _) = host
+            .shared_get(&shared::slot_name(key, policy.shared_slots))
+            .ok()??;
+        if bytes.len() > shared::MAX_VALUE_BYTES {
+            return None;
+        }
+        let (decision, expires) = shared::decode_entry(&bytes, key)?;
+        (expires <= now && now < expires.saturating_add(policy.stale_ms)).then(|| Rc::new(decision))
     }
 
     fn shared_slots(&self) -> u32 {
@@ -176,15 +215,22 @@ impl Authorizer {
     pub fn conclude<'a>(&'a self, host: &dyn Host, outcome: &'a Outcome) -> Action<'a> {
         host.count(match outcome {
             Outcome::Bypass => Metric::Bypassed,
-            Outcome::Decided(decision) => match decision.as_ref() {
+            Outcome::Decided(decision) | Outcome::Stale(decision) => match decision.as_ref() {
                 Decision::Allow { .. } => Metric::Allowed,
                 Decision::Deny { .. } => Metric::Denied,
             },
             Outcome::Error(_) => Metric::Errors,
             Outcome::BadRequest(_) => Metric::Denied,
         });
-        if let Outcome::BadRequest(BadRequest::DotSegment) = outcome {
-            host.count(Metric::BadPaths);
+        match outcome {
+            Outcome::BadRequest(BadRequest::DotSegment) => host.count(Metric::BadPaths),
+            Outcome::Stale(_) => host.count(Metric::StaleServed),
+            _ => {}
+        }
+        match reply::label(&self.config, outcome) {
+            Label::ShadowDeny => host.count(Metric::ShadowDenied),
+            Label::ShadowError => host.count(Metric::ShadowErrors),
+            _ => {}
         }
         reply::action(&self.config, outcome)
     }

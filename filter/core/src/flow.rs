@@ -13,13 +13,15 @@
 
 use crate::callout::{CalloutHeaders, Walk};
 use crate::config::Config;
-use crate::decision::{CalloutError, Outcome};
+use crate::decision::{CalloutError, Outcome, Unreachable};
 use crate::engine::{Authorizer, Start};
 use crate::flight::{Flights, Sharing};
-use crate::host::{Host, Metric};
+use crate::host::{Histogram, Host, Metric};
 use crate::identity;
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
+use crate::throttle::{Throttle, WINDOW_MS};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A request (stream) context id, as the host numbers them.
@@ -34,6 +36,9 @@ pub struct Gate {
     /// Each flight keeps the `Authorizer` it was made under: a new configuration never judges an
     /// answer to a callout made under the old one.
     flights: Flights<Rc<Authorizer>>,
+    throttle: Throttle,
+    /// When each callout in flight was dispatched, for `callout_duration_ms`.
+    started: HashMap<Token, u64>,
 }
 
 /// What to do at request headers: strip `strip` (every value of each name), then `next`.
@@ -157,16 +162,17 @@ impl Gate {
         match result {
             Ok(token) => {
                 host.count(Metric::Callouts);
+                if let Ok(now) = host.now_ms() {
+                    self.started.insert(token, now);
+                }
                 let key = call.walk.key;
                 self.flights.open(token, key, call.authz, ctx, call.shared);
                 None
             }
             Err(status) => {
-                log::warn!(
-                    "callout to cluster '{}' not dispatched ({status}): check that the cluster exists in Envoy's configuration (Istio: outbound|PORT||FQDN of the auth service)",
-                    call.config().auth.cluster
-                );
-                Some((call.authz, Outcome::Error(CalloutError::Dispatch(status))))
+                let error = CalloutError::Unreachable(Unreachable::Dispatch(status));
+                explain(call.config(), &mut self.throttle, host, &error);
+                Some((call.authz, Outcome::Error(error)))
             }
         }
     }
@@ -191,9 +197,12 @@ impl Gate {
         answer: Result<Answer<'_>, CalloutError>,
     ) -> Option<Landed> {
         let flight = self.flights.land(token)?;
+        if let (Some(start), Ok(now)) = (self.started.remove(&token), host.now_ms()) {
+            host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
+        }
         let (outcome, sharing) = flight.owner.finish(host, &flight.key, answer);
         if let Outcome::Error(e) = &outcome {
-            explain(flight.owner.config(), e);
+            explain(flight.owner.config(), &mut self.throttle, host, e);
         }
         if sharing == Sharing::OpenerOnly {
             log::debug!(
@@ -246,24 +255,45 @@ impl Gate {
     }
 }
 
-/// One line per failed callout saying what to check.
-fn explain(config: &Config, error: &CalloutError) {
+/// One line per failed callout saying what to check, at most once per cause per window.
+fn explain(config: &Config, throttle: &mut Throttle, host: &dyn Host, error: &CalloutError) {
+    let Some(held) = host
+        .now_ms()
+        .ok()
+        .and_then(|now| throttle.admit(error.cause(), now))
+    else {
+        return;
+    };
     let auth = &config.auth;
+    let cluster = &auth.cluster;
+    let also = if held > 0 {
+        format!(
+            " ({held} more like this in the last {} s)",
+            WINDOW_MS / 1000
+        )
+    } else {
+        String::new()
+    };
     match error {
-        CalloutError::NoResponse => log::warn!(
-            "no answer from the auth service on cluster '{}' within {} ms (timeout, refused connection or no healthy host): check the service, the cluster's endpoints and authService.timeoutMs",
-            auth.cluster,
+        CalloutError::Timeout => log::warn!(
+            "no answer from the auth service on cluster '{cluster}' within {} ms: check the service's latency and authService.timeoutMs{also}",
             auth.timeout_ms
         ),
+        CalloutError::Unreachable(Unreachable::EnvoyReply(s)) => log::warn!(
+            "auth service on cluster '{cluster}' unreachable (Envoy answered {s}: connection refused or reset, or no healthy host): check the service and the cluster's endpoints{also}"
+        ),
+        CalloutError::Unreachable(Unreachable::NoAnswer) => log::warn!(
+            "auth service on cluster '{cluster}' gave no answer (connection reset): check the service and the cluster's endpoints{also}"
+        ),
+        CalloutError::Unreachable(Unreachable::Dispatch(s)) => log::warn!(
+            "callout to cluster '{cluster}' not dispatched ({s}): check that the cluster exists in Envoy's configuration (Istio: outbound|PORT||FQDN of the auth service){also}"
+        ),
         CalloutError::ServerError(s) => log::warn!(
-            "auth service on cluster '{}' answered {s}: see the auth service's own logs",
-            auth.cluster
+            "auth service on cluster '{cluster}' answered {s}: see the auth service's own logs{also}"
         ),
         CalloutError::Malformed => log::warn!(
-            "auth service on cluster '{}' answered without a valid final :status (or with an unreadable answer)",
-            auth.cluster
+            "auth service on cluster '{cluster}' answered without a valid final :status (or with an unreadable answer){also}"
         ),
-        CalloutError::Dispatch(_) => {}
     }
 }
 

@@ -26,10 +26,16 @@ pub enum Metric {
     SharedHits,
     /// Requests refused for a dot segment in their path (also counted as denied).
     BadPaths,
+    /// Expired decisions served because the callout failed (also counted as allowed or denied).
+    StaleServed,
+    /// Shadow mode: denials let through (also counted as denied).
+    ShadowDenied,
+    /// Shadow mode: errors `onError` would have denied, let through (also counted as errors).
+    ShadowErrors,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 12] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -39,6 +45,9 @@ impl Metric {
         Metric::Callouts,
         Metric::SharedHits,
         Metric::BadPaths,
+        Metric::StaleServed,
+        Metric::ShadowDenied,
+        Metric::ShadowErrors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +61,26 @@ impl Metric {
             Metric::Callouts => "mesh_authz_callouts",
             Metric::SharedHits => "mesh_authz_shared_cache_hits",
             Metric::BadPaths => "mesh_authz_bad_paths",
+            Metric::StaleServed => "mesh_authz_stale_served",
+            Metric::ShadowDenied => "mesh_authz_shadow_denied",
+            Metric::ShadowErrors => "mesh_authz_shadow_errors",
+        }
+    }
+}
+
+/// The histograms the filter exports (`mesh_authz_<name>` with `_bucket`s in Prometheus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Histogram {
+    /// From dispatch to answer: the auth service's latency as the filter sees it.
+    CalloutDurationMs,
+}
+
+impl Histogram {
+    pub const ALL: [Histogram; 1] = [Histogram::CalloutDurationMs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Histogram::CalloutDurationMs => "mesh_authz_callout_duration_ms",
         }
     }
 }
@@ -68,6 +97,7 @@ pub trait Host {
     /// Wall-clock milliseconds, the same clock for every worker.
     fn now_ms(&self) -> Result<u64, HostError>;
     fn count(&self, metric: Metric);
+    fn observe(&self, histogram: Histogram, value: u64);
     /// The value of a shared-data key and its CAS token; `None` if the key was never written.
     fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError>;
     /// Writes a shared-data key if its CAS token is still `cas` (0: unconditionally).
@@ -90,6 +120,7 @@ pub mod fake {
         pub now: Cell<u64>,
         pub broken_clock: Cell<bool>,
         pub counts: RefCell<Vec<Metric>>,
+        pub observed: RefCell<Vec<(Histogram, u64)>>,
         pub shared: SharedData,
     }
 
@@ -102,6 +133,9 @@ pub mod fake {
         }
         fn count(&self, metric: Metric) {
             self.counts.borrow_mut().push(metric);
+        }
+        fn observe(&self, histogram: Histogram, value: u64) {
+            self.observed.borrow_mut().push((histogram, value));
         }
         fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
             Ok(self.shared.borrow().get(key).cloned())

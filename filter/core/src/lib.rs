@@ -37,6 +37,7 @@ pub mod request;
 pub mod response;
 pub mod shared;
 pub mod tagged;
+pub mod throttle;
 
 pub use config::{Config, ConfigError};
 pub use decision::Outcome;

@@ -1,6 +1,7 @@
-//! The one place where an outcome becomes what Envoy does with the request.
+//! The one place where an outcome becomes what Envoy does with the request, what it is counted as,
+//! and what the access log shows of it.
 
-use crate::config::{Config, OnError};
+use crate::config::{Config, ErrorPolicy, Mode};
 use crate::decision::{Decision, Outcome, TaggedHeaders};
 
 const TEXT: &[u8] = b"text/plain";
@@ -17,15 +18,108 @@ pub enum Action<'a> {
     },
 }
 
-pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
+/// What the filter did with a request: its counter and its access-log `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Allow,
+    Deny,
+    Bypass,
+    /// `onError` applied.
+    Error,
+    /// An expired decision served because the callout failed.
+    Stale,
+    /// Shadow mode: denied, let through.
+    ShadowDeny,
+    /// Shadow mode: `onError` would have denied, let through.
+    ShadowError,
+}
+
+impl Label {
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::Allow => "allow",
+            Label::Deny => "deny",
+            Label::Bypass => "bypass",
+            Label::Error => "error",
+            Label::Stale => "stale",
+            Label::ShadowDeny => "shadow-deny",
+            Label::ShadowError => "shadow-error",
+        }
+    }
+}
+
+/// The decision a request got, in access-log terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub label: Label,
+    /// Decided from a cache level (a stale decision included), without a callout of its own.
+    pub cached: bool,
+    /// The auth service's status behind the decision, when there is one.
+    pub auth_status: Option<u16>,
+    /// The first configured identity header's value, on an allow.
+    pub user: Option<&'a [u8]>,
+}
+
+pub fn label(config: &Config, outcome: &Outcome) -> Label {
+    let shadow = config.mode == Mode::Shadow;
+    let deny = if shadow {
+        Label::ShadowDeny
+    } else {
+        Label::Deny
+    };
     match outcome {
-        Outcome::Bypass => Action::Continue {
-            identity: Vec::new(),
+        Outcome::Bypass => Label::Bypass,
+        Outcome::Decided(d) => match d.as_ref() {
+            Decision::Allow { .. } => Label::Allow,
+            Decision::Deny { .. } => deny,
         },
-        Outcome::Decided(decision) => match decision.as_ref() {
-            Decision::Allow { identity } => Action::Continue {
+        Outcome::Stale(d) => match d.as_ref() {
+            Decision::Deny { .. } if shadow => Label::ShadowDeny,
+            _ => Label::Stale,
+        },
+        Outcome::Error(e) => match config.on_error.policy(e.cause()) {
+            ErrorPolicy::Deny { .. } if shadow => Label::ShadowError,
+            _ => Label::Error,
+        },
+        Outcome::BadRequest(_) => deny,
+    }
+}
+
+pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record<'a> {
+    let decision = match outcome {
+        Outcome::Decided(d) | Outcome::Stale(d) => Some(d.as_ref()),
+        _ => None,
+    };
+    let (auth_status, user) = match decision {
+        Some(Decision::Allow { status, identity }) => (
+            Some(*status),
+            identity.iter().find(|(i, _)| *i == 0).map(|(_, v)| v),
+        ),
+        Some(Decision::Deny { status, .. }) => (Some(*status), None),
+        None => (None, None),
+    };
+    Record {
+        label: label(config, outcome),
+        cached: cached || matches!(outcome, Outcome::Stale(_)),
+        auth_status,
+        user,
+    }
+}
+
+pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
+    let go_on = Action::Continue {
+        identity: Vec::new(),
+    };
+    // Shadow mode decides everything as usual but stops nothing: an allow still carries its
+    // identity, anything else goes on without one (client-sent identity is already gone).
+    let shadow = config.mode == Mode::Shadow;
+    match outcome {
+        Outcome::Bypass => go_on,
+        Outcome::Decided(decision) | Outcome::Stale(decision) => match decision.as_ref() {
+            Decision::Allow { identity, .. } => Action::Continue {
                 identity: named(&config.identity_headers, identity),
             },
+            Decision::Deny { .. } if shadow => go_on,
             Decision::Deny {
                 status,
                 headers,
@@ -36,16 +130,16 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
                 body,
             },
         },
-        Outcome::Error(_) => match config.on_error {
-            OnError::Allow => Action::Continue {
-                identity: Vec::new(),
-            },
-            OnError::Deny { status } => Action::Respond {
+        Outcome::Error(e) => match config.on_error.policy(e.cause()) {
+            ErrorPolicy::Allow => go_on,
+            ErrorPolicy::Deny { .. } if shadow => go_on,
+            ErrorPolicy::Deny { status } => Action::Respond {
                 status,
                 headers: vec![("content-type", TEXT)],
                 body: b"authorization service unavailable\n",
             },
         },
+        Outcome::BadRequest(_) if shadow => go_on,
         Outcome::BadRequest(_) => Action::Respond {
             status: 400,
             headers: vec![("content-type", TEXT)],
@@ -65,7 +159,7 @@ fn named<'a>(names: &'a [String], values: &'a TaggedHeaders) -> Vec<(&'a str, &'
 mod tests {
     use super::*;
     use crate::callout::BadRequest;
-    use crate::decision::CalloutError;
+    use crate::decision::{CalloutError, Unreachable};
     use std::rc::Rc;
 
     fn config(on_error: &str) -> Config {
@@ -83,6 +177,7 @@ mod tests {
     fn allow_sets_identity_by_name() {
         let cfg = config(r#"{"mode": "deny"}"#);
         let o = decided(Decision::Allow {
+            status: 200,
             identity: TaggedHeaders::from_pairs([(0, b"alice".as_slice())]),
         });
         assert_eq!(
@@ -115,12 +210,109 @@ mod tests {
     fn errors_follow_on_error() {
         let deny = config(r#"{"mode": "deny", "status": 503}"#);
         let allow = config(r#"{"mode": "allow"}"#);
-        let o = Outcome::Error(CalloutError::NoResponse);
+        let o = Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer));
         assert!(matches!(
             action(&deny, &o),
             Action::Respond { status: 503, .. }
         ));
         assert_eq!(action(&allow, &o), Action::Continue { identity: vec![] });
+    }
+
+    #[test]
+    fn each_cause_follows_its_own_policy() {
+        let cfg = config(
+            r#"{"status": 503, "timeout": {"mode": "allow"}, "serverError": {"status": 502}}"#,
+        );
+        let cases: &[(CalloutError, Option<u16>, Label)] = &[
+            (CalloutError::Timeout, None, Label::Error),
+            (
+                CalloutError::Unreachable(Unreachable::EnvoyReply(503)),
+                Some(503),
+                Label::Error,
+            ),
+            (CalloutError::ServerError(500), Some(502), Label::Error),
+            (CalloutError::Malformed, Some(503), Label::Error),
+        ];
+        for (e, status, want) in cases {
+            let o = Outcome::Error(e.clone());
+            let got = match action(&cfg, &o) {
+                Action::Respond { status, .. } => Some(status),
+                Action::Continue { identity } => {
+                    assert!(identity.is_empty());
+                    None
+                }
+            };
+            assert_eq!((got, label(&cfg, &o)), (*status, *want), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn shadow_mode_stops_nothing_and_says_so() {
+        let text = r#"{"authService": {"cluster": "c", "authority": "a"}, "identityHeaders": ["x-user-id"],
+            "mode": "shadow", "onError": {"timeout": {"mode": "allow"}}}"#;
+        let cfg = Config::parse(text.as_bytes()).unwrap();
+        let go_on = Action::Continue { identity: vec![] };
+        let deny = decided(Decision::Deny {
+            status: 403,
+            headers: TaggedHeaders::default(),
+            body: b"no".as_slice().into(),
+        });
+        assert_eq!(action(&cfg, &deny), go_on);
+        assert_eq!(label(&cfg, &deny), Label::ShadowDeny);
+        let error = Outcome::Error(CalloutError::ServerError(500));
+        assert_eq!(action(&cfg, &error), go_on);
+        assert_eq!(label(&cfg, &error), Label::ShadowError);
+        let allowed_anyway = Outcome::Error(CalloutError::Timeout);
+        assert_eq!(
+            label(&cfg, &allowed_anyway),
+            Label::Error,
+            "enforce would not stop it either"
+        );
+        let bad = Outcome::BadRequest(BadRequest::DotSegment);
+        assert_eq!(
+            (action(&cfg, &bad), label(&cfg, &bad)),
+            (go_on, Label::ShadowDeny)
+        );
+        let allow = decided(Decision::Allow {
+            status: 200,
+            identity: TaggedHeaders::from_pairs([(0, b"alice".as_slice())]),
+        });
+        assert_eq!(
+            action(&cfg, &allow),
+            Action::Continue {
+                identity: vec![("x-user-id", b"alice".as_slice())]
+            },
+            "an allow still carries its identity"
+        );
+    }
+
+    #[test]
+    fn records_say_what_the_access_log_shows() {
+        let cfg = config(r#"{"mode": "deny"}"#);
+        let allow = decided(Decision::Allow {
+            status: 204,
+            identity: TaggedHeaders::from_pairs([(0, b"alice".as_slice())]),
+        });
+        let r = record(&cfg, &allow, true);
+        assert_eq!(
+            (r.label.name(), r.cached, r.auth_status, r.user),
+            ("allow", true, Some(204), Some(b"alice".as_slice()))
+        );
+        let stale = Outcome::Stale(Rc::new(Decision::Deny {
+            status: 401,
+            headers: TaggedHeaders::default(),
+            body: Box::default(),
+        }));
+        let r = record(&cfg, &stale, false);
+        assert_eq!(
+            (r.label.name(), r.cached, r.auth_status, r.user),
+            ("stale", true, Some(401), None)
+        );
+        let r = record(&cfg, &Outcome::Bypass, false);
+        assert_eq!(
+            (r.label.name(), r.cached, r.auth_status),
+            ("bypass", false, None)
+        );
     }
 
     #[test]

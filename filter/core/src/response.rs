@@ -9,7 +9,10 @@
 use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::cache_control;
 use crate::config::Config;
-use crate::decision::{CalloutError, Decision, TaggedHeaders, Weigh};
+use crate::decision::{CalloutError, Decision, TaggedHeaders, Unreachable, Weigh};
+
+/// The header Envoy's router adds to every answer that came from upstream.
+const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
 
 /// The auth service's answer as the adapter read it: header pairs (with `:status`) and the body,
 /// at most `maxDenyBodyBytes` of it.
@@ -36,11 +39,20 @@ pub fn judge(
     body: &[u8],
 ) -> Result<Judged, CalloutError> {
     if headers.is_empty() {
-        return Err(CalloutError::NoResponse);
+        return Err(CalloutError::Unreachable(Unreachable::NoAnswer));
     }
     let status = status(headers).ok_or(CalloutError::Malformed)?;
     if status >= 500 {
-        return Err(CalloutError::ServerError(status));
+        // Envoy adds x-envoy-upstream-service-time to every answer that came from upstream; a 5xx
+        // without it is Envoy's own: its timeout (504), or the service unreachable.
+        let from_upstream = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(UPSTREAM_SERVICE_TIME));
+        return Err(match (from_upstream, status) {
+            (true, s) => CalloutError::ServerError(s),
+            (false, 504) => CalloutError::Timeout,
+            (false, s) => CalloutError::Unreachable(Unreachable::EnvoyReply(s)),
+        });
     }
     if status < 200 {
         return Err(CalloutError::Malformed);
@@ -60,7 +72,11 @@ pub fn judge(
             Some(p) => cc.max_age.unwrap_or(p.allow_ttl_secs).min(p.max_ttl_secs),
             None => 0,
         };
-        return Ok(bounded(Decision::Allow { identity }, ttl, !per_client));
+        return Ok(bounded(
+            Decision::Allow { status, identity },
+            ttl,
+            !per_client,
+        ));
     }
     let cacheable = status == 401 || status == 403;
     let ttl = match policy {
@@ -145,6 +161,7 @@ mod tests {
         assert_eq!(
             j.decision,
             Decision::Allow {
+                status: 200,
                 identity: TaggedHeaders::from_pairs([
                     (0, b"alice".as_slice()),
                     (1, b"acme".as_slice())
@@ -336,15 +353,37 @@ mod tests {
     #[test]
     fn errors() {
         let cfg = config("");
-        assert_eq!(judge(&cfg, &[], b""), Err(CalloutError::NoResponse));
         assert_eq!(
-            judge(&cfg, &[(":status", b"500")], b""),
-            Err(CalloutError::ServerError(500))
+            judge(&cfg, &[], b""),
+            Err(CalloutError::Unreachable(Unreachable::NoAnswer))
         );
-        assert_eq!(
-            judge(&cfg, &[(":status", b"503")], b""),
-            Err(CalloutError::ServerError(503))
-        );
+        // What Envoy hands the module, seen on a real Envoy: the service's own 5xx carries
+        // x-envoy-upstream-service-time; Envoy's timeout and connection failures do not.
+        let upstream: &[u8] = b"3";
+        let cases: &[(&[u8], bool, CalloutError)] = &[
+            (b"500", true, CalloutError::ServerError(500)),
+            (b"503", true, CalloutError::ServerError(503)),
+            (b"504", true, CalloutError::ServerError(504)),
+            (b"504", false, CalloutError::Timeout),
+            (
+                b"503",
+                false,
+                CalloutError::Unreachable(Unreachable::EnvoyReply(503)),
+            ),
+            (
+                b"500",
+                false,
+                CalloutError::Unreachable(Unreachable::EnvoyReply(500)),
+            ),
+        ];
+        for (status, from_upstream, want) in cases {
+            let mut h: Vec<(&str, &[u8])> =
+                vec![(":status", status), ("content-type", b"text/plain")];
+            if *from_upstream {
+                h.push(("x-envoy-upstream-service-time", upstream));
+            }
+            assert_eq!(judge(&cfg, &h, b""), Err(want.clone()), "{h:?}");
+        }
         assert_eq!(
             judge(&cfg, &[(":status", b"abc")], b""),
             Err(CalloutError::Malformed)

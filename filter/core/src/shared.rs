@@ -5,15 +5,16 @@
 //! a collision reads as a miss, never as someone else's decision. Entries are written with the CAS
 //! value shared data returns; losing a race just means another worker's fresh entry stays.
 //!
-//! Entry layout (little endian): version 1, digest (32), expires at (u64 ms, the host's wall clock,
-//! which all workers share), then the decision: 0 = allow, u32 length, packed identity headers;
+//! Entry layout (little endian): version 2, digest (32), expires at (u64 ms, the host's wall clock,
+//! which all workers share), then the decision: 0 = allow, u16 status, u32 length, packed identity
+//! headers;
 //! 1 = deny, u16 status, u32 length, packed deny headers, u32 body length, body (see `tagged`).
 
 use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::decision::{Decision, TaggedHeaders};
 use crate::key::CacheKey;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// The fixed part of a deny entry (the larger): version, digest, expiry, tag, status, two lengths.
 const FIXED_BYTES: usize = 1 + 32 + 8 + 1 + 2 + 4 + 4;
 /// No value above this is written, and one read above it is a miss: the shared level holds no
@@ -39,8 +40,9 @@ pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
         out.extend_from_slice(packed);
     };
     match decision {
-        Decision::Allow { identity } => {
+        Decision::Allow { status, identity } => {
             out.push(0);
+            out.extend_from_slice(&status.to_le_bytes());
             headers(&mut out, identity);
         }
         Decision::Deny {
@@ -60,16 +62,20 @@ pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
 
 /// The decision in `bytes` if it is for `key` and still live at `now_ms`, with its expiry.
 pub fn decode(bytes: &[u8], key: &CacheKey, now_ms: u64) -> Option<(Decision, u64)> {
+    decode_entry(bytes, key).filter(|(_, expires)| *expires > now_ms)
+}
+
+/// The decision in `bytes` if it is for `key`, live or not, with its expiry (`staleIfErrorSeconds`
+/// may still use an expired one).
+pub fn decode_entry(bytes: &[u8], key: &CacheKey) -> Option<(Decision, u64)> {
     let mut r = Reader(bytes);
     if r.u8()? != VERSION || r.take(32)? != key.0.as_slice() {
         return None;
     }
     let expires = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-    if expires <= now_ms {
-        return None;
-    }
     let decision = match r.u8()? {
         0 => Decision::Allow {
+            status: u16::from_le_bytes(r.take(2)?.try_into().ok()?),
             identity: r.headers()?,
         },
         1 => {
@@ -120,6 +126,7 @@ mod tests {
 
     fn allow() -> Decision {
         Decision::Allow {
+            status: 200,
             identity: TaggedHeaders::from_pairs([
                 (0, b"alice".as_slice()),
                 (2, b"acme".as_slice()),

@@ -22,7 +22,10 @@ fn tagged() -> impl Strategy<Value = TaggedHeaders> {
 
 fn decision() -> impl Strategy<Value = Decision> {
     prop_oneof![
-        tagged().prop_map(|identity| Decision::Allow { identity }),
+        tagged().prop_map(|identity| Decision::Allow {
+            status: 200,
+            identity
+        }),
         (100u16..600, tagged(), vec(any::<u8>(), 0..64)).prop_map(|(status, headers, body)| {
             Decision::Deny {
                 status,

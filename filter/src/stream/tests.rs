@@ -248,3 +248,34 @@ fn a_bad_configuration_is_refused_and_a_root_takes_its_gauges_along() {
     assert_eq!(h.metric("mesh_authz_callouts_in_flight"), 0);
     assert_eq!(h.metric("mesh_authz_vm_memory_bytes"), 0);
 }
+
+fn property(h: &FakeHost, ctx: u32, path: &str) -> Option<String> {
+    h.properties
+        .borrow()
+        .get(&(ctx, format!("mesh_authz.{path}")))
+        .cloned()
+}
+
+#[test]
+fn each_decision_is_recorded_for_the_access_log() {
+    let h = configured(CONFIG);
+    arrive(&h, 10, &borrowed(&get("/x", "a")));
+    deliver(&h, 1, ALLOW, "");
+    arrive(&h, 11, &borrowed(&get("/x", "a")));
+    arrive(&h, 12, &[(":method", "GET"), (":path", "/healthz")]);
+    let seen = |ctx| ["outcome", "cached", "auth_status", "user"].map(|p| property(&h, ctx, p));
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(seen(10), [s("allow"), s("false"), s("200"), s("alice")]);
+    assert_eq!(seen(11), [s("allow"), s("true"), s("200"), s("alice")]);
+    assert_eq!(seen(12), [s("bypass"), s("false"), None, None]);
+    assert_eq!(h.recorded.borrow().len(), 1, "one callout latency recorded");
+}
+
+#[test]
+fn without_access_log_properties_nothing_is_recorded() {
+    let config = r#"{"authService": {"cluster": "auth", "authority": "a"}, "accessLog": false}"#;
+    let h = configured(config);
+    arrive(&h, 10, &[(":method", "GET"), (":path", "/x")]);
+    deliver(&h, 1, &[(":status", "401")], "");
+    assert!(h.properties.borrow().is_empty());
+}

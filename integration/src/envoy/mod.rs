@@ -218,9 +218,15 @@ impl Envoy {
         if !opts.inherit_output {
             let stderr =
                 std::fs::File::create(dir.join("stderr.txt")).map_err(io("creating stderr.txt"))?;
+            // stdout carries the access log (`/dev/stdout` in the bootstrap); flushed every 100 ms
+            // (Envoy's default is 10 s) so tests see log and access log lines quickly.
+            let stdout =
+                std::fs::File::create(dir.join("stdout.txt")).map_err(io("creating stdout.txt"))?;
             cmd.arg("--log-path")
                 .arg(&log_path)
-                .stdout(Stdio::null())
+                .arg("--file-flush-interval-msec")
+                .arg("100")
+                .stdout(stdout)
                 .stderr(stderr);
         }
         cmd.args(&opts.extra_args);
@@ -351,6 +357,28 @@ impl Envoy {
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let stderr = std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default();
         log + &stderr
+    }
+
+    /// The access log's JSON lines so far (the checked-in bootstrap writes one per request to
+    /// stdout); lines that are not JSON are skipped.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("stdout.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Polls the access log until it has `n` lines (or the deadline passes); returns them.
+    pub fn wait_for_access_log(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.access_log();
+            if lines.len() >= n || Instant::now() >= deadline {
+                return lines;
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     /// Polls the log until it contains `needle`.

@@ -2,6 +2,7 @@
 //! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
 
 mod names;
+mod on_error;
 mod raw;
 
 pub use crate::error::ConfigError;
@@ -9,7 +10,8 @@ pub use crate::error::ConfigError;
 use crate::bypass::BypassRule;
 use crate::identity;
 use crate::path;
-use raw::{RawConfig, RawErrorMode};
+pub use on_error::{ErrorPolicy, OnError};
+use raw::{RawConfig, RawMode};
 use sha2::{Digest, Sha256};
 
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
@@ -17,6 +19,8 @@ pub const MAX_ENTRIES: u32 = 10_000_000;
 pub const MAX_DENY_BODY_BYTES: u32 = 1 << 20;
 /// `cache.maxBytes` bounds: below 64 KiB a cache holds too few decisions to help; above 1 GiB it
 /// would take a quarter of wasm32's 4 GiB address space.
+/// A day: longer than any auth-service outage a stale decision should cover.
+pub const MAX_STALE_SECONDS: u32 = 86_400;
 pub const MIN_CACHE_BYTES: u32 = 64 << 10;
 pub const MAX_CACHE_BYTES: u32 = 1 << 30;
 
@@ -31,6 +35,9 @@ pub struct Config {
     /// `None` when caching is off.
     pub cache: Option<CachePolicy>,
     pub on_error: OnError,
+    pub mode: Mode,
+    /// Record each decision as request properties (`mesh_authz.outcome`, ...) for the access log.
+    pub access_log: bool,
     pub bypass: Vec<BypassRule>,
     /// Digest of the configuration text: part of every cache key, so a new config never reads
     /// decisions made under an old one, in this VM or (through shared data) in another.
@@ -76,12 +83,16 @@ pub struct CachePolicy {
     pub max_bytes: usize,
     /// 0: no shared level.
     pub shared_slots: u32,
+    /// How long after its expiry a decision may still serve when the callout fails; 0: never.
+    pub stale_ms: u64,
 }
 
+/// `enforce` answers denies and errors; `shadow` decides, caches, counts and logs the same, but
+/// lets denied and failed requests go on (without identity), to roll out beside another filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    Deny { status: u16 },
-    Allow,
+pub enum Mode {
+    Enforce,
+    Shadow,
 }
 
 impl Config {
@@ -180,6 +191,12 @@ impl Config {
                     format!("must be 0 (off) to {MAX_ENTRIES}"),
                 ));
             }
+            if c.stale_if_error_seconds > MAX_STALE_SECONDS {
+                return Err(ConfigError::new(
+                    "cache.staleIfErrorSeconds",
+                    format!("must be 0 (off) to {MAX_STALE_SECONDS}"),
+                ));
+            }
             Some(CachePolicy {
                 shared_slots,
                 max_entries: c.max_entries as usize,
@@ -187,22 +204,15 @@ impl Config {
                 deny_ttl_secs: c.deny_ttl_seconds,
                 max_ttl_secs: c.max_ttl_seconds,
                 max_bytes: c.max_bytes as usize,
+                stale_ms: u64::from(c.stale_if_error_seconds) * 1000,
             })
         } else {
             None
         };
-        let on_error = match raw.on_error.mode {
-            RawErrorMode::Allow => OnError::Allow,
-            RawErrorMode::Deny => {
-                let status = raw.on_error.status;
-                if !(400..=599).contains(&status) {
-                    return Err(ConfigError::new(
-                        "onError.status",
-                        format!("{status} is not an error status (400 to 599)"),
-                    ));
-                }
-                OnError::Deny { status }
-            }
+        let on_error = on_error::check(&raw.on_error)?;
+        let mode = match raw.mode {
+            RawMode::Enforce => Mode::Enforce,
+            RawMode::Shadow => Mode::Shadow,
         };
         let bypass = raw
             .bypass
@@ -224,6 +234,8 @@ impl Config {
             max_deny_body_bytes: raw.max_deny_body_bytes as usize,
             cache,
             on_error,
+            mode,
+            access_log: raw.access_log,
             bypass,
             generation,
         })

@@ -18,6 +18,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub on_error: RawOnError,
     #[serde(default)]
+    pub mode: RawMode,
+    #[serde(default = "yes")]
+    pub access_log: bool,
+    #[serde(default)]
     pub bypass: Vec<RawBypass>,
 }
 
@@ -60,6 +64,9 @@ pub struct RawCache {
     /// Slots of the level shared by all workers; default: `maxEntries`; 0 turns it off.
     #[serde(default)]
     pub shared_slots: Option<u32>,
+    /// Seconds after its expiry a decision may still serve when the callout fails; 0: never.
+    #[serde(default)]
+    pub stale_if_error_seconds: u32,
 }
 
 impl Default for RawCache {
@@ -72,6 +79,7 @@ impl Default for RawCache {
             max_ttl_seconds: default_max_ttl(),
             max_bytes: default_cache_max_bytes(),
             shared_slots: None,
+            stale_if_error_seconds: 0,
         }
     }
 }
@@ -83,22 +91,40 @@ pub enum RawErrorMode {
     Allow,
 }
 
-#[derive(Debug, Deserialize)]
+/// `onError`: `mode` and `status` are the defaults; each cause may override either. A status is
+/// kept optional here so that one given beside `"mode": "allow"` can be refused.
+#[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawOnError {
-    #[serde(default = "default_error_mode")]
-    pub mode: RawErrorMode,
-    #[serde(default = "default_error_status")]
-    pub status: u16,
+    #[serde(default)]
+    pub mode: Option<RawErrorMode>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub timeout: Option<RawErrorPolicy>,
+    #[serde(default)]
+    pub unreachable: Option<RawErrorPolicy>,
+    #[serde(default)]
+    pub server_error: Option<RawErrorPolicy>,
+    #[serde(default)]
+    pub malformed: Option<RawErrorPolicy>,
 }
 
-impl Default for RawOnError {
-    fn default() -> Self {
-        RawOnError {
-            mode: default_error_mode(),
-            status: default_error_status(),
-        }
-    }
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawErrorPolicy {
+    #[serde(default)]
+    pub mode: Option<RawErrorMode>,
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum RawMode {
+    #[default]
+    Enforce,
+    Shadow,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,12 +162,6 @@ fn default_max_ttl() -> u32 {
 }
 fn default_cache_max_bytes() -> u32 {
     32 << 20
-}
-fn default_error_mode() -> RawErrorMode {
-    RawErrorMode::Deny
-}
-fn default_error_status() -> u16 {
-    503
 }
 fn strings(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| (*s).to_string()).collect()

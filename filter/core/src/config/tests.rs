@@ -39,7 +39,10 @@ fn the_documented_example_loads() {
         [("x-auth-source".to_string(), "mesh-authz".to_string())]
     );
     assert_eq!(c.cache.map(|p| p.max_entries), Some(10_000));
-    assert_eq!(c.on_error, OnError::Deny { status: 503 });
+    assert_eq!(
+        c.on_error,
+        OnError::uniform(ErrorPolicy::Deny { status: 503 })
+    );
     assert_eq!(c.bypass.len(), 2);
     assert!(c.warnings().is_empty());
 }
@@ -83,9 +86,14 @@ fn a_minimal_config_takes_defaults() {
             max_ttl_secs: 300,
             max_bytes: 32 << 20,
             shared_slots: 10_000,
+            stale_ms: 0,
         })
     );
-    assert_eq!(c.on_error, OnError::Deny { status: 503 });
+    assert_eq!(
+        c.on_error,
+        OnError::uniform(ErrorPolicy::Deny { status: 503 })
+    );
+    assert_eq!(c.mode, Mode::Enforce);
 }
 
 #[test]

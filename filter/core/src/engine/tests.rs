@@ -1,6 +1,7 @@
 //! The flow against a fake host: clock and counters we control.
 
 use super::*;
+use crate::decision::Unreachable;
 use crate::host::fake::FakeHost;
 
 fn authorizer(extra: &str) -> Authorizer {
@@ -81,7 +82,7 @@ fn bypass_makes_no_callout_and_no_cache_lookup() {
         &a,
         &host,
         &req(b"/healthz/live", b""),
-        Err(CalloutError::NoResponse),
+        Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
     );
     assert!(!called);
     assert_eq!(v, Outcome::Bypass);
@@ -96,8 +97,16 @@ fn errors_are_never_cached() {
     let a = authorizer("");
     let host = FakeHost::default();
     let h = req(b"/x", b"Bearer a");
-    let (v, _) = run(&a, &host, &h, Err(CalloutError::NoResponse));
-    assert_eq!(v, Outcome::Error(CalloutError::NoResponse));
+    let (v, _) = run(
+        &a,
+        &host,
+        &h,
+        Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
+    );
+    assert_eq!(
+        v,
+        Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer))
+    );
     let five: &[(&str, &[u8])] = &[(":status", b"500")];
     let (_, called) = run(&a, &host, &h, Ok((five, b"")));
     assert!(called);
@@ -163,7 +172,12 @@ fn a_decision_made_on_one_worker_is_served_on_another() {
     let ((a1, h1), (a2, h2)) = two_workers("");
     let h = req(b"/x", b"Bearer a");
     assert!(run(&a1, &h1, &h, Ok((ALLOW, b""))).1, "worker 1 calls out");
-    let (v, called) = run(&a2, &h2, &h, Err(CalloutError::NoResponse));
+    let (v, called) = run(
+        &a2,
+        &h2,
+        &h,
+        Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
+    );
     assert!(!called, "worker 2 reads worker 1's decision");
     let Outcome::Decided(decision) = v else {
         panic!("{v:?}")
@@ -171,7 +185,12 @@ fn a_decision_made_on_one_worker_is_served_on_another() {
     assert!(matches!(*decision, Decision::Allow { .. }));
     assert_eq!(h2.count_of(Metric::SharedHits), 1);
     // Now in worker 2's own cache: no second shared read is counted.
-    run(&a2, &h2, &h, Err(CalloutError::NoResponse));
+    run(
+        &a2,
+        &h2,
+        &h,
+        Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
+    );
     assert_eq!(h2.count_of(Metric::SharedHits), 1);
     assert_eq!(h2.count_of(Metric::CacheHits), 2);
 }
@@ -197,7 +216,7 @@ fn a_slot_collision_is_a_miss_never_a_wrong_decision() {
         &a2,
         &h2,
         &req(b"/x", b"Bearer b"),
-        Err(CalloutError::NoResponse),
+        Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
     );
     assert!(called, "bob must not get alice's decision");
     assert_eq!(h1.shared.borrow().len(), 1, "the key space stays one slot");
@@ -287,7 +306,12 @@ fn errors_are_shared_with_waiters() {
         panic!()
     };
     assert_eq!(
-        a.finish(&host, &walk.key, Err(CalloutError::NoResponse)).1,
+        a.finish(
+            &host,
+            &walk.key,
+            Err(CalloutError::Unreachable(Unreachable::NoAnswer))
+        )
+        .1,
         Sharing::All
     );
     let informational: &[(&str, &[u8])] = &[(":status", b"103"), ("set-cookie", b"s=1")];
@@ -390,4 +414,46 @@ fn only_a_real_preflight_is_bypassed() {
     ];
     let (_, called) = run(&a, &host, plain, Ok((ALLOW, b"")));
     assert!(called, "a plain OPTIONS is checked");
+}
+
+#[test]
+fn an_expired_decision_serves_when_the_callout_fails_within_the_stale_window() {
+    let ((a1, h1), (a2, h2)) = two_workers(r#", "cache": {"staleIfErrorSeconds": 30}"#);
+    let h = req(b"/x", b"Bearer a");
+    run(&a1, &h1, &h, Ok((ALLOW, b"")));
+    // Expired (allowTtlSeconds 60) but within the window: the callout is tried first, and only
+    // its failure brings the stale decision out, from this worker's cache or the shared level.
+    for (a, host) in [(&a1, &h1), (&a2, &h2)] {
+        host.now.set(60_000);
+        let (v, called) = run(a, host, &h, Err(CalloutError::Timeout));
+        assert!(called, "the callout is always tried first");
+        assert!(matches!(v, Outcome::Stale(_)), "{v:?}");
+        assert!(
+            matches!(a.conclude(host, &v), Action::Continue { identity } if !identity.is_empty())
+        );
+        assert_eq!(host.count_of(Metric::StaleServed), 1);
+    }
+    // Past the window: onError.
+    h1.now.set(90_000);
+    let (v, _) = run(&a1, &h1, &h, Err(CalloutError::Timeout));
+    assert_eq!(v, Outcome::Error(CalloutError::Timeout));
+    // An answer, even a deny, always wins over a stale decision.
+    let fresh = authorizer(r#", "cache": {"staleIfErrorSeconds": 30}"#);
+    let host = FakeHost::default();
+    run(&fresh, &host, &h, Ok((ALLOW, b"")));
+    host.now.set(60_001);
+    let deny: &[(&str, &[u8])] = &[(":status", b"403")];
+    let (v, _) = run(&fresh, &host, &h, Ok((deny, b"")));
+    assert!(matches!(v, Outcome::Decided(d) if matches!(*d, Decision::Deny { .. })));
+}
+
+#[test]
+fn without_a_stale_window_an_expired_decision_never_serves() {
+    let a = authorizer("");
+    let host = FakeHost::default();
+    let h = req(b"/x", b"Bearer a");
+    run(&a, &host, &h, Ok((ALLOW, b"")));
+    host.now.set(60_000);
+    let (v, _) = run(&a, &host, &h, Err(CalloutError::ServerError(500)));
+    assert_eq!(v, Outcome::Error(CalloutError::ServerError(500)));
 }

@@ -123,7 +123,9 @@ fn a_refused_dispatch_is_an_error_under_on_error_and_opens_nothing() {
         .unwrap();
     assert_eq!(
         outcome,
-        Outcome::Error(CalloutError::Dispatch("bad argument (2)".into()))
+        Outcome::Error(CalloutError::Unreachable(Unreachable::Dispatch(
+            "bad argument (2)".into()
+        )))
     );
     assert!(matches!(
         authz.conclude(&host, &outcome),
@@ -204,8 +206,17 @@ fn errors_reach_every_waiter() {
     let h = req(b"/x", b"Bearer a");
     arrive(&mut g, &host, 1, &h, 7);
     arrive(&mut g, &host, 2, &h, 8);
-    let landed = g.answered(&host, 7, Err(CalloutError::NoResponse)).unwrap();
-    assert_eq!(landed.outcome, Outcome::Error(CalloutError::NoResponse));
+    let landed = g
+        .answered(
+            &host,
+            7,
+            Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
+        )
+        .unwrap();
+    assert_eq!(
+        landed.outcome,
+        Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer))
+    );
     assert_eq!(landed.answered, [1, 2]);
 }
 
@@ -242,5 +253,19 @@ fn identity_in_trailers_is_stripped_under_every_spelling() {
     assert_eq!(
         g.trailers_to_strip(["x-checksum", "x_user_id", "X-USER-ID"]),
         ["x_user_id", "X-USER-ID"]
+    );
+}
+
+#[test]
+fn the_callout_latency_is_observed_from_dispatch_to_answer() {
+    let mut g = gate("");
+    let host = FakeHost::default();
+    host.now.set(1_000);
+    arrive(&mut g, &host, 1, &req(b"/x", b"Bearer a"), 7);
+    host.now.set(1_042);
+    g.answered(&host, 7, answer(ALLOW)).unwrap();
+    assert_eq!(
+        *host.observed.borrow(),
+        [(crate::host::Histogram::CalloutDurationMs, 42)]
     );
 }

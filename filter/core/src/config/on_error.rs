@@ -1,0 +1,166 @@
+//! `onError`: what a request gets when the auth service gives no decision, by cause. `mode` and
+//! `status` are the defaults; `timeout`, `unreachable`, `serverError` and `malformed` may each
+//! override either and inherit what they omit. A `status` beside `"mode": "allow"` means nothing,
+//! so it is refused rather than ignored.
+
+use super::raw::{RawErrorMode, RawErrorPolicy, RawOnError};
+use crate::decision::Cause;
+use crate::error::ConfigError;
+
+pub const DEFAULT_ERROR_STATUS: u16 = 503;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    Deny { status: u16 },
+    Allow,
+}
+
+/// The policy per cause, in `Cause::ALL` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnError([ErrorPolicy; 4]);
+
+impl OnError {
+    pub fn policy(&self, cause: Cause) -> ErrorPolicy {
+        let i = Cause::ALL.iter().position(|c| *c == cause).unwrap_or(0);
+        self.0.get(i).copied().unwrap_or(ErrorPolicy::Deny {
+            status: DEFAULT_ERROR_STATUS,
+        })
+    }
+
+    /// The same policy for every cause.
+    pub fn uniform(policy: ErrorPolicy) -> Self {
+        OnError([policy; 4])
+    }
+}
+
+fn policy(
+    field: &str,
+    mode: RawErrorMode,
+    status: Option<u16>,
+    fallback_status: u16,
+) -> Result<ErrorPolicy, ConfigError> {
+    match (mode, status) {
+        (RawErrorMode::Allow, Some(_)) => Err(ConfigError::new(
+            format!("{field}.status"),
+            "has no effect with mode allow (the request goes on); remove it or set mode to deny",
+        )),
+        (RawErrorMode::Allow, None) => Ok(ErrorPolicy::Allow),
+        (RawErrorMode::Deny, status) => {
+            let status = status.unwrap_or(fallback_status);
+            if (400..=599).contains(&status) {
+                Ok(ErrorPolicy::Deny { status })
+            } else {
+                Err(ConfigError::new(
+                    format!("{field}.status"),
+                    format!("{status} is not an error status (400 to 599)"),
+                ))
+            }
+        }
+    }
+}
+
+pub fn check(raw: &RawOnError) -> Result<OnError, ConfigError> {
+    let mode = raw.mode.unwrap_or(RawErrorMode::Deny);
+    policy("onError", mode, raw.status, DEFAULT_ERROR_STATUS)?;
+    let default_status = raw.status.unwrap_or(DEFAULT_ERROR_STATUS);
+    let per_cause = [
+        raw.timeout,
+        raw.unreachable,
+        raw.server_error,
+        raw.malformed,
+    ];
+    let mut out = [ErrorPolicy::Allow; 4];
+    for ((slot, cause), given) in out.iter_mut().zip(Cause::ALL).zip(per_cause) {
+        let given = given.unwrap_or(RawErrorPolicy::default());
+        let field = format!("onError.{}", cause.name());
+        *slot = policy(
+            &field,
+            given.mode.unwrap_or(mode),
+            given.status,
+            default_status,
+        )?;
+    }
+    Ok(OnError(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::decision::Cause;
+
+    use super::*;
+
+    fn on_error(json: &str) -> Result<OnError, ConfigError> {
+        let text = format!(
+            r#"{{"authService": {{"cluster": "c", "authority": "a"}}, "onError": {json}}}"#
+        );
+        Config::parse(text.as_bytes()).map(|c| c.on_error)
+    }
+
+    #[test]
+    fn causes_inherit_what_they_omit() {
+        let deny = |status| ErrorPolicy::Deny { status };
+        let cases: &[(&str, [ErrorPolicy; 4])] = &[
+            ("{}", [deny(503); 4]),
+            (r#"{"mode": "allow"}"#, [ErrorPolicy::Allow; 4]),
+            (r#"{"status": 500}"#, [deny(500); 4]),
+            (
+                r#"{"timeout": {"mode": "allow"}}"#,
+                [ErrorPolicy::Allow, deny(503), deny(503), deny(503)],
+            ),
+            (
+                r#"{"status": 502, "serverError": {"status": 504}, "malformed": {"mode": "deny"}}"#,
+                [deny(502), deny(502), deny(504), deny(502)],
+            ),
+            (
+                r#"{"mode": "allow", "unreachable": {"mode": "deny", "status": 500}}"#,
+                [
+                    ErrorPolicy::Allow,
+                    deny(500),
+                    ErrorPolicy::Allow,
+                    ErrorPolicy::Allow,
+                ],
+            ),
+            (
+                r#"{"mode": "allow", "unreachable": {"mode": "deny"}}"#,
+                [
+                    ErrorPolicy::Allow,
+                    deny(503),
+                    ErrorPolicy::Allow,
+                    ErrorPolicy::Allow,
+                ],
+            ),
+        ];
+        for (json, want) in cases {
+            let got = on_error(json).unwrap();
+            let got: Vec<ErrorPolicy> = Cause::ALL.iter().map(|c| got.policy(*c)).collect();
+            assert_eq!(got, want, "{json}");
+        }
+    }
+
+    #[test]
+    fn a_status_beside_allow_and_bad_statuses_are_refused() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"mode": "allow", "status": 503}"#, "onError.status"),
+            (
+                r#"{"timeout": {"mode": "allow", "status": 503}}"#,
+                "onError.timeout.status",
+            ),
+            (
+                r#"{"mode": "allow", "serverError": {"status": 503}}"#,
+                "onError.serverError.status",
+            ),
+            (r#"{"status": 200}"#, "onError.status"),
+            (
+                r#"{"malformed": {"status": 302}}"#,
+                "onError.malformed.status",
+            ),
+        ];
+        for (json, field) in cases {
+            let e = on_error(json).unwrap_err();
+            assert_eq!(e.field, *field, "{json}: {e}");
+        }
+        assert!(on_error(r#"{"timeout": {"mode": "maybe"}}"#).is_err());
+        assert!(on_error(r#"{"retry": {}}"#).is_err(), "unknown cause");
+    }
+}
