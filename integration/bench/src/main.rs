@@ -22,7 +22,7 @@ mod sanity;
 mod summary;
 mod svg;
 mod variant;
-mod zipf;
+use mesh_authz_integration::zipf;
 
 use cli::{Command, RunArgs};
 use load::LoadSpec;

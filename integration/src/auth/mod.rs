@@ -284,7 +284,12 @@ impl AuthService {
     /// Starts on `addr` (port 0 for a free one) with `threads` tokio workers.
     pub fn spawn(addr: SocketAddr, threads: usize, state: AuthState) -> Result<Self, HarnessError> {
         let state = Arc::new(state);
-        let server = ServerHandle::spawn(addr, threads, Arc::new(AuthHandler(Arc::clone(&state))))?;
+        let server = ServerHandle::spawn_named(
+            addr,
+            threads,
+            "auth-service",
+            Arc::new(AuthHandler(Arc::clone(&state))),
+        )?;
         Ok(AuthService { state, server })
     }
 
@@ -401,7 +406,9 @@ mod tests {
         // The callout arrived (it is counted): the service is up, only silent.
         assert_eq!(auth.calls(), 1);
         auth.set_healthy();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
     }

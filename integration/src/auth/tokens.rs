@@ -126,7 +126,13 @@ mod tests {
         let id = t.identity(&generated_token("gen", 42)).unwrap();
         assert_eq!(id.get("x-user-id").map(String::as_str), Some("gen0000042"));
         assert!(t.identity("alice-token").is_some());
-        for bad in ["gen--token", "gen-12x-token", "gen-12", "other-1-token", "gen1-token"] {
+        for bad in [
+            "gen--token",
+            "gen-12x-token",
+            "gen-12",
+            "other-1-token",
+            "gen1-token",
+        ] {
             assert!(t.identity(bad).is_none(), "{bad}");
         }
         assert!(Tokens::example().identity("gen-1-token").is_none());
