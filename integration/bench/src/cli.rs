@@ -18,8 +18,10 @@ usage:
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
 mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
-Cases: VARIANT[@WORKERS] or all[@WORKERS], comma-separated; variants: passthrough, bypass, hit,
-cache_off, mixed, lua, ext_authz. Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
+Cases: VARIANT[@WORKERS], all[@WORKERS] or auth2ms[@WORKERS], comma-separated; variants:
+passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and mixed_2ms, lua_2ms,
+ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these three and
+passthrough). Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
 dist/mesh_authz.wasm.";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +104,10 @@ pub fn parse_cases(spec: &str, default_workers: u32) -> Result<Vec<Case>, String
         }
         let variants: Vec<Variant> = if name == "all" {
             variant::ALL.to_vec()
+        } else if name == "auth2ms" {
+            std::iter::once(Variant::Passthrough)
+                .chain(variant::AUTH_2MS)
+                .collect()
         } else {
             vec![Variant::parse(name).ok_or_else(|| format!("unknown variant {name}"))?]
         };
@@ -245,6 +251,13 @@ mod tests {
             }
         );
         assert!(parse_cases("nope", 1).is_err());
+        let slow = parse_cases("auth2ms@2", 1).unwrap();
+        assert_eq!(slow.len(), 4);
+        assert!(slow.iter().all(|c| c.workers == 2));
+        assert!(slow.contains(&Case {
+            variant: Variant::Lua2ms,
+            workers: 2
+        }));
         assert!(parse_cases("hit@0", 1).is_err());
         assert!(parse_cases("", 1).is_err());
     }
