@@ -76,7 +76,11 @@ pub fn run(
             .concurrency(w)
             .service_threads(2)
             .tokens(Tokens::example().with_generated(PREFIX))
-            .config(|c| c["authService"]["timeoutMs"] = 5000.into())
+            .config(|c| {
+                if let Some(a) = c.get_mut("authService").and_then(|a| a.as_object_mut()) {
+                    a.insert("timeoutMs".into(), 5000.into());
+                }
+            })
             .start()
             .map_err(|e| e.to_string())?;
         s.auth.set_recording(false);

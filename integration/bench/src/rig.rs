@@ -21,6 +21,9 @@ pub const TOKEN: &str = "alice-token";
 /// The path every request asks for; not under `/admin`, so every known token is allowed.
 pub const PATH: &str = "/bench/items";
 const COUNTER_PREFIX: &str = "wasmcustom.mesh_authz_";
+/// What is read at each edge of a window: the filter's counters, (Envoy, auth service) CPU ticks,
+/// the auth service's callouts.
+type Edge = (BTreeMap<String, u64>, (u64, u64), u64);
 /// The thread name of the in-process auth service's runtime (`AuthService::spawn`).
 const AUTH_THREADS: &str = "auth-service";
 
@@ -197,7 +200,7 @@ impl Rig {
         let requests = self.requests(case.variant);
         let with_filter = case.variant.is_mesh_authz();
         self.auth.set_latency(case.variant.auth_latency());
-        let snapshot = || -> Result<(BTreeMap<String, u64>, (u64, u64), u64), String> {
+        let snapshot = || -> Result<Edge, String> {
             // Counters first at the start and last at the end, so the admin call's own CPU stays
             // outside the CPU window.
             let counters = if with_filter {
@@ -208,7 +211,7 @@ impl Rig {
             let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
             Ok((counters, ticks, self.auth.calls()))
         };
-        let end = || -> Result<(BTreeMap<String, u64>, (u64, u64), u64), String> {
+        let end = || -> Result<Edge, String> {
             let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
             let calls = self.auth.calls();
             let counters = if with_filter {

@@ -284,7 +284,8 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(check(&plan, &[healthy_row()]), Vec::<String>::new());
-        let broken: [(fn(&mut PhaseRow), &str); 7] = [
+        type Breakage = (fn(&mut PhaseRow), &'static str);
+        let broken: [Breakage; 7] = [
             (|r| r.upstream_seen += 1, "the upstream saw 9"),
             (|r| r.envoy_alive = false, "Envoy exited"),
             (|r| r.settle = None, "did not return to 0"),

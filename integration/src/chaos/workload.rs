@@ -168,7 +168,9 @@ mod tests {
     use crate::client::parse_response;
     use serde_json::json;
 
-    fn echo(users: &[&str]) -> Result<Response, crate::HarnessError> {
+    type Answer = Result<Response, crate::HarnessError>;
+
+    fn echo(users: &[&str]) -> Answer {
         let headers: Vec<(String, String)> = users
             .iter()
             .map(|u| ("x-user-id".to_string(), (*u).to_string()))
@@ -183,7 +185,7 @@ mod tests {
         )
     }
 
-    fn status(s: u16, body: &str) -> Result<Response, crate::HarnessError> {
+    fn status(s: u16, body: &str) -> Answer {
         parse_response(
             format!(
                 "HTTP/1.1 {s} X\r\ncontent-length: {}\r\n\r\n{body}",
@@ -199,13 +201,8 @@ mod tests {
         let allow = Policy::of(&json!({"onError": {"mode": "allow"}}));
         let alice = user_of(7);
         let t = Some(Cause::Timeout);
-        let cases: Vec<(
-            Kind,
-            Result<Response, crate::HarnessError>,
-            &Policy,
-            Option<Cause>,
-            bool,
-        )> = vec![
+        type Case<'a> = (Kind, Answer, &'a Policy, Option<Cause>, bool);
+        let cases: Vec<Case<'_>> = vec![
             (Kind::User(7), echo(&[&alice]), &deny, None, true),
             (Kind::User(7), echo(&[&alice]), &deny, t, true),
             (Kind::User(7), echo(&[FORGED_USER]), &deny, None, false),
