@@ -52,6 +52,9 @@ pub struct PhaseRow {
     pub envoy_alive: bool,
     /// Envoy's `wasm.*` VM statistics that moved during the phase (a VM created or lost).
     pub vm_changes: Vec<String>,
+    /// Lines the module logged during the phase (Envoy's `wasm log` lines): what a dead auth
+    /// service costs in log volume.
+    pub log_lines: u64,
     pub violations: Vec<String>,
     pub violation_count: u64,
 }
@@ -212,6 +215,7 @@ pub fn run_phase(
     vm_baseline: &BTreeMap<String, u64>,
 ) -> Result<PhaseRow, HarnessError> {
     let counters_before = filter_counters(stack)?;
+    let log_before = module_log_lines(stack);
     let calls_before = stack.auth.calls();
     stack.upstream.take_seen();
     stack.upstream.set_recording(true);
@@ -273,6 +277,7 @@ pub fn run_phase(
             row.violation(format!("upstream: {what}"));
         }
     }
+    row.log_lines = module_log_lines(stack).saturating_sub(log_before);
     row.envoy_alive = stack.envoy.is_running();
     let vms = vm_stats(stack)?;
     row.vm_changes = vm_baseline
@@ -282,6 +287,11 @@ pub fn run_phase(
         .map(|(k, v)| format!("{k}: {v} -> {:?}", vms.get(k)))
         .collect();
     Ok(row)
+}
+
+fn module_log_lines(stack: &Stack) -> u64 {
+    let log = stack.envoy.log_text();
+    log.lines().filter(|l| l.contains("wasm log")).count() as u64
 }
 
 /// Polls the summed gauges until both read 0 (they are written once a second per VM).

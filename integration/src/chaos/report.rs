@@ -86,7 +86,17 @@ pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
                 r.upstream_seen
             ));
         }
-        let counted = r.counters.get("errors").copied().unwrap_or(0);
+        let counter = |name: &str| r.counters.get(name).copied().unwrap_or(0);
+        if policy.shadow {
+            let shadowed = counter("shadow_denied") + counter("shadow_errors");
+            if shadowed != r.passed_undecided {
+                p(format!(
+                    "the filter counted {shadowed} shadow denials and errors, clients saw {} undecided passes",
+                    r.passed_undecided
+                ));
+            }
+        }
+        let counted = counter("errors");
         if !policy.shadow && !policy.stale_if_error && counted != r.errors + r.passed_undecided {
             p(format!(
                 "the filter counted {counted} errors, clients saw {} error answers and {} undecided passes",
@@ -102,13 +112,16 @@ pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
         }
         match t.cause() {
             None if t == Trouble::Healthy => {
-                if r.errors + r.passed_undecided > 0 {
+                // In shadow mode the service's denials pass undecided; errors never should.
+                let undecided_errors = if policy.shadow { 0 } else { r.passed_undecided };
+                if r.errors + undecided_errors > 0 {
                     p(format!(
                         "{} errors with a healthy service",
-                        r.errors + r.passed_undecided
+                        r.errors + undecided_errors
                     ));
                 }
-                if r.allowed == 0 || r.denied == 0 || r.bypassed == 0 {
+                let denials = r.denied + if policy.shadow { r.passed_undecided } else { 0 };
+                if r.allowed == 0 || denials == 0 || r.bypassed == 0 {
                     p("the workload did not allow, deny and bypass".into());
                 }
             }
@@ -165,6 +178,7 @@ pub fn table(plan: &Plan, rows: &[PhaseRow]) -> String {
         "max ms",
         "settle ms",
         "recovery ms",
+        "log lines",
     ];
     let mut out = String::new();
     let status = match plan.policy().default {
@@ -198,6 +212,7 @@ pub fn table(plan: &Plan, rows: &[PhaseRow]) -> String {
             ms(r.max_latency),
             r.settle.map_or("never".into(), ms),
             r.recovery.map_or("-".into(), ms),
+            r.log_lines.to_string(),
         ];
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
@@ -330,5 +345,20 @@ mod tests {
             p.iter().any(|p| p.contains("only 3 from the cache")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn shadow_mode_expects_denials_to_pass_and_be_counted() {
+        let plan = Plan::new("shadow", json!({"mode": "shadow"}), Duration::ZERO);
+        let mut r = PhaseRow {
+            denied: 0,
+            passed_undecided: 2,
+            upstream_seen: 10,
+            ..healthy_row()
+        };
+        r.counters.insert("shadow_denied".into(), 2);
+        assert_eq!(check(&plan, &[r.clone()]), Vec::<String>::new());
+        r.counters.insert("shadow_denied".into(), 1);
+        assert!(check(&plan, &[r])[0].contains("1 shadow denials"));
     }
 }
