@@ -6,7 +6,12 @@
 //!
 //! `CHAOS_PHASE_SECONDS` sets the phase length (`make chaos`: 4 s; here by default 1.5 s, so
 //! `make test` stays short). Each test is one configuration variant of the same plan; a filter
-//! feature that changes failure behaviour adds a variant with its config patch.
+//! feature that changes failure behaviour adds a variant with its config patch, and `Policy` reads
+//! the expectations from it: per-cause `onError` objects (`timeout` for the hung and slow phases,
+//! `unreachable` for killed, `serverError` for 500), `cache.staleIfErrorSeconds` (with an
+//! `allowTtlSeconds` shorter than a phase, so entries expire during the failures; `stale_served`
+//! then counts as served from the cache), `"mode": "shadow"` (denials and errors reach the
+//! upstream without identity and must equal `shadow_denied + shadow_errors`).
 
 #![cfg(test)]
 
