@@ -158,11 +158,48 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<Response, HarnessError
     stream
         .write_all(bytes)
         .map_err(io(format!("writing to {addr}")))?;
+    // Read until the response is complete by its own framing (content-length or the last chunk),
+    // not until Envoy closes: after a local reply with `connection: close` Envoy may hold the
+    // socket for its delayed-close timeout (1 s), which would time the harness, not the filter.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(io(format!("reading from {addr}")))?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = stream
+            .read(&mut chunk)
+            .map_err(io(format!("reading from {addr}")))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if framed_and_complete(&raw) {
+            break;
+        }
+    }
     parse_response(&raw)
+}
+
+/// Whether `raw` holds a whole response that says its own length (content-length, or chunked
+/// through its last chunk and trailers). A response framed by the close is never complete here.
+fn framed_and_complete(raw: &[u8]) -> bool {
+    let Some(end) = find(raw, b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_ascii_lowercase();
+    let body = raw.get(end + 4..).unwrap_or_default();
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return dechunk(body).is_ok() && body.ends_with(b"\r\n\r\n");
+    }
+    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(len) => body.len() >= len,
+        None => false,
+    }
 }
 
 /// A GET with no headers but `host`, for admin endpoints.
@@ -252,6 +289,35 @@ mod tests {
         assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
         let r = parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!(r.text(), "abcde");
+    }
+
+    #[test]
+    fn a_response_is_complete_by_its_framing() {
+        for (raw, complete) in [
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nab"[..],
+                false,
+            ),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc", true),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n", false),
+            (b"HTTP/1.1 200 OK\r\n\r\nbody until close", false),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n",
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                true,
+            ),
+        ] {
+            assert_eq!(
+                framed_and_complete(raw),
+                complete,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What the upstream saw; also what tests parse back from the response body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,12 +45,72 @@ impl Echoed {
     }
 }
 
+/// What the upstream itself saw of one request, for tests that check every request that got
+/// through (not only what a client was told).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    /// Every `x-user-id` value, in order.
+    pub user_ids: Vec<String>,
+}
+
+/// Seen requests are capped so a long load test cannot grow memory without bound; `take_seen`
+/// empties the record.
+const MAX_SEEN: usize = 200_000;
+
+/// The echo handler; it counts what it answers and, when asked to, records a `Seen` for each.
 #[derive(Debug, Default)]
-pub struct Echo;
+pub struct Echo {
+    count: AtomicU64,
+    recording: AtomicBool,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl Echo {
+    /// Requests answered so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Start (or stop) recording a `Seen` per request.
+    pub fn set_recording(&self, on: bool) {
+        self.recording.store(on, Ordering::SeqCst);
+    }
+
+    /// The requests recorded since the last call (at most `MAX_SEEN`), oldest first.
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn note(&self, parts: &hyper::http::request::Parts) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if !self.recording.load(Ordering::Relaxed) {
+            return;
+        }
+        let text =
+            |v: &hyper::header::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let seen = Seen {
+            path: parts.uri.path().to_string(),
+            authorization: parts.headers.get("authorization").map(text),
+            user_ids: parts
+                .headers
+                .get_all("x-user-id")
+                .iter()
+                .map(text)
+                .collect(),
+        };
+        let mut all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() < MAX_SEEN {
+            all.push(seen);
+        }
+    }
+}
 
 impl Handler for Echo {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let (parts, body) = req.into_parts();
+        self.note(&parts);
         // Drain the body so the connection stays reusable; report its size, first bytes, trailers.
         let (body, trailers) = match body.collect().await {
             Ok(collected) => {
@@ -84,5 +145,15 @@ impl Handler for Echo {
 
 /// Starts the echo upstream in-process on `addr` (port 0 for a free one).
 pub fn spawn(addr: SocketAddr, threads: usize) -> Result<ServerHandle, HarnessError> {
-    ServerHandle::spawn(addr, threads, Arc::new(Echo))
+    Ok(spawn_counted(addr, threads)?.0)
+}
+
+/// As `spawn`, keeping the handler to read its count and record.
+pub fn spawn_counted(
+    addr: SocketAddr,
+    threads: usize,
+) -> Result<(ServerHandle, Arc<Echo>), HarnessError> {
+    let echo = Arc::new(Echo::default());
+    let handle = ServerHandle::spawn_named(addr, threads, "echo-upstream", Arc::clone(&echo))?;
+    Ok((handle, echo))
 }

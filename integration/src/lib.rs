@@ -10,9 +10,12 @@
 //! - `envoy`: start Envoy from `integration/envoy/envoy.yaml` with overrides walked into the parsed
 //!   YAML (ports, module path, plugin JSON), wait on its admin endpoint, read its stats and log.
 //! - `stack`: auth service + echo upstream + Envoy wired together, the unit the tests use.
+//! - `chaos`: phases of auth-service trouble under a steady mixed load, checked request by request.
+//! - `zipf`: a seeded RNG and a Zipf sampler (which user sends the next request).
 //! - `paths`: where the repo, Envoy and the module are, and the skip-or-fail rule when absent.
 
 pub mod auth;
+pub mod chaos;
 pub mod client;
 pub mod echo;
 pub mod envoy;
@@ -20,5 +23,6 @@ pub mod error;
 pub mod paths;
 pub mod server;
 pub mod stack;
+pub mod zipf;
 
 pub use error::HarnessError;

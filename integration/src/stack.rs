@@ -9,12 +9,15 @@ use crate::paths::Prerequisites;
 use crate::server::ServerHandle;
 use crate::{echo, HarnessError};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 
 pub struct Stack {
     pub auth: AuthService,
     pub echo: ServerHandle,
+    /// The echo handler: how many requests reached the upstream, and what each carried.
+    pub upstream: Arc<echo::Echo>,
     pub envoy: Envoy,
 }
 
@@ -26,6 +29,8 @@ pub struct StackBuilder {
     pub auth_port: Option<u16>,
     /// Threads of each in-process service.
     pub service_threads: usize,
+    /// The auth service's tokens (default: the example ones).
+    pub tokens: Tokens,
 }
 
 impl Stack {
@@ -37,6 +42,7 @@ impl Stack {
             config,
             auth_port: None,
             service_threads: 1,
+            tokens: Tokens::example(),
         })
     }
 
@@ -78,6 +84,18 @@ impl StackBuilder {
         self
     }
 
+    /// The tokens the example auth service accepts.
+    pub fn tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Threads of the in-process auth service and echo upstream each.
+    pub fn service_threads(mut self, n: usize) -> Self {
+        self.service_threads = n;
+        self
+    }
+
     pub fn auth_port(mut self, port: u16) -> Self {
         self.auth_port = Some(port);
         self
@@ -94,13 +112,18 @@ impl StackBuilder {
         let auth = AuthService::spawn(
             any,
             self.service_threads,
-            AuthState::new(Tokens::example(), &prefix),
+            AuthState::new(self.tokens, &prefix),
         )?;
-        let echo = echo::spawn(any, self.service_threads)?;
+        let (echo, upstream) = echo::spawn_counted(any, self.service_threads)?;
         self.options.ports = PortMap::ephemeral(self.auth_port.unwrap_or(auth.port()), echo.port());
         self.options.plugin_config = Some(self.config.to_string());
         let envoy = Envoy::start(&self.options)?;
-        Ok(Stack { auth, echo, envoy })
+        Ok(Stack {
+            auth,
+            echo,
+            upstream,
+            envoy,
+        })
     }
 }
 

@@ -15,14 +15,21 @@ usage:
   mesh-authz-bench check --result FILE.json --budgets FILE
   mesh-authz-bench chart --result FILE.json --svg FILE.svg
   mesh-authz-bench table --result FILE.json [--markdown]
-  mesh-authz-bench memory [--entries N] [--out FILE.json]
+  mesh-authz-bench memory [--entries N] [--soak N] [--out FILE.json]
+  mesh-authz-bench soak [--credentials N] [--out FILE.json]
+  mesh-authz-bench flight [--workers 1,2,4] [--burst N] [--rounds N] [--out FILE.json]
   mesh-authz-bench census
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
 mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
-Cases: VARIANT[@WORKERS] or all[@WORKERS], comma-separated; variants: passthrough, bypass, hit,
-cache_off, mixed, lua, ext_authz. Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
-dist/mesh_authz.wasm.";
+Cases: VARIANT[@WORKERS], all[@WORKERS] or auth2ms[@WORKERS], comma-separated; variants:
+passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and mixed_2ms, lua_2ms,
+ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these three and
+passthrough). Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
+dist/mesh_authz.wasm.
+memory: VM bytes per cached decision (--entries, 100000), module size, start-up time, then the soak
+(--soak distinct credentials, 200000; 0 skips it). soak: only the soak (--credentials, 1000000).
+flight: bursts of identical new-credential requests (--burst 32, --rounds 5) per worker count.";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunArgs {
@@ -60,6 +67,19 @@ pub enum Command {
     /// VM memory per cached decision (N distinct credentials), module size, start-up time.
     Memory {
         entries: usize,
+        soak: u64,
+        out: PathBuf,
+    },
+    /// VM memory and Envoy RSS through N distinct credentials, first half against second half.
+    Soak {
+        credentials: u64,
+        out: PathBuf,
+    },
+    /// Callouts per request on bursts of identical new credentials, per worker count.
+    Flight {
+        workers: Vec<u32>,
+        burst: usize,
+        rounds: u32,
         out: PathBuf,
     },
 }
@@ -106,6 +126,10 @@ pub fn parse_cases(spec: &str, default_workers: u32) -> Result<Vec<Case>, String
         }
         let variants: Vec<Variant> = if name == "all" {
             variant::ALL.to_vec()
+        } else if name == "auth2ms" {
+            std::iter::once(Variant::Passthrough)
+                .chain(variant::AUTH_2MS)
+                .collect()
         } else {
             vec![Variant::parse(name).ok_or_else(|| format!("unknown variant {name}"))?]
         };
@@ -156,6 +180,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             .map(|(_, v)| PathBuf::from(v))
     };
     let need = |name: &str| get(name).ok_or_else(|| format!("{cmd} needs {name}"));
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        match pairs.iter().rev().find(|(f, _)| *f == name) {
+            Some((f, v)) => num(f, v),
+            None => Ok(default),
+        }
+    };
     match cmd.as_str() {
         "check" => Ok(Command::Check {
             result: need("--result")?,
@@ -179,7 +209,40 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 return Err("--entries must be at least 1".into());
             }
             let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/memory.json"));
-            Ok(Command::Memory { entries, out })
+            let soak = number("--soak", 200_000)?;
+            Ok(Command::Memory { entries, soak, out })
+        }
+        "soak" => {
+            let credentials = number("--credentials", 1_000_000)?;
+            if !(1..=100_000_000).contains(&credentials) {
+                return Err("--credentials must be 1..=100000000".into());
+            }
+            let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/soak.json"));
+            Ok(Command::Soak { credentials, out })
+        }
+        "flight" => {
+            let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
+                Some((f, v)) => v
+                    .split(',')
+                    .map(|w| num::<u32>(f, w.trim()))
+                    .collect::<Result<Vec<u32>, String>>()?,
+                None => vec![1, 2, 4],
+            };
+            if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
+                return Err("--workers: a list of 1..=16".into());
+            }
+            let burst = usize::try_from(number("--burst", 32)?).map_err(|e| e.to_string())?;
+            let rounds = u32::try_from(number("--rounds", 5)?).map_err(|e| e.to_string())?;
+            if !(1..=256).contains(&burst) || !(1..=100).contains(&rounds) {
+                return Err("--burst must be 1..=256 and --rounds 1..=100".into());
+            }
+            let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/flight.json"));
+            Ok(Command::Flight {
+                workers,
+                burst,
+                rounds,
+                out,
+            })
         }
         "run" => {
             let mode = pairs
@@ -250,6 +313,13 @@ mod tests {
             }
         );
         assert!(parse_cases("nope", 1).is_err());
+        let slow = parse_cases("auth2ms@2", 1).unwrap();
+        assert_eq!(slow.len(), 4);
+        assert!(slow.iter().all(|c| c.workers == 2));
+        assert!(slow.contains(&Case {
+            variant: Variant::Lua2ms,
+            workers: 2
+        }));
         assert!(parse_cases("hit@0", 1).is_err());
         assert!(parse_cases("", 1).is_err());
     }
@@ -274,6 +344,29 @@ mod tests {
         assert!(parse(&args("run --rounds 0")).is_err());
         assert!(parse(&args("run --bogus 1")).is_err());
         assert!(parse(&args("check --result x.json")).is_err());
+        assert!(matches!(
+            parse(&args("memory")).unwrap(),
+            Command::Memory {
+                entries: 100_000,
+                soak: 200_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&args("soak")).unwrap(),
+            Command::Soak {
+                credentials: 1_000_000,
+                ..
+            }
+        ));
+        let Command::Flight { workers, burst, .. } =
+            parse(&args("flight --workers 2,4 --burst 16")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((workers, burst), (vec![2, 4], 16));
+        assert!(parse(&args("flight --workers 0")).is_err());
+        assert!(parse(&args("soak --credentials 0")).is_err());
         assert_eq!(
             parse(&args("table --result r.json --markdown")).unwrap(),
             Command::Table {

@@ -7,7 +7,9 @@
 //! - `cpu`: Envoy's CPU from `/proc/<pid>/stat`; `machine`: what the run was measured on.
 //! - `summary`: medians, paired ratios, derived figures; `sanity`: what every run asserts.
 //! - `report`, `svg`: JSON, tables, chart; `budget`: the ratio budgets `check` enforces.
-//! - `memory`: VM memory per cached decision, module size, start-up time (`memory` command).
+//! - `memory`: VM memory per cached decision, module size, start-up time (`memory` command);
+//!   `soak`: VM memory and Envoy RSS through many distinct credentials (`memory`, `soak`).
+//! - `flight`: callouts per request on bursts of identical new credentials (`flight` command).
 //! - `census`: hostcalls, VM entries, allocations and bytes per request on each path, counted.
 
 mod budget;
@@ -15,16 +17,18 @@ mod census;
 mod cli;
 mod conn;
 mod cpu;
+mod flight;
 mod load;
 mod machine;
 mod memory;
 mod report;
 mod rig;
 mod sanity;
+mod soak;
 mod summary;
 mod svg;
 mod variant;
-mod zipf;
+use mesh_authz_integration::zipf;
 
 use cli::{Command, RunArgs};
 use load::LoadSpec;
@@ -61,7 +65,14 @@ fn main() -> ExitCode {
             print!("{}", report::table(&r, markdown));
             true
         }),
-        Command::Memory { entries, out } => measure_memory(entries, &out),
+        Command::Memory { entries, soak, out } => measure_memory(entries, soak, &out),
+        Command::Soak { credentials, out } => measure_soak(credentials, &out),
+        Command::Flight {
+            workers,
+            burst,
+            rounds,
+            out,
+        } => measure_flight(&workers, burst, rounds, &out),
         Command::Census => census::run().map(|c| {
             print!("{}", census::table(&c));
             true
@@ -77,18 +88,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn measure_memory(entries: usize, out: &Path) -> Result<bool, String> {
-    let p = paths::prerequisites()
+fn prerequisites() -> Result<paths::Prerequisites, String> {
+    paths::prerequisites()
         .map_err(|e| e.to_string())?
-        .ok_or("Envoy or the module is missing: run `make venv build` first")?;
-    let r = memory::run(&p.envoy, &p.wasm, entries)?;
-    memory::print(&r);
+        .ok_or_else(|| "Envoy or the module is missing: run `make venv build` first".to_string())
+}
+
+fn write_json(value: &impl serde::Serialize, out: &Path) -> Result<(), String> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
-    let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     std::fs::write(out, json).map_err(|e| format!("writing {}: {e}", out.display()))?;
     println!("written {}", out.display());
+    Ok(())
+}
+
+fn measure_memory(entries: usize, soak: u64, out: &Path) -> Result<bool, String> {
+    let p = prerequisites()?;
+    let r = memory::run(&p.envoy, &p.wasm, entries, soak)?;
+    memory::print(&r);
+    write_json(&r, out)?;
+    // The soak's verdict is reported, not enforced: a shared machine's RSS is not a gate.
+    Ok(true)
+}
+
+fn measure_soak(credentials: u64, out: &Path) -> Result<bool, String> {
+    let p = prerequisites()?;
+    let r = soak::run(&p.envoy, &p.wasm, credentials)?;
+    soak::print(&r);
+    write_json(&r, out)?;
+    Ok(r.flat)
+}
+
+fn measure_flight(workers: &[u32], burst: usize, rounds: u32, out: &Path) -> Result<bool, String> {
+    let p = prerequisites()?;
+    let rows = flight::run(&p, workers, burst, rounds)?;
+    write_json(&rows, out)?;
     Ok(true)
 }
 

@@ -34,6 +34,8 @@ pub struct MemoryReport {
     pub start_to_ready_ms_median: f64,
     pub start_to_ready_ms: Vec<f64>,
     pub requests_per_second_while_filling: f64,
+    /// The soak through many more credentials than the cache holds (`--soak`, 0: skipped).
+    pub soak: Option<crate::soak::SoakReport>,
 }
 
 struct Services {
@@ -118,7 +120,7 @@ fn settled_gauge(envoy: &Envoy, name: &str) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
-fn rss_bytes(pid: u32) -> Result<u64, String> {
+pub fn rss_bytes(pid: u32) -> Result<u64, String> {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     status
@@ -130,7 +132,12 @@ fn rss_bytes(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS".to_string())
 }
 
-pub fn run(envoy: &Path, wasm: &Path, entries: usize) -> Result<MemoryReport, String> {
+pub fn run(
+    envoy: &Path,
+    wasm: &Path,
+    entries: usize,
+    soak_credentials: u64,
+) -> Result<MemoryReport, String> {
     let s = services(entries)?;
     let module_bytes = std::fs::metadata(wasm).map_err(|e| e.to_string())?.len();
 
@@ -166,6 +173,15 @@ pub fn run(envoy: &Path, wasm: &Path, entries: usize) -> Result<MemoryReport, St
     let shared_rss = rss_bytes(shared.pid())?;
     drop(shared);
 
+    let soak = if soak_credentials > 0 {
+        eprintln!(
+            "soak: {soak_credentials} distinct credentials, 2 workers, checked-in cache bounds ..."
+        );
+        Some(crate::soak::run(envoy, wasm, soak_credentials)?)
+    } else {
+        None
+    };
+
     let per_entry = full_mem.saturating_sub(one_mem) as f64 / held.max(1) as f64;
     let shared_per_entry = shared_rss.saturating_sub(full_rss) as f64 / held.max(1) as f64;
     Ok(MemoryReport {
@@ -179,6 +195,7 @@ pub fn run(envoy: &Path, wasm: &Path, entries: usize) -> Result<MemoryReport, St
         start_to_ready_ms_median: start_median,
         start_to_ready_ms: start_ms,
         requests_per_second_while_filling: rps,
+        soak,
     })
 }
 
@@ -213,4 +230,7 @@ pub fn print(r: &MemoryReport) {
             .map(|m| m.round() as u64)
             .collect::<Vec<_>>()
     );
+    if let Some(soak) = &r.soak {
+        crate::soak::print(soak);
+    }
 }

@@ -21,6 +21,11 @@ pub const TOKEN: &str = "alice-token";
 /// The path every request asks for; not under `/admin`, so every known token is allowed.
 pub const PATH: &str = "/bench/items";
 const COUNTER_PREFIX: &str = "wasmcustom.mesh_authz_";
+/// What is read at each edge of a window: the filter's counters, (Envoy, auth service) CPU ticks,
+/// the auth service's callouts.
+type Edge = (BTreeMap<String, u64>, (u64, u64), u64);
+/// The thread name of the in-process auth service's runtime (`AuthService::spawn`).
+const AUTH_THREADS: &str = "auth-service";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Case {
@@ -45,6 +50,13 @@ pub struct Sample {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub cpu_us_per_req: f64,
+    /// CPU of the in-process auth service's threads per request (its tokio runtime; the load
+    /// generator and the echo upstream are other threads). 0 where nothing calls out.
+    #[serde(default)]
+    pub auth_cpu_us_per_req: f64,
+    /// The whole authorization path: Envoy + auth service, per request.
+    #[serde(default)]
+    pub path_cpu_us_per_req: f64,
     pub callouts_per_req: f64,
     /// mesh-authz cache hits / (hits + misses) over the window, from the filter's counters.
     pub hit_ratio: Option<f64>,
@@ -187,7 +199,8 @@ impl Rig {
         let pid = envoy.pid();
         let requests = self.requests(case.variant);
         let with_filter = case.variant.is_mesh_authz();
-        let snapshot = || -> Result<(BTreeMap<String, u64>, u64, u64), String> {
+        self.auth.set_latency(case.variant.auth_latency());
+        let snapshot = || -> Result<Edge, String> {
             // Counters first at the start and last at the end, so the admin call's own CPU stays
             // outside the CPU window.
             let counters = if with_filter {
@@ -195,10 +208,11 @@ impl Rig {
             } else {
                 BTreeMap::new()
             };
-            Ok((counters, cpu::process_ticks(pid)?, self.auth.calls()))
+            let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
+            Ok((counters, ticks, self.auth.calls()))
         };
-        let end = || -> Result<(BTreeMap<String, u64>, u64, u64), String> {
-            let ticks = cpu::process_ticks(pid)?;
+        let end = || -> Result<Edge, String> {
+            let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
             let calls = self.auth.calls();
             let counters = if with_filter {
                 filter_counters(envoy)?
@@ -211,7 +225,11 @@ impl Rig {
         let (c0, t0, a0) = before?;
         let (c1, t1, a1) = after?;
         let n = result.requests.max(1) as f64;
-        let cpu = cpu::ticks_to_duration(t1.saturating_sub(t0), self.ticks_per_second);
+        let per_req = |ticks: u64| {
+            cpu::ticks_to_duration(ticks, self.ticks_per_second).as_secs_f64() * 1e6 / n
+        };
+        let envoy_cpu = per_req(t1.0.saturating_sub(t0.0));
+        let auth_cpu = per_req(t1.1.saturating_sub(t0.1));
         let delta: BTreeMap<String, u64> = c1
             .iter()
             .map(|(k, v)| {
@@ -231,7 +249,9 @@ impl Rig {
             p50_ms: result.quantile_ms(0.50),
             p90_ms: result.quantile_ms(0.90),
             p99_ms: result.quantile_ms(0.99),
-            cpu_us_per_req: cpu.as_secs_f64() * 1e6 / n,
+            cpu_us_per_req: envoy_cpu,
+            auth_cpu_us_per_req: auth_cpu,
+            path_cpu_us_per_req: envoy_cpu + auth_cpu,
             callouts_per_req: a1.saturating_sub(a0) as f64 / n,
             hit_ratio: (with_filter && hits + misses > 0)
                 .then(|| hits as f64 / (hits + misses) as f64),

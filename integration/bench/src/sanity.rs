@@ -32,10 +32,12 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
             Variant::Passthrough | Variant::Bypass => (0.0, 0.001, "no callout"),
             // One miss per worker and TTL at most.
             Variant::Hit => (0.0, 0.01, "almost no callout (cache hits)"),
-            Variant::CacheOff | Variant::Lua | Variant::ExtAuthz => {
-                (0.95, 1.05, "one callout per request")
-            }
-            Variant::Mixed => (
+            Variant::CacheOff
+            | Variant::Lua
+            | Variant::ExtAuthz
+            | Variant::Lua2ms
+            | Variant::ExtAuthz2ms => (0.95, 1.05, "one callout per request"),
+            Variant::Mixed | Variant::Mixed2ms => (
                 0.001,
                 0.999,
                 "some requests served from the cache, some calling out",
@@ -79,6 +81,8 @@ mod tests {
             p90_ms: 1.0,
             p99_ms: 1.0,
             cpu_us_per_req: 1.0,
+            auth_cpu_us_per_req: 0.0,
+            path_cpu_us_per_req: 1.0,
             callouts_per_req: callouts,
             hit_ratio: None,
             error_ratio,
@@ -101,6 +105,9 @@ mod tests {
             case("mixed", 0.2, 0.0),
             case("lua", 1.0, 0.0),
             case("ext_authz", 1.01, 0.0),
+            case("mixed_2ms", 0.2, 0.0),
+            case("lua_2ms", 1.0, 0.0),
+            case("ext_authz_2ms", 1.0, 0.0),
         ];
         assert_eq!(check(&good), Vec::<String>::new());
         let bad = [
@@ -108,9 +115,10 @@ mod tests {
             case("bypass", 0.5, 0.0),
             case("mixed", 1.0, 0.0),
             case("lua", 1.0, 0.5),
+            case("ext_authz_2ms", 0.3, 0.0),
         ];
         let p = check(&bad);
-        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!(p.len(), 5, "{p:?}");
         assert!(p[0].contains("hit@1w") && p[0].contains("1.000 callouts/request"));
         assert!(p[3].contains("50.0% of requests failed"));
     }

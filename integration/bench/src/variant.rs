@@ -1,9 +1,10 @@
-//! The seven things measured side by side, and what each one needs: which bootstrap, which
-//! plugin JSON, which credentials the load sends.
+//! The things measured side by side, and what each one needs: which bootstrap, which plugin JSON,
+//! which credentials the load sends, how long the auth service takes per check.
 
 use mesh_authz_integration::{envoy, paths, HarnessError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +23,12 @@ pub enum Variant {
     Lua,
     /// Envoy's native ext_authz, HTTP mode, same auth service: every request calls out.
     ExtAuthz,
+    /// `Mixed` with an auth service that takes 2 ms per check (a database or Redis lookup).
+    Mixed2ms,
+    /// `Lua` with the 2 ms auth service.
+    Lua2ms,
+    /// `ExtAuthz` with the 2 ms auth service.
+    ExtAuthz2ms,
 }
 
 pub const ALL: [Variant; 7] = [
@@ -33,6 +40,13 @@ pub const ALL: [Variant; 7] = [
     Variant::Lua,
     Variant::ExtAuthz,
 ];
+
+/// The variants with a realistic auth service (2 ms a check); not in `all`, so the smoke run and the
+/// gate keep their length. `make bench-2ms` runs them beside passthrough.
+pub const AUTH_2MS: [Variant; 3] = [Variant::Mixed2ms, Variant::Lua2ms, Variant::ExtAuthz2ms];
+
+/// What the 2 ms variants' auth service takes per check.
+pub const SLOW_AUTH: Duration = Duration::from_millis(2);
 
 /// How the load picks its credential for each request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,12 +89,35 @@ impl Variant {
             Variant::Mixed => "mixed",
             Variant::Lua => "lua",
             Variant::ExtAuthz => "ext_authz",
+            Variant::Mixed2ms => "mixed_2ms",
+            Variant::Lua2ms => "lua_2ms",
+            Variant::ExtAuthz2ms => "ext_authz_2ms",
         }
     }
 
     pub fn parse(s: &str) -> Option<Variant> {
         ALL.into_iter()
+            .chain(AUTH_2MS)
             .find(|v| v.name() == s || v.name().replace('_', "-") == s)
+    }
+
+    /// The variant this one is, apart from the auth service's latency.
+    pub fn base(self) -> Variant {
+        match self {
+            Variant::Mixed2ms => Variant::Mixed,
+            Variant::Lua2ms => Variant::Lua,
+            Variant::ExtAuthz2ms => Variant::ExtAuthz,
+            v => v,
+        }
+    }
+
+    /// How long the auth service takes per check while this variant is measured.
+    pub fn auth_latency(self) -> Duration {
+        if self == self.base() {
+            Duration::ZERO
+        } else {
+            SLOW_AUTH
+        }
     }
 
     /// One line for the table and the chart.
@@ -93,18 +130,21 @@ impl Variant {
             Variant::Mixed => "mesh-authz, mixed (Zipf)",
             Variant::Lua => "legacy Lua filter",
             Variant::ExtAuthz => "native ext_authz (HTTP)",
+            Variant::Mixed2ms => "mesh-authz, mixed, auth 2 ms",
+            Variant::Lua2ms => "legacy Lua filter, auth 2 ms",
+            Variant::ExtAuthz2ms => "native ext_authz, auth 2 ms",
         }
     }
 
     pub fn is_mesh_authz(self) -> bool {
         matches!(
-            self,
+            self.base(),
             Variant::Bypass | Variant::Hit | Variant::CacheOff | Variant::Mixed
         )
     }
 
     pub fn credentials(self, mixed: &MixedWorkload) -> Credentials {
-        match self {
+        match self.base() {
             Variant::Mixed => Credentials::Zipf {
                 users: mixed.users,
                 s: mixed.zipf_s,
@@ -116,7 +156,7 @@ impl Variant {
     /// The bootstrap this variant starts from.
     pub fn yaml(self) -> PathBuf {
         let root = paths::repo_root();
-        match self {
+        match self.base() {
             Variant::Passthrough => root.join("integration/envoy/passthrough.yaml"),
             Variant::ExtAuthz => root.join("integration/envoy/ext-authz.yaml"),
             Variant::Lua => root.join("integration/envoy/legacy-lua.yaml"),
@@ -138,7 +178,7 @@ impl Variant {
             cache = m.clone();
         }
         cache.insert("enabled".into(), true.into());
-        match self {
+        match self.base() {
             Variant::Bypass => set(&mut c, "bypass", serde_json::json!([{"pathPrefix": "/"}]))?,
             Variant::CacheOff => set(&mut c, "cache", serde_json::json!({"enabled": false}))?,
             Variant::Mixed => {
@@ -170,7 +210,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for v in ALL {
+        for v in ALL.into_iter().chain(AUTH_2MS) {
             assert_eq!(Variant::parse(v.name()), Some(v));
         }
         assert_eq!(Variant::parse("ext-authz"), Some(Variant::ExtAuthz));
@@ -187,5 +227,23 @@ mod tests {
         let mixed = Variant::Mixed.plugin_config(&m).unwrap().unwrap();
         assert_eq!(mixed["cache"]["allowTtlSeconds"], 30);
         assert!(Variant::ExtAuthz.plugin_config(&m).unwrap().is_none());
+    }
+
+    #[test]
+    fn slow_auth_variants_are_their_base_with_2ms() {
+        let m = MixedWorkload::default();
+        for v in AUTH_2MS {
+            assert_ne!(v.base(), v);
+            assert_eq!(v.auth_latency(), SLOW_AUTH);
+            assert_eq!(v.yaml(), v.base().yaml());
+            assert_eq!(
+                v.plugin_config(&m).unwrap(),
+                v.base().plugin_config(&m).unwrap()
+            );
+            assert_eq!(v.is_mesh_authz(), v.base().is_mesh_authz());
+            assert!(!ALL.contains(&v));
+        }
+        assert_eq!(Variant::Mixed.auth_latency(), Duration::ZERO);
+        assert!(Variant::Mixed2ms.is_mesh_authz() && !Variant::Lua2ms.is_mesh_authz());
     }
 }

@@ -70,7 +70,7 @@ pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>) -> Answer {
         return Answer::new(403, "not-admin", "forbidden\n").with("content-type", "text/plain");
     }
     let mut answer = Answer::new(200, "ok", "");
-    for (name, value) in identity {
+    for (name, value) in identity.iter() {
         answer = answer.with(name, value);
     }
     answer

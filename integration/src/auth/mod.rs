@@ -2,7 +2,9 @@
 //! (`<pathPrefix><original path>`, the forwarded headers) and answers allow (200 + identity
 //! headers) or deny. In-process, `AuthService` also counts and records callouts and has knobs a
 //! test turns at run time: added latency, a forced status (and body size), extra response headers
-//! (also raw bytes), a fresh `set-cookie` on every answer.
+//! (also raw bytes), a fresh `set-cookie` on every answer, hung (reads the callout, never
+//! answers), and on `AuthService`, killed (port closed, connections dropped) and restored on the
+//! same port.
 
 pub mod decide;
 pub mod tokens;
@@ -21,6 +23,9 @@ use std::time::Duration;
 
 /// Recorded callouts are capped so a benchmark cannot grow memory without bound.
 const MAX_RECORDED: usize = 10_000;
+/// A hung answer still ends after this long, so a forgotten knob cannot hold a test forever.
+const MAX_HANG: Duration = Duration::from_secs(60);
+const HANG_POLL: Duration = Duration::from_millis(10);
 
 /// One callout as the service received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +64,7 @@ pub struct AuthState {
     prefix: String,
     calls: AtomicU64,
     latency_ms: AtomicU64,
+    hung: AtomicBool,
     forced_status: AtomicU16,
     forced_body_bytes: AtomicU64,
     fresh_cookie: AtomicBool,
@@ -82,6 +88,7 @@ impl AuthState {
             prefix: prefix.to_string(),
             calls: AtomicU64::new(0),
             latency_ms: AtomicU64::new(0),
+            hung: AtomicBool::new(false),
             forced_status: AtomicU16::new(0),
             forced_body_bytes: AtomicU64::new(0),
             fresh_cookie: AtomicBool::new(false),
@@ -113,6 +120,24 @@ impl AuthState {
     pub fn set_latency(&self, latency: Duration) {
         let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// `true`: accept connections and read callouts but never answer them (until turned off, or
+    /// for at most a minute), as a service stuck on a lock or a dead database does. The caller
+    /// sees no answer at all, which Envoy turns into a timeout.
+    pub fn set_hung(&self, on: bool) {
+        self.hung.store(on, Ordering::SeqCst);
+    }
+
+    pub fn is_hung(&self) -> bool {
+        self.hung.load(Ordering::SeqCst)
+    }
+
+    /// Every knob back to a healthy service: no latency, not hung, no forced status.
+    pub fn set_healthy(&self) {
+        self.set_latency(Duration::ZERO);
+        self.set_hung(false);
+        self.set_forced_status(None);
     }
 
     /// Answer every callout with this status (and no identity); `None` restores the rules.
@@ -222,6 +247,10 @@ impl Handler for AuthHandler {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let state = &self.0;
         state.note(&req);
+        let hung_since = std::time::Instant::now();
+        while state.is_hung() && hung_since.elapsed() < MAX_HANG {
+            tokio::time::sleep(HANG_POLL).await;
+        }
         let latency = state.latency_ms.load(Ordering::SeqCst);
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -255,7 +284,12 @@ impl AuthService {
     /// Starts on `addr` (port 0 for a free one) with `threads` tokio workers.
     pub fn spawn(addr: SocketAddr, threads: usize, state: AuthState) -> Result<Self, HarnessError> {
         let state = Arc::new(state);
-        let server = ServerHandle::spawn(addr, threads, Arc::new(AuthHandler(Arc::clone(&state))))?;
+        let server = ServerHandle::spawn_named(
+            addr,
+            threads,
+            "auth-service",
+            Arc::new(AuthHandler(Arc::clone(&state))),
+        )?;
         Ok(AuthService { state, server })
     }
 
@@ -278,6 +312,21 @@ impl AuthService {
 
     pub fn port(&self) -> u16 {
         self.server.port()
+    }
+
+    /// Stops listening and drops open connections: callers get connection refused (see
+    /// `ServerHandle::kill`). The knobs and the count stay.
+    pub fn kill(&self) -> Result<(), HarnessError> {
+        self.server.kill()
+    }
+
+    /// Listens again on the same port after `kill`.
+    pub fn restore(&self) -> Result<(), HarnessError> {
+        self.server.restore()
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.server.is_serving()
     }
 }
 
@@ -332,6 +381,76 @@ mod tests {
         assert_eq!((auth.calls(), auth.callouts().len()), (4, 3));
         auth.reset();
         assert_eq!((auth.calls(), auth.callouts().len()), (0, 0));
+    }
+
+    #[test]
+    fn hung_accepts_and_never_answers_until_released() {
+        let auth = AuthService::example().unwrap();
+        auth.set_hung(true);
+        let addr = auth.addr();
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            b"GET /check/x HTTP/1.1\r\nhost: a\r\nauthorization: Bearer alice-token\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = [0u8; 256];
+        let read = std::io::Read::read(&mut stream, &mut buf);
+        assert!(
+            matches!(&read, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+            "a hung service answered: {read:?}"
+        );
+        // The callout arrived (it is counted): the service is up, only silent.
+        assert_eq!(auth.calls(), 1);
+        auth.set_healthy();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    }
+
+    #[test]
+    fn killed_refuses_and_restored_serves_on_the_same_port() {
+        let auth = AuthService::example().unwrap();
+        let addr = auth.addr();
+        // A keep-alive connection open before the kill must be dropped by it.
+        let mut kept = std::net::TcpStream::connect(addr).unwrap();
+        auth.kill().unwrap();
+        assert!(!auth.is_serving());
+        let refused = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = std::io::Write::write_all(&mut kept, b"GET /check/x HTTP/1.1\r\nhost: a\r\n\r\n");
+        let mut buf = [0u8; 64];
+        let read = std::io::Read::read(&mut kept, &mut buf);
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "an open connection survived the kill: {read:?}"
+        );
+        assert!(Request::get("/check/x").send(addr).is_err());
+        auth.kill().unwrap();
+
+        auth.restore().unwrap();
+        assert!(auth.is_serving());
+        assert_eq!(auth.addr(), addr);
+        let r = Request::get("/check/x")
+            .bearer("bob-token")
+            .send(addr)
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-user-id").as_deref(), Some("bob"));
+        auth.restore().unwrap();
+        // Twice more, as a chaos run does.
+        for _ in 0..2 {
+            auth.kill().unwrap();
+            assert!(Request::get("/check/x").send(addr).is_err());
+            auth.restore().unwrap();
+            assert_eq!(Request::get("/check/x").send(addr).unwrap().status, 401);
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
         match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => {
                 println!("echo-upstream listening on {listen}");
-                server::serve(listener, Arc::new(echo::Echo)).await;
+                server::serve(listener, Arc::new(echo::Echo::default())).await;
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
