@@ -10,6 +10,7 @@
 //!   `flight`: one callout per key in flight.
 //! - `path` / `bypass`: the path as the most lenient upstream reads it (dot segments refused), and
 //!   the requests that skip the callout.
+//! - `jwt`: tokens checked in the proxy (JWKS keys, claims, a verified-token cache).
 //! - `engine`: the flow (path check, bypass, cache, callout, judge) against a `host::Host`.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
 
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod flight;
 pub mod host;
 pub mod identity;
+pub mod jwt;
 pub mod key;
 pub mod path;
 pub mod reply;

@@ -19,6 +19,11 @@ impl<'a> RequestHead<'a> {
             .map(|(_, v)| *v)
     }
 
+    /// Every header, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.headers.iter().map(|(n, v)| (*n, *v))
+    }
+
     pub fn first(&self, name: &str) -> Option<&'a [u8]> {
         self.headers
             .iter()

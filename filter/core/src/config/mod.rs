@@ -2,13 +2,14 @@
 //! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
 
 mod error;
-mod names;
+pub(crate) mod names;
 mod raw;
 
 pub use error::ConfigError;
 
 use crate::bypass::BypassRule;
 use crate::identity;
+use crate::jwt::JwtConfig;
 use crate::path;
 use raw::{RawConfig, RawErrorMode};
 use sha2::{Digest, Sha256};
@@ -33,6 +34,8 @@ pub struct Config {
     pub cache: Option<CachePolicy>,
     pub on_error: OnError,
     pub bypass: Vec<BypassRule>,
+    /// `None` when tokens are not checked in the proxy.
+    pub jwt: Option<JwtConfig>,
     /// Digest of the configuration text: part of every cache key, so a new config never reads
     /// decisions made under an old one, in this VM or (through shared data) in another.
     pub generation: [u8; 32],
@@ -218,6 +221,12 @@ impl Config {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // `authService` is still required by `RawConfig`: authenticate mode without one needs the
+        // request flow to run without a callout target first.
+        let jwt = raw
+            .jwt
+            .map(|j| crate::jwt::config::validate(j, &identity_headers, true))
+            .transpose()?;
         Ok(Config {
             auth,
             identity_headers,
@@ -226,6 +235,7 @@ impl Config {
             cache,
             on_error,
             bypass,
+            jwt,
             generation,
         })
     }
@@ -318,7 +328,7 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
 }
 
 /// `outbound|8080||auth.auth-system.svc.cluster.local` -> `auth.auth-system.svc.cluster.local`.
-fn istio_host(cluster: &str) -> Option<String> {
+pub(crate) fn istio_host(cluster: &str) -> Option<String> {
     let mut parts = cluster.split('|');
     let (dir, port, _subset, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let ok = dir == "outbound"

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub on_error: RawOnError,
     #[serde(default)]
     pub bypass: Vec<RawBypass>,
+    #[serde(default)]
+    pub jwt: Option<crate::jwt::raw::RawJwt>,
 }
 
 #[derive(Debug, Deserialize)]
