@@ -155,7 +155,8 @@ mod tests {
     #[test]
     fn audiences() {
         let wanted = ["orders".to_string(), "billing".to_string()];
-        let cases: Vec<(Value, Option<&[String]>, Result<(), JwtError>)> = vec![
+        type Case<'a> = (Value, Option<&'a [String]>, Result<(), JwtError>);
+        let cases: Vec<Case> = vec![
             (json!({"aud": "orders"}), Some(&wanted), Ok(())),
             (json!({"aud": ["x", "billing"]}), Some(&wanted), Ok(())),
             (

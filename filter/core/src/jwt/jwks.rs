@@ -188,7 +188,7 @@ fn rsa(jwk: &Map<String, Value>) -> Result<Material, &'static str> {
     let e_value = e.iter().try_fold(0u64, |acc, b| {
         (acc < 1 << 56).then(|| (acc << 8) | u64::from(*b))
     });
-    if !e_value.is_some_and(|v| v >= 3 && v < 1 << 33 && v % 2 == 1) {
+    if !e_value.is_some_and(|v| (3..1 << 33).contains(&v) && v % 2 == 1) {
         return Err("RSA exponent is not an odd number from 3 to 2^33");
     }
     Ok(Material::Rsa { n, e })

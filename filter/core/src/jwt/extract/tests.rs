@@ -1,11 +1,14 @@
 use super::*;
 use crate::jwt::testing::{jwt_config, two_providers};
 
+/// What `extract` found: the token and its place, absent, or the error.
+type Found = Result<Option<(String, usize)>, JwtError>;
+type Headers<'a> = Vec<(&'a str, &'a [u8])>;
+
 const JWT: &str = "eyJh.eyJi.c2ln";
 const JWT2: &str = "eyJh.eyJi.c2lo";
 
-/// What `extract` found, as text: the token and its place, or the error.
-fn run(mode: &str, headers: &[(&str, &[u8])]) -> Result<Option<(String, usize)>, JwtError> {
+fn run(mode: &str, headers: &[(&str, &[u8])]) -> Found {
     let config = jwt_config(&two_providers(mode));
     match extract(&config, &RequestHead::new(headers)) {
         Extracted::Absent => Ok(None),
@@ -24,10 +27,7 @@ fn one_token_from_any_place() {
     let encoded = "/x?access%5Ftoken=eyJh%2EeyJi.c2ln".to_string();
     let fragment = format!("/x?access_token={JWT}#frag");
     let t = |s: usize| Ok(Some((JWT.to_string(), s)));
-    let cases: Vec<(
-        Vec<(&str, &[u8])>,
-        Result<Option<(String, usize)>, JwtError>,
-    )> = vec![
+    let cases: Vec<(Headers, Found)> = vec![
         (vec![("authorization", bearer.as_bytes())], t(0)),
         (vec![("authorization", lower.as_bytes())], t(0)),
         (vec![("cookie", cookie.as_bytes())], t(1)),
@@ -88,7 +88,7 @@ fn two_tokens_are_refused_wherever_they_are() {
 
 #[test]
 fn a_value_that_is_not_a_jwt_is_no_token_in_gate_mode_only() {
-    let cases: &[(&[u8], Result<Option<(String, usize)>, JwtError>)] = &[
+    let cases: &[(&[u8], Found)] = &[
         (
             b"Bearer opaque-api-key",
             Err(JwtError::Malformed("not three base64url parts")),
@@ -151,7 +151,7 @@ fn removal_takes_out_the_header_or_the_cookie_but_not_a_query_token() {
     let c1 = format!("a=1; id_token={JWT}");
     let c_only = format!("id_token={JWT}");
     let query = format!("/x?access_token={JWT}");
-    let cases: Vec<(Vec<(&str, &[u8])>, Removal)> = vec![
+    let cases: Vec<(Headers, Removal)> = vec![
         (
             vec![("authorization", bearer.as_bytes())],
             Removal::Header("authorization".into()),

@@ -76,7 +76,8 @@ fn every_check_in_a_table() {
         let secret = jsonwebtoken::EncodingKey::from_secret(rsa_jwk_bytes.as_bytes());
         jsonwebtoken::encode(&h, &c(json!({})), &secret).unwrap()
     };
-    let cases: Vec<(&str, (String, Result<(), JwtError>))> = vec![
+    type Case = (&'static str, (String, Result<(), JwtError>));
+    let cases: Vec<Case> = vec![
         ("RS256", valid(sign(rsa(), &c(json!({}))))),
         (
             "PS256 with the RSA key",
