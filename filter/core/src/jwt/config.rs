@@ -3,8 +3,8 @@
 
 use super::alg::{self, Alg};
 use super::jwks::KeySet;
-use super::raw::{self, RawFrom, RawJwks, RawJwt, RawMode, RawProvider};
-use crate::config::{istio_host, names, ConfigError};
+use super::raw::{RawJwt, RawMode, RawProvider};
+use crate::config::ConfigError;
 use crate::identity;
 
 pub const MAX_CLOCK_SKEW_SECS: u32 = 600;
@@ -172,8 +172,8 @@ fn provider(
         }
     };
     let algorithms = algorithms(at, p.algorithms)?;
-    let jwks = jwks(&format!("{at}.jwks"), p.jwks, &algorithms)?;
-    let from = from(at, &p.from, identity_headers, sources)?;
+    let jwks = jwks_source::jwks(&format!("{at}.jwks"), p.jwks, &algorithms)?;
+    let from = places::from(at, &p.from, identity_headers, sources)?;
     let claim_headers = claim_headers(at, p.claim_headers, mode, identity_headers)?;
     if p.clock_skew_seconds > MAX_CLOCK_SKEW_SECS {
         return Err(ConfigError::new(
@@ -216,199 +216,6 @@ fn algorithms(at: &str, raw: Option<Vec<String>>) -> Result<Vec<Alg>, ConfigErro
         }
     }
     Ok(out)
-}
-
-fn jwks(at: &str, raw: RawJwks, algorithms: &[Alg]) -> Result<Jwks, ConfigError> {
-    let Some(inline) = raw.inline else {
-        return remote(at, raw).map(Jwks::Remote);
-    };
-    let remote_fields = [
-        ("cluster", raw.cluster.is_some()),
-        ("authority", raw.authority.is_some()),
-        ("path", raw.path.is_some()),
-        ("refreshSeconds", raw.refresh_seconds.is_some()),
-        ("timeoutMs", raw.timeout_ms.is_some()),
-    ];
-    if let Some((name, _)) = remote_fields.iter().find(|(_, set)| *set) {
-        return Err(ConfigError::new(
-            format!("{at}.{name}"),
-            "belongs to a remote JWKS; an inline one has only \"inline\"",
-        ));
-    }
-    let field = format!("{at}.inline");
-    let (set, skipped) = KeySet::parse(inline.as_bytes())
-        .map_err(|e| ConfigError::new(&field, format!("is not a usable JWKS: {e}")))?;
-    if let Some(s) = skipped.first() {
-        return Err(ConfigError::new(
-            format!("{field}.keys[{}]", s.index),
-            s.reason,
-        ));
-    }
-    if !algorithms.iter().any(|a| set.fitting(*a).next().is_some()) {
-        return Err(ConfigError::new(
-            field,
-            "has no key for any of the provider's algorithms",
-        ));
-    }
-    Ok(Jwks::Inline(set))
-}
-
-fn remote(at: &str, raw: RawJwks) -> Result<RemoteJwks, ConfigError> {
-    let cluster = raw
-        .cluster
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_string();
-    if cluster.is_empty() {
-        return Err(ConfigError::new(
-            format!("{at}.cluster"),
-            "is required: the Envoy cluster of the issuer's JWKS endpoint (or give the JWKS as \"inline\")",
-        ));
-    }
-    let authority = match raw.authority {
-        Some(a) if a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()) => {
-            return Err(ConfigError::new(
-                format!("{at}.authority"),
-                "must be a host[:port] without spaces",
-            ));
-        }
-        Some(a) => a,
-        None => istio_host(&cluster).ok_or_else(|| {
-            ConfigError::new(
-                format!("{at}.authority"),
-                "is required when the cluster is not an Istio name like outbound|443||id.example.com",
-            )
-        })?,
-    };
-    let path = raw.path.unwrap_or_default();
-    if !path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
-        return Err(ConfigError::new(
-            format!("{at}.path"),
-            "is required: a path starting with '/', without spaces or '#'",
-        ));
-    }
-    let refresh_secs = raw.refresh_seconds.unwrap_or(raw::DEFAULT_REFRESH_SECONDS);
-    if !(MIN_REFRESH_SECS..=MAX_REFRESH_SECS).contains(&refresh_secs) {
-        return Err(ConfigError::new(
-            format!("{at}.refreshSeconds"),
-            format!("must be {MIN_REFRESH_SECS} to {MAX_REFRESH_SECS}"),
-        ));
-    }
-    let timeout_ms = raw.timeout_ms.unwrap_or(raw::DEFAULT_JWKS_TIMEOUT_MS);
-    if !(1..=MAX_JWKS_TIMEOUT_MS).contains(&timeout_ms) {
-        return Err(ConfigError::new(
-            format!("{at}.timeoutMs"),
-            format!("must be 1 to {MAX_JWKS_TIMEOUT_MS}"),
-        ));
-    }
-    Ok(RemoteJwks {
-        cluster,
-        authority,
-        path,
-        refresh_secs,
-        timeout_ms,
-    })
-}
-
-/// The provider's places as indexes into `sources`, which gains the ones not seen before.
-fn from(
-    at: &str,
-    raw: &[RawFrom],
-    identity_headers: &[String],
-    sources: &mut Vec<Source>,
-) -> Result<Vec<usize>, ConfigError> {
-    if raw.is_empty() {
-        return Err(ConfigError::new(
-            format!("{at}.from"),
-            "is empty; leave it out for the authorization header with prefix \"Bearer \"",
-        ));
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for (j, f) in raw.iter().enumerate() {
-        let field = format!("{at}.from[{j}]");
-        let source = source(&field, f, identity_headers)?;
-        if let Source::Header { name, .. } = &source {
-            let other_prefix = sources
-                .iter()
-                .any(|s| matches!(s, Source::Header { name: n, .. } if n == name) && *s != source);
-            if other_prefix {
-                return Err(ConfigError::new(
-                    field,
-                    "reads a header that another place reads with another prefix; one header has one prefix",
-                ));
-            }
-        }
-        let index = match sources.iter().position(|s| *s == source) {
-            Some(k) => k,
-            None => {
-                sources.push(source);
-                sources.len() - 1
-            }
-        };
-        if out.contains(&index) {
-            return Err(ConfigError::new(field, "is listed twice"));
-        }
-        out.push(index);
-    }
-    Ok(out)
-}
-
-fn source(field: &str, f: &RawFrom, identity_headers: &[String]) -> Result<Source, ConfigError> {
-    let only_one = "needs exactly one of header (with an optional prefix), cookie or query";
-    match (&f.header, &f.cookie, &f.query) {
-        (Some(h), None, None) => {
-            let name = names::header_name(&format!("{field}.header"), h)?;
-            if identity_headers
-                .iter()
-                .any(|id| identity::same_name(&name, id))
-            {
-                return Err(ConfigError::new(
-                    format!("{field}.header"),
-                    "is an identity header, which is removed from every request",
-                ));
-            }
-            let prefix = f.prefix.clone().unwrap_or_default();
-            if !prefix.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-                return Err(ConfigError::new(
-                    format!("{field}.prefix"),
-                    "must be printable ASCII",
-                ));
-            }
-            Ok(Source::Header { name, prefix })
-        }
-        (None, Some(c), None) if f.prefix.is_none() => {
-            if c.is_empty()
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
-            {
-                return Err(ConfigError::new(
-                    format!("{field}.cookie"),
-                    "is not a cookie name",
-                ));
-            }
-            Ok(Source::Cookie(c.clone()))
-        }
-        (None, None, Some(q)) if f.prefix.is_none() => {
-            if q.is_empty()
-                || !q
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"&=#%+".contains(&b))
-            {
-                return Err(ConfigError::new(
-                    format!("{field}.query"),
-                    "is not a plain query parameter name (no '&', '=', '#', '%', '+' or spaces)",
-                ));
-            }
-            Ok(Source::Query(q.clone()))
-        }
-        (None, ..) if f.prefix.is_some() => Err(ConfigError::new(
-            format!("{field}.prefix"),
-            "belongs to a header",
-        )),
-        _ => Err(ConfigError::new(field, only_one)),
-    }
 }
 
 fn claim_headers(
@@ -454,6 +261,9 @@ fn claim_headers(
     out.sort_by_key(|c| c.header);
     Ok(out)
 }
+
+mod jwks_source;
+mod places;
 
 #[cfg(test)]
 mod tests;

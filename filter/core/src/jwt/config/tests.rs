@@ -367,13 +367,13 @@ fn two_providers_need_two_names_and_two_issuers() {
 
 #[test]
 fn gate_mode_needs_an_auth_service() {
-    let raw: super::raw::RawJwt =
+    let raw: crate::jwt::raw::RawJwt =
         serde_json::from_value(json!({"mode": "gate", "providers": [{"name": "p",
         "issuer": "i", "jwks": {"cluster": "outbound|443||id.example.com", "path": "/jwks"}}]}))
         .unwrap();
     let err = validate(raw, &[], false).unwrap_err();
     assert_eq!(err.field, "jwt.mode");
-    let raw: super::raw::RawJwt =
+    let raw: crate::jwt::raw::RawJwt =
         serde_json::from_value(json!({"mode": "authenticate", "providers": [{"name": "p",
         "issuer": "i", "jwks": {"cluster": "outbound|443||id.example.com", "path": "/jwks"}}]}))
         .unwrap();
