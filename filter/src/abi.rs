@@ -396,9 +396,7 @@ mod tests {
         }
         for code in [13, 255, u32::MAX] {
             assert_eq!(check(code), Err(HostStatus(code)));
-            assert!(HostStatus(code)
-                .to_string()
-                .starts_with("unexpected status"));
+            assert!(HostStatus(code).to_string().starts_with("unexpected status"));
         }
     }
 
