@@ -10,6 +10,7 @@
 //!   `flight`: one callout per key in flight.
 //! - `path` / `bypass`: the path as the most lenient upstream reads it (dot segments refused), and
 //!   the requests that skip the callout.
+//! - `jwt`: tokens checked in the proxy (JWKS keys, claims, a verified-token cache).
 //! - `engine`: one configuration's decisions (path check, bypass, cache, judging) against a
 //!   `host::Host` (clock, counters, shared data).
 //! - `flow`: the request flow as a state machine with no I/O: events in (headers, callout
@@ -30,6 +31,7 @@ pub mod flight;
 pub mod flow;
 pub mod host;
 pub mod identity;
+pub mod jwt;
 pub mod key;
 pub mod path;
 pub mod reply;

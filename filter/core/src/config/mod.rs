@@ -1,7 +1,7 @@
 //! Configuration in two stages: `raw` mirrors the JSON, `Config` is the checked, immutable form the
 //! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
 
-mod names;
+pub(crate) mod names;
 mod on_error;
 mod raw;
 
@@ -9,6 +9,7 @@ pub use crate::error::ConfigError;
 
 use crate::bypass::BypassRule;
 use crate::identity;
+use crate::jwt::JwtConfig;
 use crate::path;
 pub use on_error::{ErrorPolicy, OnError};
 use raw::{RawConfig, RawMode};
@@ -39,6 +40,8 @@ pub struct Config {
     /// Record each decision as request properties (`mesh_authz.outcome`, ...) for the access log.
     pub access_log: bool,
     pub bypass: Vec<BypassRule>,
+    /// `None` when tokens are not checked in the proxy.
+    pub jwt: Option<JwtConfig>,
     /// Digest of the configuration text: part of every cache key, so a new config never reads
     /// decisions made under an old one, in this VM or (through shared data) in another.
     pub generation: [u8; 32],
@@ -227,6 +230,12 @@ impl Config {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // `authService` is still required by `RawConfig`: authenticate mode without one needs the
+        // request flow to run without a callout target first.
+        let jwt = raw
+            .jwt
+            .map(|j| crate::jwt::config::validate(j, &identity_headers, true))
+            .transpose()?;
         Ok(Config {
             auth,
             identity_headers,
@@ -237,6 +246,7 @@ impl Config {
             mode,
             access_log: raw.access_log,
             bypass,
+            jwt,
             generation,
         })
     }
@@ -329,7 +339,7 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
 }
 
 /// `outbound|8080||auth.auth-system.svc.cluster.local` -> `auth.auth-system.svc.cluster.local`.
-fn istio_host(cluster: &str) -> Option<String> {
+pub(crate) fn istio_host(cluster: &str) -> Option<String> {
     let mut parts = cluster.split('|');
     let (dir, port, _subset, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let ok = dir == "outbound"

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub access_log: bool,
     #[serde(default)]
     pub bypass: Vec<RawBypass>,
+    #[serde(default)]
+    pub jwt: Option<crate::jwt::raw::RawJwt>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,102 @@
+//! Verified tokens per VM, so that a repeated token costs a digest and a lookup instead of a
+//! signature check. The key is a SHA-256 digest of the token (never the token) and its place; the
+//! value is what `verify` decided. A success lives until the token's `exp` (plus the provider's
+//! skew, as `verify` allows); a failure lives `FAILURE_TTL_SECS`. Either is reused only with the
+//! key sets it was decided with: a fetch that changes them (a rotation, a revoked key, the first
+//! keys) makes every cached verdict a miss.
+
+use super::config::JwtConfig;
+use super::error::JwtError;
+use super::extract::Token;
+use super::verify::Verified;
+use crate::cache::{DecisionCache, Weigh};
+use crate::key::{CacheKey, KeyBuilder};
+use std::rc::Rc;
+
+pub const FAILURE_TTL_SECS: u64 = 5;
+
+/// The cache key of a token under a configuration `generation` (`Config::generation`).
+pub fn token_key(generation: &[u8; 32], token: &Token<'_>) -> CacheKey {
+    let mut k = KeyBuilder::new(generation);
+    k.field(b"jwt")
+        .field(&(token.source as u64).to_le_bytes())
+        .field(token.value.as_bytes());
+    k.finish()
+}
+
+pub struct Cached {
+    keys_generation: u64,
+    verdict: Result<Verified, JwtError>,
+}
+
+impl Weigh for Cached {
+    fn payload_bytes(&self) -> usize {
+        self.verdict
+            .as_ref()
+            .map_or(0, |v| v.identity.as_bytes().len())
+    }
+}
+
+pub struct TokenCache(DecisionCache<Cached>);
+
+impl TokenCache {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        TokenCache(DecisionCache::new(max_entries, max_bytes))
+    }
+
+    /// The cached verdict, if it is live and was made with the key sets of `keys_generation`.
+    pub fn get(
+        &mut self,
+        key: &CacheKey,
+        now_ms: u64,
+        keys_generation: u64,
+    ) -> Option<Result<Verified, JwtError>> {
+        let hit = self.0.get(key, now_ms)?;
+        (hit.keys_generation == keys_generation).then(|| hit.verdict.clone())
+    }
+
+    /// Keeps a verdict. The filter's own failures (keys not fetched, checker down) are not kept.
+    pub fn put(
+        &mut self,
+        config: &JwtConfig,
+        key: CacheKey,
+        verdict: &Result<Verified, JwtError>,
+        keys_generation: u64,
+        now_ms: u64,
+    ) {
+        let expires_ms = match verdict {
+            Ok(v) => {
+                let skew = config
+                    .providers
+                    .get(v.provider)
+                    .map_or(0, |p| p.clock_skew_secs);
+                v.exp.saturating_add(u64::from(skew)).saturating_mul(1000)
+            }
+            Err(e) if e.is_own_failure() => return,
+            Err(_) => now_ms.saturating_add(FAILURE_TTL_SECS * 1000),
+        };
+        if expires_ms <= now_ms {
+            return;
+        }
+        let entry = Cached {
+            keys_generation,
+            verdict: verdict.clone(),
+        };
+        self.0.put_until(key, Rc::new(entry), expires_ms);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.0.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests;
