@@ -38,6 +38,10 @@ help:
 	@echo "make oci    the OCI image of the module (oci-push REGISTRY=host:port/name:tag [PIN=env])"
 	@echo "make test-e2e        end-to-end tests only (real Envoy, example auth service, echo upstream)"
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
+	@echo "make chaos           mixed load through Envoy while the auth service hangs, slows, fails, dies and comes back"
+	@echo "make bench-2ms       the benchmark with an auth service taking 2 ms per check (bench-soak, bench-flight too)"
+	@echo "make fuzz            the property tests with many more cases (make test runs them briefly)"
+	@echo "make test-fresh-clone  make run and make test in a clean clone on a toolchain without wasm32"
 
 # --- set-up -------------------------------------------------------------------------------------
 # `make setup` is the one step that installs anything; `make run` and `make test` call it first and

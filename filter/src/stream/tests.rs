@@ -279,3 +279,22 @@ fn without_access_log_properties_nothing_is_recorded() {
     deliver(&h, 1, &[(":status", "401")], "");
     assert!(h.properties.borrow().is_empty());
 }
+
+#[test]
+fn a_jwt_block_is_refused_until_its_checks_are_enforced() {
+    vm::reset();
+    // A public Ed25519 key (no private half anywhere): the block itself is valid.
+    let jwks = r#"{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"kid\": \"k1\", \"x\": \"_iWUGes_P30UVcGBmVbkToBjdlqsluTg42W1Xyaq2uc\"}]}"#;
+    let config = format!(
+        r#"{{"authService": {{"cluster": "auth", "authority": "a"}},
+        "jwt": {{"mode": "gate", "providers": [{{"name": "p", "issuer": "https://id",
+        "jwks": {{"inline": "{jwks}"}}}}]}}}}"#
+    );
+    assert!(
+        mesh_authz_core::Config::parse(config.as_bytes()).is_ok(),
+        "a valid block"
+    );
+    let h = FakeHost::with_config(&config);
+    on_context_create(ROOT, 0);
+    assert!(!on_configure(&h, ROOT, config.len()));
+}
