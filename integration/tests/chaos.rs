@@ -52,3 +52,35 @@ fn chaos_on_error_allow() {
         c["onError"] = serde_json::json!({"mode": "allow"})
     });
 }
+
+/// A policy per cause: fail open on timeouts only (hung, slow), other statuses for the service's
+/// own 500 and for a killed service, which Envoy reports for it.
+#[test]
+fn chaos_on_error_per_cause() {
+    let p = require_prerequisites!();
+    run(&p, "onError per cause", |c| {
+        c["onError"] = serde_json::json!({
+            "mode": "deny", "status": 503,
+            "timeout": {"mode": "allow"},
+            "serverError": {"status": 502},
+            "unreachable": {"status": 504},
+        })
+    });
+}
+
+/// Decisions that expired during the trouble keep serving (the allow TTL is shorter than a phase).
+#[test]
+fn chaos_stale_if_error() {
+    let p = require_prerequisites!();
+    run(&p, "staleIfErrorSeconds 30", |c| {
+        c["cache"]["allowTtlSeconds"] = 1.into();
+        c["cache"]["staleIfErrorSeconds"] = 30.into();
+    });
+}
+
+/// Shadow mode: nothing is stopped, identity is never forged, every would-be denial is counted.
+#[test]
+fn chaos_shadow_mode() {
+    let p = require_prerequisites!();
+    run(&p, "shadow mode", |c| c["mode"] = "shadow".into());
+}

@@ -102,8 +102,9 @@ impl CalloutError {
 pub enum Outcome {
     Bypass,
     Decided(Rc<Decision>),
-    /// The callout failed and `cache.staleIfErrorSeconds` let an expired decision serve instead.
-    Stale(Rc<Decision>),
+    /// The callout failed (why: the error) and `cache.staleIfErrorSeconds` let an expired decision
+    /// serve instead.
+    Stale(Rc<Decision>, CalloutError),
     Error(CalloutError),
     BadRequest(BadRequest),
 }

@@ -114,8 +114,8 @@ impl Authorizer {
                 // the same for every request waiting on this key.
                 let outcome = match self.stale(host, key) {
                     Some(d) => {
-                        log::info!("{key:?}: the auth service failed ({}); serving the expired decision (cache.staleIfErrorSeconds)", e.cause().name());
-                        Outcome::Stale(d)
+                        log::debug!("{key:?}: the auth service failed ({}); serving the expired decision (cache.staleIfErrorSeconds)", e.cause().name());
+                        Outcome::Stale(d, e)
                     }
                     None => Outcome::Error(e),
                 };
@@ -215,7 +215,7 @@ impl Authorizer {
     pub fn conclude<'a>(&'a self, host: &dyn Host, outcome: &'a Outcome) -> Action<'a> {
         host.count(match outcome {
             Outcome::Bypass => Metric::Bypassed,
-            Outcome::Decided(decision) | Outcome::Stale(decision) => match decision.as_ref() {
+            Outcome::Decided(decision) | Outcome::Stale(decision, _) => match decision.as_ref() {
                 Decision::Allow { .. } => Metric::Allowed,
                 Decision::Deny { .. } => Metric::Denied,
             },
@@ -224,7 +224,7 @@ impl Authorizer {
         });
         match outcome {
             Outcome::BadRequest(BadRequest::DotSegment) => host.count(Metric::BadPaths),
-            Outcome::Stale(_) => host.count(Metric::StaleServed),
+            Outcome::Stale(..) => host.count(Metric::StaleServed),
             _ => {}
         }
         match reply::label(&self.config, outcome) {

@@ -201,7 +201,8 @@ impl Gate {
             host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
         }
         let (outcome, sharing) = flight.owner.finish(host, &flight.key, answer);
-        if let Outcome::Error(e) = &outcome {
+        // Explained even when a stale decision serves: the service is failing all the same.
+        if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
             explain(flight.owner.config(), &mut self.throttle, host, e);
         }
         if sharing == Sharing::OpenerOnly {

@@ -73,7 +73,7 @@ pub fn label(config: &Config, outcome: &Outcome) -> Label {
             Decision::Allow { .. } => Label::Allow,
             Decision::Deny { .. } => deny,
         },
-        Outcome::Stale(d) => match d.as_ref() {
+        Outcome::Stale(d, _) => match d.as_ref() {
             Decision::Deny { .. } if shadow => Label::ShadowDeny,
             _ => Label::Stale,
         },
@@ -87,7 +87,7 @@ pub fn label(config: &Config, outcome: &Outcome) -> Label {
 
 pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record<'a> {
     let decision = match outcome {
-        Outcome::Decided(d) | Outcome::Stale(d) => Some(d.as_ref()),
+        Outcome::Decided(d) | Outcome::Stale(d, _) => Some(d.as_ref()),
         _ => None,
     };
     let (auth_status, user) = match decision {
@@ -100,7 +100,7 @@ pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record
     };
     Record {
         label: label(config, outcome),
-        cached: cached || matches!(outcome, Outcome::Stale(_)),
+        cached: cached || matches!(outcome, Outcome::Stale(..)),
         auth_status,
         user,
     }
@@ -115,7 +115,7 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
     let shadow = config.mode == Mode::Shadow;
     match outcome {
         Outcome::Bypass => go_on,
-        Outcome::Decided(decision) | Outcome::Stale(decision) => match decision.as_ref() {
+        Outcome::Decided(decision) | Outcome::Stale(decision, _) => match decision.as_ref() {
             Decision::Allow { identity, .. } => Action::Continue {
                 identity: named(&config.identity_headers, identity),
             },
@@ -298,11 +298,14 @@ mod tests {
             (r.label.name(), r.cached, r.auth_status, r.user),
             ("allow", true, Some(204), Some(b"alice".as_slice()))
         );
-        let stale = Outcome::Stale(Rc::new(Decision::Deny {
-            status: 401,
-            headers: TaggedHeaders::default(),
-            body: Box::default(),
-        }));
+        let stale = Outcome::Stale(
+            Rc::new(Decision::Deny {
+                status: 401,
+                headers: TaggedHeaders::default(),
+                body: Box::default(),
+            }),
+            CalloutError::Timeout,
+        );
         let r = record(&cfg, &stale, false);
         assert_eq!(
             (r.label.name(), r.cached, r.auth_status, r.user),
