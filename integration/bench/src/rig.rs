@@ -8,7 +8,7 @@ use crate::load::{self, LoadSpec, Requests};
 use crate::variant::{Credentials, MixedWorkload, Variant};
 use crate::zipf::Zipf;
 use mesh_authz_integration::auth::{AuthService, AuthState, Tokens};
-use mesh_authz_integration::envoy::{stats, Envoy, EnvoyOptions, PortMap};
+use mesh_authz_integration::envoy::{overrides, stats, Envoy, EnvoyOptions, PortMap};
 use mesh_authz_integration::server::ServerHandle;
 use mesh_authz_integration::{echo, HarnessError};
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,14 @@ impl Rig {
         opts.concurrency = case.workers;
         // Same level for every variant; nothing logs per request at `warning`.
         opts.log_level = "warning".into();
+        // Nor does any variant write an access log: the checked-in bootstrap has one (a JSON line
+        // per request), the passthrough, ext_authz and Lua ones do not. The filter still records
+        // its decision for it (`accessLog`), which is the filter's own cost and stays measured.
+        // Likewise the path and header hardening options, which the other bootstraps lack.
+        if opts.yaml == mesh_authz_integration::paths::default_envoy_yaml() {
+            opts.patches.push(overrides::strip_access_log);
+            opts.hardened = false;
+        }
         match case.variant.plugin_config(&self.mixed)? {
             Some(json) => opts.plugin_config = Some(json.to_string()),
             None => opts.wasm = None,

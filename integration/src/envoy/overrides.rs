@@ -179,6 +179,12 @@ pub fn strip_hardening(doc: &mut Value) -> usize {
     n
 }
 
+/// Removes every HTTP connection manager's `access_log` (a benchmark compares bootstraps without
+/// one); returns how many were removed.
+pub fn strip_access_log(doc: &mut Value) -> usize {
+    each_hcm(doc, &|hcm| hcm.remove(key("access_log")).map(|_| ()))
+}
+
 /// Envoy's default, made explicit on every listener: header names with `_` reach the filters
 /// (`headers_with_underscores_action: ALLOW`), so a test sees them whatever the file says.
 pub fn allow_underscore_headers(doc: &mut Value) -> usize {
@@ -276,6 +282,14 @@ mod tests {
         );
         assert_eq!(text.matches("enable_trailers: true").count(), 3, "{text}");
         assert!(enable_http1_trailers(&mut serde_yaml::from_str("a: 1").unwrap()) == 0);
+    }
+
+    #[test]
+    fn the_access_log_can_be_stripped() {
+        let mut doc = checked_in();
+        assert!(serde_yaml::to_string(&doc).unwrap().contains("access_log"));
+        assert_eq!(strip_access_log(&mut doc), 1);
+        assert!(!serde_yaml::to_string(&doc).unwrap().contains("access_log"));
     }
 
     #[test]
