@@ -119,6 +119,8 @@ fn print_tries(listen: u16, admin: u16) {
     println!("  curl -i -H 'accept: text/html' {url}/hello                      # deny: 302 to /login?rd=/hello");
     println!("  curl -i -H 'authorization: Bearer bob-token' {url}/admin        # deny: 403 (bob is no admin)");
     println!("  curl -i -H 'x-user-id: mallory' {url}/healthz                   # bypass: no callout, forged x-user-id removed");
+    println!("  curl -i -X OPTIONS -H 'origin: https://app.example' -H 'access-control-request-method: GET' {url}/hello   # CORS preflight: bypassed");
+    println!("  curl -i --path-as-is {url}/healthz/../admin                     # not a bypass: Envoy resolves it to /admin, which is checked (401)");
     println!("  curl -s http://127.0.0.1:{admin}/stats/prometheus | grep mesh_authz");
     println!("Ctrl-C stops Envoy, example-auth and echo-upstream.");
 }
