@@ -45,6 +45,9 @@ fi
 say "toolchain without $target ready"
 
 git clone -q "$repo" "$work/repo"
+# The clone sits where a checkout does: with the project's shared/ (Istio's CRD schemas for the
+# manifest checks) beside it.
+if [ -d "$repo/../shared" ]; then ln -s "$(cd "$repo/../shared" && pwd)" "$work/shared"; fi
 cd "$work/repo"
 unset CARGO_TARGET_DIR
 say "clean clone of $(git rev-parse --short HEAD) in $work/repo"
