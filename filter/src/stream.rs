@@ -19,9 +19,11 @@ use mesh_authz_core::response::Answer;
 use mesh_authz_core::{Action, Authorizer, Outcome};
 use std::rc::Rc;
 
-/// Answers 500 when the filter cannot do its job safely: fail closed, never open.
-fn fail_closed(h: &impl Hostcalls, what: std::fmt::Arguments<'_>) -> Flow {
+/// Answers 500 when the filter cannot do its job safely: fail closed, never open. The request
+/// leaves any callout it waited on, so that the answer never acts on it again.
+fn fail_closed(h: &impl Hostcalls, ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
     log::error!("{what}; answering 500");
+    with_root(ctx, |_, root| root.gate.gone(ctx));
     let _ = h.send_local_response(
         500,
         &[("content-type", b"text/plain")],
@@ -45,11 +47,17 @@ pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
     crate::log::context(ctx);
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
-        Err(s) => return fail_closed(h, format_args!("could not read request headers ({s})")),
+        Err(s) => return fail_closed(h, ctx, format_args!("could not read request headers ({s})")),
     };
     let headers = match pairs(&raw) {
         Ok(p) => p,
-        Err(e) => return fail_closed(h, format_args!("could not parse request headers ({e})")),
+        Err(e) => {
+            return fail_closed(
+                h,
+                ctx,
+                format_args!("could not parse request headers ({e})"),
+            )
+        }
     };
     let req = RequestHead::new(&headers);
     let planned = with_root(ctx, |root_id, root| {
@@ -60,13 +68,17 @@ pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
     let Some((root_id, metrics, plan)) = planned.flatten() else {
         return fail_closed(
             h,
+            ctx,
             format_args!("request arrived before a valid configuration"),
         );
     };
     for name in &plan.strip {
         if let Err(s) = h.remove_header(REQUEST_HEADERS, name) {
-            with_root(ctx, |_, root| root.gate.gone(ctx));
-            return fail_closed(h, format_args!("could not remove client-sent {name} ({s})"));
+            return fail_closed(
+                h,
+                ctx,
+                format_args!("could not remove client-sent {name} ({s})"),
+            );
         }
     }
     match plan.next {
@@ -75,6 +87,7 @@ pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
             let cached = matches!(outcome, Outcome::Decided(_));
             carry_out(
                 h,
+                ctx,
                 metrics,
                 &authz,
                 &outcome,
@@ -113,9 +126,13 @@ fn dispatch(
         root.gate
             .dispatched(&host, ctx, call, result.map_err(|s| s.to_string()))
     });
-    match refused.flatten() {
-        None => Flow::Pause,
-        Some((authz, outcome)) => carry_out(h, metrics, &authz, &outcome, Done::called(resume)),
+    match refused {
+        Some(None) => Flow::Pause,
+        Some(Some((authz, outcome))) => {
+            carry_out(h, ctx, metrics, &authz, &outcome, Done::called(resume))
+        }
+        // The callout went out but nothing waits for it: its answer would find no flight.
+        None => fail_closed(h, ctx, format_args!("request lost its root at dispatch")),
     }
 }
 
@@ -138,20 +155,33 @@ pub fn on_request_trailers(h: &impl Hostcalls, ctx: u32) -> Flow {
     crate::log::context(ctx);
     let raw = match h.header_map(REQUEST_TRAILERS) {
         Ok(raw) => raw,
-        Err(s) => return fail_closed(h, format_args!("could not read request trailers ({s})")),
+        Err(s) => {
+            return fail_closed(
+                h,
+                ctx,
+                format_args!("could not read request trailers ({s})"),
+            )
+        }
     };
     let trailers = match pairs(&raw) {
         Ok(t) => t,
-        Err(e) => return fail_closed(h, format_args!("could not parse request trailers ({e})")),
+        Err(e) => {
+            return fail_closed(
+                h,
+                ctx,
+                format_args!("could not parse request trailers ({e})"),
+            )
+        }
     };
     let names = trailers.iter().map(|(n, _)| *n);
     let Some(strip) = with_root(ctx, |_, root| root.gate.trailers_to_strip(names)) else {
-        return fail_closed(h, format_args!("trailers of an unknown request"));
+        return fail_closed(h, ctx, format_args!("trailers of an unknown request"));
     };
     for name in strip {
         if let Err(s) = h.remove_header(REQUEST_TRAILERS, name) {
             return fail_closed(
                 h,
+                ctx,
                 format_args!("could not remove client-sent trailer {name} ({s})"),
             );
         }
@@ -217,7 +247,7 @@ pub fn on_callout_answer(
         crate::log::context(waiter);
         match h.set_effective_context(waiter) {
             Ok(()) => {
-                carry_out(h, metrics, &authz, &outcome, Done::called(true));
+                carry_out(h, waiter, metrics, &authz, &outcome, Done::called(true));
             }
             Err(s) => log::debug!("request gone before its answer ({s})"),
         }
@@ -243,14 +273,18 @@ fn ask_again_for(
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => {
-            fail_closed(h, format_args!("could not read request headers ({s})"));
+            fail_closed(h, ctx, format_args!("could not read request headers ({s})"));
             return;
         }
     };
     let headers = match pairs(&raw) {
         Ok(p) => p,
         Err(e) => {
-            fail_closed(h, format_args!("could not parse request headers ({e})"));
+            fail_closed(
+                h,
+                ctx,
+                format_args!("could not parse request headers ({e})"),
+            );
             return;
         }
     };
@@ -261,10 +295,14 @@ fn ask_again_for(
             dispatch(h, root_id, ctx, metrics, call, true);
         }
         Some(Next::Decided(authz, outcome)) => {
-            carry_out(h, metrics, &authz, &outcome, Done::called(true));
+            carry_out(h, ctx, metrics, &authz, &outcome, Done::called(true));
         }
         Some(Next::Wait) | None => {
-            fail_closed(h, format_args!("request lost its root while asking again"));
+            fail_closed(
+                h,
+                ctx,
+                format_args!("request lost its root while asking again"),
+            );
         }
     }
 }
@@ -319,6 +357,7 @@ fn record(h: &impl Hostcalls, authz: &Authorizer, outcome: &Outcome, cached: boo
 /// Carries out `outcome` for the effective request.
 fn carry_out(
     h: &impl Hostcalls,
+    ctx: u32,
     metrics: Metrics,
     authz: &Authorizer,
     outcome: &Outcome,
@@ -336,7 +375,11 @@ fn carry_out(
         Action::Continue { identity } => {
             for (name, value) in identity {
                 if let Err(s) = h.add_header(REQUEST_HEADERS, name, value) {
-                    return fail_closed(h, format_args!("could not set {name} upstream ({s})"));
+                    return fail_closed(
+                        h,
+                        ctx,
+                        format_args!("could not set {name} upstream ({s})"),
+                    );
                 }
             }
             if done.resume {

@@ -20,7 +20,8 @@ use std::rc::Rc;
 pub enum Start<'r> {
     Done(Outcome),
     /// Not decided here: the answer must come from the auth service (or a callout in flight).
-    Miss(Walk<'r>),
+    /// With the clock reading of the lookup, when one was taken (the cache is on).
+    Miss(Walk<'r>, Option<u64>),
 }
 
 pub struct Authorizer {
@@ -76,8 +77,9 @@ impl Authorizer {
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
         let key = &walk.key;
+        let mut now = None;
         if let Some(cache) = &self.cache {
-            let now = host.now_ms().ok();
+            now = host.now_ms().ok();
             let local = match (now, cache.try_borrow_mut()) {
                 (Some(now), Ok(mut c)) => c.get(key, now),
                 _ => None,
@@ -95,7 +97,7 @@ impl Authorizer {
             }
             host.count(Metric::CacheMisses);
         }
-        Start::Miss(walk)
+        Start::Miss(walk, now)
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
@@ -107,12 +109,23 @@ impl Authorizer {
         key: &CacheKey,
         answer: Result<Answer<'_>, CalloutError>,
     ) -> (Outcome, Sharing) {
+        self.finish_at(host, key, answer, host.now_ms().ok())
+    }
+
+    /// `finish` with the clock already read (`None`: no clock, so nothing is cached or served stale).
+    pub fn finish_at(
+        &self,
+        host: &dyn Host,
+        key: &CacheKey,
+        answer: Result<Answer<'_>, CalloutError>,
+        now: Option<u64>,
+    ) -> (Outcome, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
             Err(e) => {
                 // A decision that expired a little ago beats onError (stale-if-error); both are
                 // the same for every request waiting on this key.
-                let outcome = match self.stale(host, key) {
+                let outcome = match now.and_then(|now| self.stale(host, key, now)) {
                     Some(d) => {
                         log::debug!("{key:?}: the auth service failed ({}); serving the expired decision (cache.staleIfErrorSeconds)", e.cause().name());
                         Outcome::Stale(d, e)
@@ -128,7 +141,7 @@ impl Authorizer {
             Sharing::OpenerOnly
         };
         let decision = Rc::new(judged.decision);
-        if let (Some(cache), Ok(now)) = (&self.cache, host.now_ms()) {
+        if let (Some(cache), Some(now)) = (&self.cache, now) {
             if judged.ttl_secs > 0 {
                 if let Ok(mut c) = cache.try_borrow_mut() {
                     c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
@@ -141,12 +154,11 @@ impl Authorizer {
     }
 
     /// A decision for `key` that expired less than `staleIfErrorSeconds` ago, from either level.
-    fn stale(&self, host: &dyn Host, key: &CacheKey) -> Option<Rc<Decision>> {
+    fn stale(&self, host: &dyn Host, key: &CacheKey, now: u64) -> Option<Rc<Decision>> {
         let policy = self.config.cache?;
         if policy.stale_ms == 0 {
             return None;
         }
-        let now = host.now_ms().ok()?;
         let cache = self.cache.as_ref()?;
         if let Some(d) = cache.try_borrow_mut().ok()?.get_stale(key, now) {
             return Some(d);

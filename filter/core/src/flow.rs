@@ -62,6 +62,8 @@ pub struct CallOut<'r> {
     walk: Walk<'r>,
     /// Later requests with the same key may wait on it.
     shared: bool,
+    /// The clock as the request was looked up, when read then: the callout's start.
+    started_ms: Option<u64>,
 }
 
 impl CallOut<'_> {
@@ -94,10 +96,6 @@ impl Gate {
         self.authz = Some(Rc::new(authz));
     }
 
-    pub fn authorizer(&self) -> Option<&Rc<Authorizer>> {
-        self.authz.as_ref()
-    }
-
     pub fn request_headers<'r>(
         &mut self,
         host: &dyn Host,
@@ -111,14 +109,14 @@ impl Gate {
             req.pairs().map(|(n, _)| n),
             &authz.config().identity_headers,
         );
-        let walk = match authz.start(host, req) {
+        let (walk, looked_up_ms) = match authz.start(host, req) {
             Start::Done(outcome) => {
                 return Ok(Headers {
                     strip,
                     next: Next::Decided(authz, outcome),
                 })
             }
-            Start::Miss(walk) => walk,
+            Start::Miss(walk, looked_up_ms) => (walk, looked_up_ms),
         };
         let shared = authz.coalesces();
         if shared {
@@ -138,6 +136,7 @@ impl Gate {
                 authz,
                 walk,
                 shared,
+                started_ms: looked_up_ms,
             }),
         })
     }
@@ -162,7 +161,7 @@ impl Gate {
         match result {
             Ok(token) => {
                 host.count(Metric::Callouts);
-                if let Ok(now) = host.now_ms() {
+                if let Some(now) = call.started_ms.or_else(|| host.now_ms().ok()) {
                     self.started.insert(token, now);
                 }
                 let key = call.walk.key;
@@ -197,10 +196,11 @@ impl Gate {
         answer: Result<Answer<'_>, CalloutError>,
     ) -> Option<Landed> {
         let flight = self.flights.land(token)?;
-        if let (Some(start), Ok(now)) = (self.started.remove(&token), host.now_ms()) {
+        let now = host.now_ms().ok();
+        if let (Some(start), Some(now)) = (self.started.remove(&token), now) {
             host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
         }
-        let (outcome, sharing) = flight.owner.finish(host, &flight.key, answer);
+        let (outcome, sharing) = flight.owner.finish_at(host, &flight.key, answer, now);
         // Explained even when a stale decision serves: the service is failing all the same.
         if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
             explain(flight.owner.config(), &mut self.throttle, host, e);
@@ -228,6 +228,7 @@ impl Gate {
                 authz: Rc::clone(authz),
                 walk,
                 shared: false,
+                started_ms: None,
             }),
             Err(bad) => Next::Decided(Rc::clone(authz), Outcome::BadRequest(bad)),
         }

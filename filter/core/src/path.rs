@@ -14,6 +14,7 @@
 //! literally `%2e%2e`, which no real API uses.
 
 use crate::error::ConfigError;
+use std::borrow::Cow;
 
 /// Rounds of percent-decoding in the dot-segment check (see the module doc).
 const MAX_DECODINGS: usize = 3;
@@ -50,16 +51,23 @@ impl<'a> RequestPath<'a> {
 /// reading of it has a `.` or `..` segment.
 pub fn check(target: &str) -> Result<RequestPath<'_>, DotSegment> {
     let before_query = target.split('?').next().unwrap_or(target);
-    let mut bytes = before_query.as_bytes().to_vec();
+    // Most paths have no escape at all: read them as they are, without a copy.
+    let mut bytes = Cow::Borrowed(before_query.as_bytes());
     for _ in 0..MAX_DECODINGS {
+        if !bytes.contains(&b'%') {
+            if has_dot_segment(&bytes) {
+                return Err(DotSegment);
+            }
+            break;
+        }
         let decoded = percent_decode(&bytes);
         if has_dot_segment(&decoded) {
             return Err(DotSegment);
         }
-        if decoded == bytes || !decoded.contains(&b'%') {
+        if decoded == *bytes {
             break;
         }
-        bytes = decoded;
+        bytes = Cow::Owned(decoded);
     }
     let path = before_query.split('#').next().unwrap_or(before_query);
     Ok(RequestPath {

@@ -298,3 +298,16 @@ fn a_jwt_block_is_refused_until_its_checks_are_enforced() {
     on_context_create(ROOT, 0);
     assert!(!on_configure(&h, ROOT, config.len()));
 }
+
+#[test]
+fn a_request_failed_closed_in_its_trailers_is_left_alone_by_the_answer() {
+    let h = configured(CONFIG);
+    arrive(&h, 10, &borrowed(&get("/x", "a")));
+    h.take();
+    h.trailers(10, &[("x_user_id", "mallory")]);
+    h.fail("remove_header");
+    assert_eq!(on_request_trailers(&h, 10), Flow::Pause);
+    assert_eq!(h.take(), [Call::Reply(10, 500)]);
+    deliver(&h, 1, ALLOW, "");
+    assert_eq!(h.take(), [], "no identity added, no resume after the 500");
+}

@@ -28,6 +28,7 @@ impl OnError {
     }
 
     /// The same policy for every cause.
+    #[cfg(test)]
     pub fn uniform(policy: ErrorPolicy) -> Self {
         OnError([policy; 4])
     }
