@@ -52,15 +52,24 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
             return false;
         }
     };
-    // The token checks are parsed and validated, but not yet part of the request path: a `jwt`
-    // block that loaded would promise checks that do not happen.
-    if config.jwt.is_some() {
-        log::error!("invalid configuration: jwt: local token checks are not enforced by this version of the module yet; remove the jwt block (the auth service still checks every token)");
-        return false;
+    let envoy_verify = config.jwt.is_some() && has_verify_signature(h);
+    if let Some(jwt) = &config.jwt {
+        log::info!(
+            "token checks: {} provider(s), signatures checked by {}",
+            jwt.providers.len(),
+            if envoy_verify {
+                "Envoy's verify_signature (BoringSSL) for RS*/ES*, in the VM for the others"
+            } else {
+                "the VM (RustCrypto): this Envoy has no verify_signature"
+            }
+        );
     }
     log::info!(
-        "configured: auth cluster '{}', cache {}, {} bypass rule(s)",
-        config.auth.cluster,
+        "configured: {}, cache {}, {} bypass rule(s)",
+        config.auth.as_ref().map_or(
+            "no auth service (jwt authenticate mode)".to_string(),
+            |a| format!("auth cluster '{}'", a.cluster)
+        ),
         config
             .cache
             .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
@@ -72,7 +81,7 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
     let needs_metrics =
         vm::with(|vm| vm.roots.get(&root_id).is_none_or(|r| r.metrics.is_none())).unwrap_or(false);
     let defined = needs_metrics.then(|| (Metrics::define(h), Gauges::define(h)));
-    let authorizer = Authorizer::new(config);
+    let authorizer = Authorizer::with_signatures(config, envoy_verify);
     let stored = vm::with(|vm| {
         let root = vm.roots.entry(root_id).or_default();
         if let Some((metrics, gauges)) = defined {
@@ -93,10 +102,22 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
     if let Err(s) = h.set_tick_period_ms(TICK_MS) {
         log::debug!("no tick ({s}): gauges will not be updated");
     }
+    // The JWKS are fetched now, not a tick later: until they land, tokens get onError.
+    crate::keys::tick(h, root_id);
     true
 }
 
+/// Whether the host runs Envoy's `verify_signature`: called with no arguments it answers
+/// `BadArgument` (no key), where a host without it answers `NotFound`.
+fn has_verify_signature(h: &impl Hostcalls) -> bool {
+    match h.call_foreign(mesh_authz_core::jwt::envoy_verify::FUNCTION, &[]) {
+        Ok(_) => true,
+        Err(s) => s != crate::abi::HostStatus(crate::abi::NOT_FOUND),
+    }
+}
+
 pub fn on_tick(h: &impl Hostcalls, root_id: u32) {
+    crate::keys::tick(h, root_id);
     vm::with(|vm| {
         if let Some(root) = vm.roots.get_mut(&root_id) {
             let values = GaugeValues {

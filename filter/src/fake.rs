@@ -34,6 +34,8 @@ pub enum Call {
     /// A callout dispatched from the effective context (which must be a root): (context, token,
     /// its `:path`).
     Dispatch(u32, u32, String),
+    /// A foreign function called (its name).
+    Foreign(String),
 }
 
 /// Owned header pairs, as a request or answer holds them.
@@ -100,6 +102,9 @@ pub struct FakeHost {
     /// Properties set, by (context, path).
     pub properties: RefCell<HashMap<(u32, String), String>>,
     pub now_ms: Cell<u64>,
+    /// The host's foreign functions by name (none: `NotFound`, as a host without them).
+    #[allow(clippy::type_complexity)]
+    pub foreign: RefCell<HashMap<String, Box<dyn Fn(&[u8]) -> Result<Vec<u8>, HostStatus>>>>,
     next_token: Cell<u32>,
 }
 
@@ -367,6 +372,16 @@ impl Hostcalls for FakeHost {
             .unwrap_or_default();
         self.record(Call::Dispatch(self.effective.get(), token, path));
         Ok(token)
+    }
+
+    fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus> {
+        let _work = HostWork::start();
+        self.tally(0, name.len() + args.len());
+        self.record(Call::Foreign(name.to_string()));
+        match self.foreign.borrow().get(name) {
+            Some(f) => f(args),
+            None => Err(NOT_FOUND),
+        }
     }
 
     fn memory_bytes(&self) -> u64 {

@@ -130,6 +130,12 @@ impl<H: Hostcalls> Host for ProxyHost<'_, H> {
             .map_err(|s| HostError(format!("shared data: {s}")))
     }
 
+    fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
+        self.calls
+            .call_foreign(name, args)
+            .map_err(|s| HostError(format!("{name}: {s}")))
+    }
+
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
         self.calls
             .shared_set(key, value, cas)

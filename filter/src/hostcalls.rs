@@ -45,6 +45,9 @@ pub trait Hostcalls {
         headers: &[(&str, Cow<'_, [u8]>)],
         timeout_ms: u32,
     ) -> Result<u32, HostStatus>;
+    /// Calls a function the host registered by `name` (Envoy's `verify_signature`); `NotFound`
+    /// when it has none by that name.
+    fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus>;
     /// The VM's linear memory in bytes.
     fn memory_bytes(&self) -> u64;
 }

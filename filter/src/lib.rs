@@ -21,6 +21,7 @@ pub mod context;
 mod exports;
 pub mod host;
 pub mod hostcalls;
+pub mod keys;
 pub mod log;
 pub mod root;
 pub mod stream;

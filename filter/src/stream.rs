@@ -13,6 +13,7 @@ use crate::root::Root;
 use crate::vm;
 use mesh_authz_core::decision::CalloutError;
 use mesh_authz_core::flow::{CallOut, Landed, Next};
+use mesh_authz_core::jwt::Removal;
 use mesh_authz_core::reply;
 use mesh_authz_core::request::RequestHead;
 use mesh_authz_core::response::Answer;
@@ -45,6 +46,25 @@ fn with_root<R>(ctx: u32, f: impl FnOnce(u32, &mut Root) -> R) -> Option<R> {
 
 pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
     crate::log::context(ctx);
+    run_headers(h, ctx, false)
+}
+
+/// Requests that waited for keys (the effective context is moved to each): decided again on the
+/// keys there are now. The effective context is left on the last of them.
+pub fn run_again(h: &impl Hostcalls, ctxs: &[u32]) {
+    for &ctx in ctxs {
+        crate::log::context(ctx);
+        match h.set_effective_context(ctx) {
+            Ok(()) => {
+                run_headers(h, ctx, true);
+            }
+            Err(s) => log::debug!("request gone before its keys came ({s})"),
+        }
+    }
+}
+
+/// The request's headers through the gate; `resume`: the request is paused (it waited for keys).
+fn run_headers(h: &impl Hostcalls, ctx: u32, resume: bool) -> Flow {
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => return fail_closed(h, ctx, format_args!("could not read request headers ({s})")),
@@ -85,20 +105,17 @@ pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
         Next::Decided(authz, outcome) => {
             // Decided at request headers: a decision there came from a cache level.
             let cached = matches!(outcome, Outcome::Decided(_));
-            carry_out(
-                h,
-                ctx,
-                metrics,
-                &authz,
-                &outcome,
-                Done {
-                    resume: false,
-                    cached,
-                },
-            )
+            carry_out(h, ctx, metrics, &authz, &outcome, Done { resume, cached })
         }
         Next::Wait => Flow::Pause,
-        Next::CallOut(call) => dispatch(h, root_id, ctx, metrics, call, false),
+        Next::CallOut(call) => dispatch(h, root_id, ctx, metrics, call, resume),
+        Next::FetchKeys(fetch) => {
+            crate::keys::dispatch(h, root_id, fetch);
+            if let Err(s) = h.set_effective_context(ctx) {
+                log::warn!("could not return to the request's context ({s})");
+            }
+            Flow::Pause
+        }
     }
 }
 
@@ -113,18 +130,20 @@ fn dispatch(
     resume: bool,
 ) -> Flow {
     let headers = call.headers();
-    let auth = &call.config().auth;
-    let result = h
-        .set_effective_context(root_id)
-        .and_then(|()| h.http_call(&auth.cluster, &headers, auth.timeout_ms));
+    let result = match call.config().auth.as_ref() {
+        Some(auth) => h
+            .set_effective_context(root_id)
+            .and_then(|()| h.http_call(&auth.cluster, &headers, auth.timeout_ms))
+            .map_err(|s| s.to_string()),
+        None => Err("no authService".to_string()),
+    };
     if let Err(s) = h.set_effective_context(ctx) {
         log::warn!("could not return to the request's context ({s})");
     }
     drop(headers);
     let refused = with_root(ctx, |_, root| {
         let host = root.host(h);
-        root.gate
-            .dispatched(&host, ctx, call, result.map_err(|s| s.to_string()))
+        root.gate.dispatched(&host, ctx, call, result)
     });
     match refused {
         Some(None) => Flow::Pause,
@@ -198,6 +217,9 @@ pub fn on_callout_answer(
     body_size: usize,
 ) {
     crate::log::context(root_id);
+    if crate::keys::on_answer(h, root_id, token, num_headers, body_size) {
+        return;
+    }
     let raw = if num_headers == 0 {
         Ok(Vec::new())
     } else {
@@ -297,7 +319,7 @@ fn ask_again_for(
         Some(Next::Decided(authz, outcome)) => {
             carry_out(h, ctx, metrics, &authz, &outcome, Done::called(true));
         }
-        Some(Next::Wait) | None => {
+        Some(Next::Wait) | Some(Next::FetchKeys(_)) | None => {
             fail_closed(
                 h,
                 ctx,
@@ -373,6 +395,11 @@ fn carry_out(
     let host = crate::host::ProxyHost { calls: h, metrics };
     match authz.conclude(&host, outcome) {
         Action::Continue { identity } => {
+            if authz.config().jwt.is_some() {
+                if let Err(why) = remove_token(h, ctx) {
+                    return fail_closed(h, ctx, why);
+                }
+            }
             for (name, value) in identity {
                 if let Err(s) = h.add_header(REQUEST_HEADERS, name, value) {
                     return fail_closed(
@@ -400,6 +427,23 @@ fn carry_out(
             Flow::Pause
         }
     }
+}
+
+/// Takes the request's token out before it goes upstream, where its provider says so
+/// (`forwardToken: false`).
+fn remove_token(h: &impl Hostcalls, ctx: u32) -> Result<(), std::fmt::Arguments<'static>> {
+    let Some(removal) = with_root(ctx, |_, root| root.gate.take_removal(ctx)).flatten() else {
+        return Ok(());
+    };
+    let done = match &removal {
+        Removal::Header(name) => h.remove_header(REQUEST_HEADERS, name),
+        Removal::Cookies(None) => h.remove_header(REQUEST_HEADERS, "cookie"),
+        Removal::Cookies(Some(kept)) => h
+            .remove_header(REQUEST_HEADERS, "cookie")
+            .and_then(|()| h.add_header(REQUEST_HEADERS, "cookie", kept)),
+        Removal::Nothing => Ok(()),
+    };
+    done.map_err(|_| format_args!("could not remove the token before the upstream"))
 }
 
 #[cfg(test)]

@@ -16,6 +16,14 @@ pub struct Abi;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
+    ) -> u32;
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_get_buffer_bytes(
@@ -250,6 +258,25 @@ impl Hostcalls for Abi {
             )
         })?;
         Ok(token)
+    }
+
+    fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus> {
+        let (mut data, mut size) = (null_mut(), 0usize);
+        check(unsafe {
+            proxy_call_foreign_function(
+                name.as_ptr(),
+                name.len(),
+                args.as_ptr(),
+                args.len(),
+                &mut data,
+                &mut size,
+            )
+        })?;
+        Ok(if data.is_null() {
+            Vec::new()
+        } else {
+            unsafe { owned(data, size) }
+        })
     }
 
     fn memory_bytes(&self) -> u64 {

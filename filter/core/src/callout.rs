@@ -60,7 +60,11 @@ pub struct Walk<'r> {
 /// key. `pathPrefix` and `addHeaders` are constant per configuration and enter the key through the
 /// generation; trace headers stay out of it.
 pub fn walk<'r>(config: &Config, req: &RequestHead<'r>) -> Result<Walk<'r>, BadRequest> {
-    let auth = &config.auth;
+    // Only authenticate mode has no auth service, and it decides every request before a walk.
+    let auth = config
+        .auth
+        .as_ref()
+        .ok_or(BadRequest::MissingPseudoHeader(":authority"))?;
     let method = req
         .method()
         .ok_or(BadRequest::MissingPseudoHeader(":method"))?;
@@ -120,7 +124,10 @@ impl<'r> Walk<'r> {
     where
         'r: 'a,
     {
-        let auth = &config.auth;
+        // A walk exists only where `walk` found the auth service; none means nothing to send.
+        let Some(auth) = config.auth.as_ref() else {
+            return Vec::new();
+        };
         let path: Cow<'a, [u8]> = match (auth.include_request_path, auth.path_prefix.is_empty()) {
             (true, true) => Cow::Borrowed(self.path.as_bytes()),
             (true, false) => {

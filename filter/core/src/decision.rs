@@ -44,6 +44,9 @@ pub enum CalloutError {
     /// An answer the module cannot read: an unreadable header map or body, no valid `:status`,
     /// or a 1xx (never a final answer).
     Malformed,
+    /// A token's signature cannot be checked: its issuer's keys were never fetched (or the check
+    /// itself failed to run). Not the client's fault, so not a 401.
+    NoKeys,
 }
 
 /// How the auth service could not be reached.
@@ -65,14 +68,16 @@ pub enum Cause {
     Unreachable,
     ServerError,
     Malformed,
+    Jwks,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 4] = [
+    pub const ALL: [Cause; 5] = [
         Cause::Timeout,
         Cause::Unreachable,
         Cause::ServerError,
         Cause::Malformed,
+        Cause::Jwks,
     ];
 
     /// The name in configuration and logs.
@@ -82,6 +87,7 @@ impl Cause {
             Cause::Unreachable => "unreachable",
             Cause::ServerError => "serverError",
             Cause::Malformed => "malformed",
+            Cause::Jwks => "jwks",
         }
     }
 }
@@ -93,6 +99,7 @@ impl CalloutError {
             CalloutError::Unreachable(_) => Cause::Unreachable,
             CalloutError::ServerError(_) => Cause::ServerError,
             CalloutError::Malformed => Cause::Malformed,
+            CalloutError::NoKeys => Cause::Jwks,
         }
     }
 }
@@ -107,4 +114,11 @@ pub enum Outcome {
     Stale(Rc<Decision>, CalloutError),
     Error(CalloutError),
     BadRequest(BadRequest),
+    /// A valid token allowed the request without a callout (`jwt.mode: authenticate`); its
+    /// `claimHeaders` are the identity.
+    Authenticated(TaggedHeaders),
+    /// 401: no token where one is required, or a token that failed a check (`presented`).
+    Unauthenticated {
+        presented: bool,
+    },
 }

@@ -8,6 +8,9 @@ use crate::config::Config;
 use crate::decision::{CalloutError, Decision, Outcome};
 use crate::flight::Sharing;
 use crate::host::{Host, Metric};
+use crate::jwt::checks::{Step, TokenChecks};
+use crate::jwt::fetch::Fetch;
+use crate::jwt::{Mode as JwtMode, Removal};
 use crate::key::CacheKey;
 use crate::path::{self, DotSegment};
 use crate::reply::{self, Action, Label};
@@ -20,17 +23,30 @@ use std::rc::Rc;
 pub enum Start<'r> {
     Done(Outcome),
     /// Not decided here: the answer must come from the auth service (or a callout in flight).
-    /// With the clock reading of the lookup, when one was taken (the cache is on).
-    Miss(Walk<'r>, Option<u64>),
+    /// With the clock reading of the lookup, when one was taken, and the time the decision must
+    /// not outlive (the token's `exp`), when there is one.
+    Miss(Walk<'r>, Option<u64>, Option<u64>),
+    /// The token names a `kid` its issuer's keys lack: wait for its JWKS (`fetch`: dispatch it).
+    AwaitKeys {
+        provider: usize,
+        fetch: Option<Fetch>,
+    },
 }
 
 pub struct Authorizer {
     config: Config,
     cache: Option<RefCell<DecisionCache<Decision>>>,
+    jwt: Option<TokenChecks>,
 }
 
 impl Authorizer {
     pub fn new(config: Config) -> Self {
+        Self::with_signatures(config, false)
+    }
+
+    /// `envoy_verify`: the host's `verify_signature` checks token signatures (else RustCrypto in
+    /// the VM).
+    pub fn with_signatures(config: Config, envoy_verify: bool) -> Self {
         let cache = config.cache.map(|p| {
             RefCell::new(DecisionCache::with_stale(
                 p.max_entries,
@@ -38,7 +54,15 @@ impl Authorizer {
                 p.stale_ms,
             ))
         });
-        Authorizer { config, cache }
+        let jwt = config
+            .jwt
+            .as_ref()
+            .map(|j| TokenChecks::new(j, envoy_verify));
+        Authorizer { config, cache, jwt }
+    }
+
+    pub fn tokens(&self) -> Option<&TokenChecks> {
+        self.jwt.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -59,10 +83,60 @@ impl Authorizer {
     }
 
     pub fn start<'r>(&self, host: &dyn Host, req: &RequestHead<'r>) -> Start<'r> {
+        self.start_with(host, req).0
+    }
+
+    /// `start`, and what to take out of the request before it goes upstream (a token that must
+    /// not be forwarded).
+    pub fn start_with<'r>(
+        &self,
+        host: &dyn Host,
+        req: &RequestHead<'r>,
+    ) -> (Start<'r>, Option<Removal>) {
+        let mut now = None;
+        let mut cap = None;
+        let mut removal = None;
+        let done = |o| (Start::Done(o), None);
+        if let Some(outcome) = self.screen(req) {
+            return done(outcome);
+        }
+        if let (Some(checks), Some(jwt)) = (&self.jwt, &self.config.jwt) {
+            now = host.now_ms().ok();
+            let Some(now_ms) = now else {
+                return done(Outcome::Error(CalloutError::NoKeys));
+            };
+            match checks.step(host, jwt, &self.config.generation, req, now_ms) {
+                Step::NoToken => {}
+                Step::Valid {
+                    identity,
+                    exp_ms,
+                    removal: r,
+                } => {
+                    if jwt.mode == JwtMode::Authenticate {
+                        return (Start::Done(Outcome::Authenticated(identity)), r);
+                    }
+                    cap = Some(exp_ms);
+                    removal = r;
+                }
+                Step::Rejected { presented, .. } => {
+                    host.count(Metric::JwtRejected);
+                    return done(Outcome::Unauthenticated { presented });
+                }
+                Step::NoKeys => return done(Outcome::Error(CalloutError::NoKeys)),
+                Step::AwaitKeys { provider, fetch } => {
+                    return (Start::AwaitKeys { provider, fetch }, None)
+                }
+            }
+        }
+        (self.lookup(host, req, now, cap), removal)
+    }
+
+    /// Path check and bypass rules: decided before anything else.
+    fn screen(&self, req: &RequestHead<'_>) -> Option<Outcome> {
         // Before bypass and callout: both judge the path, and must judge the one the upstream serves.
         let path = match req.path().map(path::check).transpose() {
             Ok(p) => p,
-            Err(DotSegment) => return Start::Done(Outcome::BadRequest(BadRequest::DotSegment)),
+            Err(DotSegment) => return Some(Outcome::BadRequest(BadRequest::DotSegment)),
         };
         if self
             .config
@@ -70,16 +144,28 @@ impl Authorizer {
             .iter()
             .any(|r| r.matches(req, path.as_ref()))
         {
-            return Start::Done(Outcome::Bypass);
+            return Some(Outcome::Bypass);
         }
+        None
+    }
+
+    /// The callout's walk and the cache lookup. `now`: the clock, when already read.
+    fn lookup<'r>(
+        &self,
+        host: &dyn Host,
+        req: &RequestHead<'r>,
+        mut now: Option<u64>,
+        cap: Option<u64>,
+    ) -> Start<'r> {
         let walk = match callout::walk(&self.config, req) {
             Ok(w) => w,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
         let key = &walk.key;
-        let mut now = None;
         if let Some(cache) = &self.cache {
-            now = host.now_ms().ok();
+            if now.is_none() {
+                now = host.now_ms().ok();
+            }
             let local = match (now, cache.try_borrow_mut()) {
                 (Some(now), Ok(mut c)) => c.get(key, now),
                 _ => None,
@@ -97,7 +183,7 @@ impl Authorizer {
             }
             host.count(Metric::CacheMisses);
         }
-        Start::Miss(walk, now)
+        Start::Miss(walk, now, cap)
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
@@ -109,16 +195,18 @@ impl Authorizer {
         key: &CacheKey,
         answer: Result<Answer<'_>, CalloutError>,
     ) -> (Outcome, Sharing) {
-        self.finish_at(host, key, answer, host.now_ms().ok())
+        self.finish_at(host, key, answer, host.now_ms().ok(), None)
     }
 
-    /// `finish` with the clock already read (`None`: no clock, so nothing is cached or served stale).
+    /// `finish` with the clock already read (`None`: no clock, so nothing is cached or served
+    /// stale). `cap_ms`: the decision is not cached past it (the token's `exp`).
     pub fn finish_at(
         &self,
         host: &dyn Host,
         key: &CacheKey,
         answer: Result<Answer<'_>, CalloutError>,
         now: Option<u64>,
+        cap_ms: Option<u64>,
     ) -> (Outcome, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
@@ -142,11 +230,12 @@ impl Authorizer {
         };
         let decision = Rc::new(judged.decision);
         if let (Some(cache), Some(now)) = (&self.cache, now) {
-            if judged.ttl_secs > 0 {
+            let expires = now.saturating_add(u64::from(judged.ttl_secs) * 1000);
+            let expires = cap_ms.map_or(expires, |cap| expires.min(cap));
+            if expires > now {
                 if let Ok(mut c) = cache.try_borrow_mut() {
-                    c.put(*key, Rc::clone(&decision), judged.ttl_secs, now);
+                    c.put_until(*key, Rc::clone(&decision), expires);
                 }
-                let expires = now.saturating_add(u64::from(judged.ttl_secs) * 1000);
                 self.shared_store(host, key, &decision, expires);
             }
         }
@@ -232,7 +321,8 @@ impl Authorizer {
                 Decision::Deny { .. } => Metric::Denied,
             },
             Outcome::Error(_) => Metric::Errors,
-            Outcome::BadRequest(_) => Metric::Denied,
+            Outcome::BadRequest(_) | Outcome::Unauthenticated { .. } => Metric::Denied,
+            Outcome::Authenticated(_) => Metric::Allowed,
         });
         match outcome {
             Outcome::BadRequest(BadRequest::DotSegment) => host.count(Metric::BadPaths),

@@ -18,6 +18,9 @@ use crate::engine::{Authorizer, Start};
 use crate::flight::{Flights, Sharing};
 use crate::host::{Histogram, Host, Metric};
 use crate::identity;
+use crate::jwt::config::Jwks;
+use crate::jwt::fetch::Why;
+use crate::jwt::Removal;
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
 use crate::throttle::{Throttle, WINDOW_MS};
@@ -39,6 +42,14 @@ pub struct Gate {
     throttle: Throttle,
     /// When each callout in flight was dispatched, for `callout_duration_ms`.
     started: HashMap<Token, u64>,
+    /// The time a callout's decision must not be cached past (its token's `exp`).
+    caps: HashMap<Token, u64>,
+    /// What to take out of each request before it goes upstream (`forwardToken: false`).
+    removals: HashMap<Ctx, Removal>,
+    /// JWKS fetches in flight: the configuration and provider each is for.
+    key_fetches: HashMap<Token, (Rc<Authorizer>, usize)>,
+    /// Requests waiting for a provider's keys (a token with an unknown `kid`).
+    key_waiters: Vec<(Ctx, usize)>,
 }
 
 /// What to do at request headers: strip `strip` (every value of each name), then `next`.
@@ -54,6 +65,54 @@ pub enum Next<'r> {
     Wait,
     /// Dispatch this callout, then report the result to `dispatched`.
     CallOut(CallOut<'r>),
+    /// Wait for keys (like `Wait`), and dispatch this JWKS fetch from the root context first,
+    /// then report it to `keys_dispatched`.
+    FetchKeys(KeyFetch),
+}
+
+/// A JWKS fetch to dispatch from the root context.
+pub struct KeyFetch {
+    authz: Rc<Authorizer>,
+    pub provider: usize,
+    pub why: Why,
+}
+
+/// The HTTP call of a JWKS fetch.
+pub struct FetchRequest<'a> {
+    pub cluster: &'a str,
+    pub timeout_ms: u32,
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl KeyFetch {
+    pub fn request(&self) -> Option<FetchRequest<'_>> {
+        let remote = self
+            .authz
+            .config()
+            .jwt
+            .as_ref()?
+            .providers
+            .get(self.provider)?;
+        let Jwks::Remote(r) = &remote.jwks else {
+            return None;
+        };
+        let headers = vec![
+            (":method", b"GET".as_slice()),
+            (":path", r.path.as_bytes()),
+            (":authority", r.authority.as_bytes()),
+            ("accept", b"application/json"),
+        ];
+        Some(FetchRequest {
+            cluster: r.cluster.as_str(),
+            timeout_ms: r.timeout_ms,
+            headers,
+        })
+    }
+}
+
+/// A JWKS fetch landed: the requests to run again (through `request_headers`) now.
+pub struct KeysLanded {
+    pub rerun: Vec<Ctx>,
 }
 
 /// A callout to make, for the request it was walked from.
@@ -64,6 +123,8 @@ pub struct CallOut<'r> {
     shared: bool,
     /// The clock as the request was looked up, when read then: the callout's start.
     started_ms: Option<u64>,
+    /// The decision is not cached past this (the token's `exp`).
+    cap_ms: Option<u64>,
 }
 
 impl CallOut<'_> {
@@ -109,14 +170,35 @@ impl Gate {
             req.pairs().map(|(n, _)| n),
             &authz.config().identity_headers,
         );
-        let (walk, looked_up_ms) = match authz.start(host, req) {
+        let (start, removal) = authz.start_with(host, req);
+        match removal {
+            Some(r) => {
+                self.removals.insert(ctx, r);
+            }
+            None => {
+                self.removals.remove(&ctx);
+            }
+        }
+        let (walk, looked_up_ms, cap_ms) = match start {
             Start::Done(outcome) => {
                 return Ok(Headers {
                     strip,
                     next: Next::Decided(authz, outcome),
                 })
             }
-            Start::Miss(walk, looked_up_ms) => (walk, looked_up_ms),
+            Start::Miss(walk, looked_up_ms, cap_ms) => (walk, looked_up_ms, cap_ms),
+            Start::AwaitKeys { provider, fetch } => {
+                self.key_waiters.push((ctx, provider));
+                let next = match fetch {
+                    Some(f) => Next::FetchKeys(KeyFetch {
+                        authz,
+                        provider: f.provider,
+                        why: f.why,
+                    }),
+                    None => Next::Wait,
+                };
+                return Ok(Headers { strip, next });
+            }
         };
         let shared = authz.coalesces();
         if shared {
@@ -137,8 +219,121 @@ impl Gate {
                 walk,
                 shared,
                 started_ms: looked_up_ms,
+                cap_ms,
             }),
         })
+    }
+
+    /// What to take out of request `ctx` before it goes upstream, once (`forwardToken: false`).
+    pub fn take_removal(&mut self, ctx: Ctx) -> Option<Removal> {
+        self.removals.remove(&ctx)
+    }
+
+    /// The JWKS fetch was dispatched (`Ok(token)`) or refused. A refused one leaves its waiters
+    /// to the next tick, which decides them on the keys there are.
+    pub fn keys_dispatched(&mut self, fetch: KeyFetch, result: Result<Token, String>) {
+        let provider = fetch.provider;
+        if let Some(checks) = fetch.authz.tokens() {
+            if let Ok(mut f) = checks.fetcher().try_borrow_mut() {
+                f.dispatched(provider, result.is_ok());
+            }
+        }
+        match result {
+            Ok(token) => {
+                self.key_fetches.insert(token, (fetch.authz, provider));
+            }
+            Err(s) => {
+                let cluster = fetch
+                    .request()
+                    .map(|r| r.cluster.to_string())
+                    .unwrap_or_default();
+                log::warn!("JWKS fetch for provider {provider} not dispatched ({s}): check that cluster '{cluster}' exists in Envoy's configuration");
+            }
+        }
+    }
+
+    pub fn is_key_fetch(&self, token: Token) -> bool {
+        self.key_fetches.contains_key(&token)
+    }
+
+    /// A JWKS fetch landed (`Ok(body)` for a 200, else why not): keys updated, its waiters to run.
+    pub fn keys_answered(
+        &mut self,
+        host: &dyn Host,
+        token: Token,
+        body: Result<&[u8], String>,
+    ) -> Option<KeysLanded> {
+        let (authz, provider) = self.key_fetches.remove(&token)?;
+        let checks = authz.tokens()?;
+        let now = host.now_ms().unwrap_or(0);
+        let result = match (
+            checks.fetcher().try_borrow_mut(),
+            checks.keys().try_borrow_mut(),
+        ) {
+            (Ok(mut f), Ok(mut k)) => f.landed(host, &mut k, provider, body, now),
+            _ => Err("state busy".to_string()),
+        };
+        let name = authz
+            .config()
+            .jwt
+            .as_ref()
+            .and_then(|j| j.providers.get(provider))
+            .map_or("?", |p| p.name.as_str());
+        match result {
+            Ok(true) => log::info!("JWKS of provider '{name}' fetched: new keys in use"),
+            Ok(false) => log::debug!("JWKS of provider '{name}' fetched: unchanged"),
+            Err(why) => log::warn!("JWKS fetch for provider '{name}' failed ({why}): the last good keys stay in use; tokens that need keys it never had get onError"),
+        }
+        Some(KeysLanded {
+            rerun: self.take_key_waiters(|p| p == provider),
+        })
+    }
+
+    /// The tick: JWKS fetches due (dispatch each, then `keys_dispatched`), and the requests whose
+    /// keys another VM was fetching, to run again on what the shared record holds now.
+    pub fn tick(&mut self, host: &dyn Host) -> (Vec<KeyFetch>, Vec<Ctx>) {
+        let Some(authz) = self.authz.clone() else {
+            return (Vec::new(), Vec::new());
+        };
+        let Some(checks) = authz.tokens() else {
+            return (Vec::new(), Vec::new());
+        };
+        let Ok(now) = host.now_ms() else {
+            return (Vec::new(), Vec::new());
+        };
+        let (due, idle) = match (
+            checks.fetcher().try_borrow_mut(),
+            checks.keys().try_borrow_mut(),
+        ) {
+            (Ok(mut f), Ok(mut k)) => {
+                let due = f.tick(host, &mut k, now);
+                let idle = f.idle_providers();
+                (due, idle)
+            }
+            _ => return (Vec::new(), Vec::new()),
+        };
+        let fetches = due
+            .into_iter()
+            .map(|f| KeyFetch {
+                authz: Rc::clone(&authz),
+                provider: f.provider,
+                why: f.why,
+            })
+            .collect();
+        let rerun = self.take_key_waiters(|p| idle.contains(&p));
+        (fetches, rerun)
+    }
+
+    fn take_key_waiters(&mut self, pick: impl Fn(usize) -> bool) -> Vec<Ctx> {
+        let mut out = Vec::new();
+        self.key_waiters.retain(|(ctx, p)| {
+            let take = pick(*p);
+            if take {
+                out.push(*ctx);
+            }
+            !take
+        });
+        out
     }
 
     /// The names among request trailers `names` to strip: identity arrives in trailers too.
@@ -163,6 +358,9 @@ impl Gate {
                 host.count(Metric::Callouts);
                 if let Some(now) = call.started_ms.or_else(|| host.now_ms().ok()) {
                     self.started.insert(token, now);
+                }
+                if let Some(cap) = call.cap_ms {
+                    self.caps.insert(token, cap);
                 }
                 let key = call.walk.key;
                 self.flights.open(token, key, call.authz, ctx, call.shared);
@@ -200,7 +398,8 @@ impl Gate {
         if let (Some(start), Some(now)) = (self.started.remove(&token), now) {
             host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
         }
-        let (outcome, sharing) = flight.owner.finish_at(host, &flight.key, answer, now);
+        let cap = self.caps.remove(&token);
+        let (outcome, sharing) = flight.owner.finish_at(host, &flight.key, answer, now, cap);
         // Explained even when a stale decision serves: the service is failing all the same.
         if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
             explain(flight.owner.config(), &mut self.throttle, host, e);
@@ -229,6 +428,7 @@ impl Gate {
                 walk,
                 shared: false,
                 started_ms: None,
+                cap_ms: None,
             }),
             Err(bad) => Next::Decided(Rc::clone(authz), Outcome::BadRequest(bad)),
         }
@@ -237,11 +437,13 @@ impl Gate {
     /// The request ended (answered, or its client gone).
     pub fn gone(&mut self, ctx: Ctx) {
         self.flights.leave(ctx);
+        self.removals.remove(&ctx);
+        self.key_waiters.retain(|(c, _)| *c != ctx);
     }
 
     /// Whether `ctx` waits on a callout: its body and trailers must be held meanwhile.
     pub fn is_waiting(&self, ctx: Ctx) -> bool {
-        self.flights.is_waiting(ctx)
+        self.flights.is_waiting(ctx) || self.key_waiters.iter().any(|(c, _)| *c == ctx)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -266,7 +468,9 @@ fn explain(config: &Config, throttle: &mut Throttle, host: &dyn Host, error: &Ca
     else {
         return;
     };
-    let auth = &config.auth;
+    let Some(auth) = config.auth.as_ref() else {
+        return;
+    };
     let cluster = &auth.cluster;
     let also = if held > 0 {
         format!(
@@ -295,6 +499,9 @@ fn explain(config: &Config, throttle: &mut Throttle, host: &dyn Host, error: &Ca
         ),
         CalloutError::Malformed => log::warn!(
             "auth service on cluster '{cluster}' answered without a valid final :status (or with an unreadable answer){also}"
+        ),
+        CalloutError::NoKeys => log::warn!(
+            "tokens not checked: their issuer's keys are not fetched yet (see the JWKS fetch lines){also}"
         ),
     }
 }

@@ -32,10 +32,20 @@ pub enum Metric {
     ShadowDenied,
     /// Shadow mode: errors `onError` would have denied, let through (also counted as errors).
     ShadowErrors,
+    /// Requests answered 401 by the local token checks (also counted as denied).
+    JwtRejected,
+    /// Tokens whose signature was checked (a verified-token cache miss).
+    JwtVerified,
+    /// Tokens judged from the verified-token cache.
+    JwtCacheHits,
+    /// JWKS fetches that brought usable keys.
+    JwksFetches,
+    /// JWKS fetches that failed (the last good keys stay in use).
+    JwksFetchFailures,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -48,6 +58,11 @@ impl Metric {
         Metric::StaleServed,
         Metric::ShadowDenied,
         Metric::ShadowErrors,
+        Metric::JwtRejected,
+        Metric::JwtVerified,
+        Metric::JwtCacheHits,
+        Metric::JwksFetches,
+        Metric::JwksFetchFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +79,11 @@ impl Metric {
             Metric::StaleServed => "mesh_authz_stale_served",
             Metric::ShadowDenied => "mesh_authz_shadow_denied",
             Metric::ShadowErrors => "mesh_authz_shadow_errors",
+            Metric::JwtRejected => "mesh_authz_jwt_rejected",
+            Metric::JwtVerified => "mesh_authz_jwt_verified",
+            Metric::JwtCacheHits => "mesh_authz_jwt_cache_hits",
+            Metric::JwksFetches => "mesh_authz_jwks_fetches",
+            Metric::JwksFetchFailures => "mesh_authz_jwks_fetch_failures",
         }
     }
 }
@@ -102,6 +122,12 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError>;
     /// Writes a shared-data key if its CAS token is still `cas` (0: unconditionally).
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError>;
+    /// Calls a function the host registered (Envoy's `verify_signature`); an error when the host
+    /// has none by that name or refused the arguments.
+    fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
+        let _ = (name, args);
+        Err(HostError("no foreign functions".into()))
+    }
 }
 
 /// A host for tests: a clock they set, the counts they read, shared data as Envoy keeps it.

@@ -81,7 +81,8 @@ pub fn label(config: &Config, outcome: &Outcome) -> Label {
             ErrorPolicy::Deny { .. } if shadow => Label::ShadowError,
             _ => Label::Error,
         },
-        Outcome::BadRequest(_) => deny,
+        Outcome::BadRequest(_) | Outcome::Unauthenticated { .. } => deny,
+        Outcome::Authenticated(_) => Label::Allow,
     }
 }
 
@@ -96,7 +97,12 @@ pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record
             identity.iter().find(|(i, _)| *i == 0).map(|(_, v)| v),
         ),
         Some(Decision::Deny { status, .. }) => (Some(*status), None),
-        None => (None, None),
+        None => match outcome {
+            Outcome::Authenticated(identity) => {
+                (None, identity.iter().find(|(i, _)| *i == 0).map(|(_, v)| v))
+            }
+            _ => (None, None),
+        },
     };
     Record {
         label: label(config, outcome),
@@ -144,6 +150,31 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
             status: 400,
             headers: vec![("content-type", TEXT)],
             body: b"bad request\n",
+        },
+        Outcome::Authenticated(identity) => Action::Continue {
+            identity: named(&config.identity_headers, identity),
+        },
+        Outcome::Unauthenticated { .. } if shadow => go_on,
+        // RFC 6750: a bad token (expired, forged, wrong audience alike) is `invalid_token`; no
+        // token at all is a bare challenge. Which check failed is for the log, not the client.
+        Outcome::Unauthenticated { presented } => Action::Respond {
+            status: 401,
+            headers: vec![
+                (
+                    "www-authenticate",
+                    if *presented {
+                        b"Bearer error=\"invalid_token\"".as_slice()
+                    } else {
+                        b"Bearer"
+                    },
+                ),
+                ("content-type", TEXT),
+            ],
+            body: if *presented {
+                b"invalid token\n"
+            } else {
+                b"token required\n"
+            },
         },
     }
 }

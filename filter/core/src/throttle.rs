@@ -9,8 +9,8 @@ pub const WINDOW_MS: u64 = 5_000;
 #[derive(Debug, Default)]
 pub struct Throttle {
     /// When each cause (in `Cause::ALL` order) was last logged.
-    last: [Option<u64>; 4],
-    suppressed: [u64; 4],
+    last: [Option<u64>; 5],
+    suppressed: [u64; 5],
 }
 
 impl Throttle {

@@ -281,25 +281,6 @@ fn without_access_log_properties_nothing_is_recorded() {
 }
 
 #[test]
-fn a_jwt_block_is_refused_until_its_checks_are_enforced() {
-    vm::reset();
-    // A public Ed25519 key (no private half anywhere): the block itself is valid.
-    let jwks = r#"{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"kid\": \"k1\", \"x\": \"_iWUGes_P30UVcGBmVbkToBjdlqsluTg42W1Xyaq2uc\"}]}"#;
-    let config = format!(
-        r#"{{"authService": {{"cluster": "auth", "authority": "a"}},
-        "jwt": {{"mode": "gate", "providers": [{{"name": "p", "issuer": "https://id",
-        "jwks": {{"inline": "{jwks}"}}}}]}}}}"#
-    );
-    assert!(
-        mesh_authz_core::Config::parse(config.as_bytes()).is_ok(),
-        "a valid block"
-    );
-    let h = FakeHost::with_config(&config);
-    on_context_create(ROOT, 0);
-    assert!(!on_configure(&h, ROOT, config.len()));
-}
-
-#[test]
 fn a_request_failed_closed_in_its_trailers_is_left_alone_by_the_answer() {
     let h = configured(CONFIG);
     arrive(&h, 10, &borrowed(&get("/x", "a")));
@@ -311,3 +292,5 @@ fn a_request_failed_closed_in_its_trailers_is_left_alone_by_the_answer() {
     deliver(&h, 1, ALLOW, "");
     assert_eq!(h.take(), [], "no identity added, no resume after the 500");
 }
+
+mod jwt;

@@ -27,7 +27,8 @@ pub const MAX_CACHE_BYTES: u32 = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub auth: AuthService,
+    /// `None` only in `jwt.mode: authenticate`, which makes no callout.
+    pub auth: Option<AuthService>,
     /// Lowercase; stripped from every request, set from the auth service's allow answer.
     pub identity_headers: Vec<String>,
     /// Lowercase; the only auth-service headers a denied client sees.
@@ -117,6 +118,14 @@ impl Config {
 
     /// What an operator should hear about a configuration that loads but is probably not meant.
     pub fn warnings(&self) -> Vec<String> {
+        let unused_auth = self.auth.is_some()
+            && self
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.mode == crate::jwt::Mode::Authenticate);
+        let unused_auth = unused_auth.then(|| {
+            "authService: never called in jwt.mode authenticate (a valid token is allowed, anything else is 401)".to_string()
+        });
         self.bypass
             .iter()
             .enumerate()
@@ -126,11 +135,27 @@ impl Config {
                     "bypass[{i}]: method OPTIONS lets every OPTIONS request through unchecked, body and x-http-method-override included; for CORS preflights use {{\"corsPreflight\": true}}"
                 )
             })
+            .chain(unused_auth)
             .collect()
     }
 
     fn from_raw(raw: RawConfig, generation: [u8; 32]) -> Result<Config, ConfigError> {
-        let auth = auth_service(raw.auth_service)?;
+        let authenticate = raw
+            .jwt
+            .as_ref()
+            .is_some_and(|j| j.mode == crate::jwt::raw::RawMode::Authenticate);
+        // Authenticate mode never calls out; an `authService` beside it is checked and unused
+        // (a warning at load says so).
+        let auth = match (raw.auth_service, authenticate) {
+            (Some(a), _) => Some(auth_service(a)?),
+            (None, true) => None,
+            (None, false) => {
+                return Err(ConfigError::new(
+                    "authService",
+                    "is missing; name the auth service (cluster, authority), or check tokens alone with jwt.mode authenticate",
+                ))
+            }
+        };
         let identity_headers = names::header_list("identityHeaders", &raw.identity_headers)?;
         for (i, name) in identity_headers.iter().enumerate() {
             // Compared as the stripping compares them: a client's `x_user_id` is removed as a
@@ -142,7 +167,9 @@ impl Config {
                     format!("'{name}' is another spelling of an earlier identity header ('_' and '-' are the same name to many upstreams)"),
                 ));
             }
-            if auth.forward_headers.iter().any(same) || auth.trace_headers.iter().any(same) {
+            if auth.as_ref().is_some_and(|a| {
+                a.forward_headers.iter().any(same) || a.trace_headers.iter().any(same)
+            }) {
                 return Err(ConfigError::new(
                     format!("identityHeaders[{i}]"),
                     format!("'{name}' is also forwarded to the auth service, but a client-sent identity header is removed before the callout"),
@@ -230,11 +257,10 @@ impl Config {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // `authService` is still required by `RawConfig`: authenticate mode without one needs the
-        // request flow to run without a callout target first.
+        let has_auth = auth.is_some();
         let jwt = raw
             .jwt
-            .map(|j| crate::jwt::config::validate(j, &identity_headers, true))
+            .map(|j| crate::jwt::config::validate(j, &identity_headers, has_auth))
             .transpose()?;
         Ok(Config {
             auth,

@@ -1,5 +1,6 @@
 //! `onError`: what a request gets when the auth service gives no decision, by cause. `mode` and
-//! `status` are the defaults; `timeout`, `unreachable`, `serverError` and `malformed` may each
+//! `status` are the defaults; `timeout`, `unreachable`, `serverError`, `malformed` and `jwks` (a
+//! token's keys not fetched) may each
 //! override either and inherit what they omit. A `status` beside `"mode": "allow"` means nothing,
 //! so it is refused rather than ignored.
 
@@ -17,7 +18,7 @@ pub enum ErrorPolicy {
 
 /// The policy per cause, in `Cause::ALL` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OnError([ErrorPolicy; 4]);
+pub struct OnError([ErrorPolicy; 5]);
 
 impl OnError {
     pub fn policy(&self, cause: Cause) -> ErrorPolicy {
@@ -30,7 +31,7 @@ impl OnError {
     /// The same policy for every cause.
     #[cfg(test)]
     pub fn uniform(policy: ErrorPolicy) -> Self {
-        OnError([policy; 4])
+        OnError([policy; 5])
     }
 }
 
@@ -69,8 +70,9 @@ pub fn check(raw: &RawOnError) -> Result<OnError, ConfigError> {
         raw.unreachable,
         raw.server_error,
         raw.malformed,
+        raw.jwks,
     ];
-    let mut out = [ErrorPolicy::Allow; 4];
+    let mut out = [ErrorPolicy::Allow; 5];
     for ((slot, cause), given) in out.iter_mut().zip(Cause::ALL).zip(per_cause) {
         let given = given.unwrap_or(RawErrorPolicy::default());
         let field = format!("onError.{}", cause.name());
@@ -101,23 +103,30 @@ mod tests {
     #[test]
     fn causes_inherit_what_they_omit() {
         let deny = |status| ErrorPolicy::Deny { status };
-        let cases: &[(&str, [ErrorPolicy; 4])] = &[
-            ("{}", [deny(503); 4]),
-            (r#"{"mode": "allow"}"#, [ErrorPolicy::Allow; 4]),
-            (r#"{"status": 500}"#, [deny(500); 4]),
+        let cases: &[(&str, [ErrorPolicy; 5])] = &[
+            ("{}", [deny(503); 5]),
+            (r#"{"mode": "allow"}"#, [ErrorPolicy::Allow; 5]),
+            (r#"{"status": 500}"#, [deny(500); 5]),
             (
                 r#"{"timeout": {"mode": "allow"}}"#,
-                [ErrorPolicy::Allow, deny(503), deny(503), deny(503)],
+                [
+                    ErrorPolicy::Allow,
+                    deny(503),
+                    deny(503),
+                    deny(503),
+                    deny(503),
+                ],
             ),
             (
                 r#"{"status": 502, "serverError": {"status": 504}, "malformed": {"mode": "deny"}}"#,
-                [deny(502), deny(502), deny(504), deny(502)],
+                [deny(502), deny(502), deny(504), deny(502), deny(502)],
             ),
             (
                 r#"{"mode": "allow", "unreachable": {"mode": "deny", "status": 500}}"#,
                 [
                     ErrorPolicy::Allow,
                     deny(500),
+                    ErrorPolicy::Allow,
                     ErrorPolicy::Allow,
                     ErrorPolicy::Allow,
                 ],
@@ -127,6 +136,7 @@ mod tests {
                 [
                     ErrorPolicy::Allow,
                     deny(503),
+                    ErrorPolicy::Allow,
                     ErrorPolicy::Allow,
                     ErrorPolicy::Allow,
                 ],

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawConfig {
-    pub auth_service: RawAuthService,
+    #[serde(default)]
+    pub auth_service: Option<RawAuthService>,
     #[serde(default)]
     pub identity_headers: Vec<String>,
     #[serde(default = "default_deny_headers")]
@@ -110,6 +111,8 @@ pub struct RawOnError {
     pub server_error: Option<RawErrorPolicy>,
     #[serde(default)]
     pub malformed: Option<RawErrorPolicy>,
+    #[serde(default)]
+    pub jwks: Option<RawErrorPolicy>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone, Copy)]

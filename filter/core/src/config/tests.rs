@@ -26,16 +26,16 @@ fn reject(text: &str) -> ConfigError {
 fn the_documented_example_loads() {
     let c = Config::parse(FULL.as_bytes()).unwrap();
     assert_eq!(
-        c.auth.cluster,
+        c.auth.as_ref().unwrap().cluster,
         "outbound|8080||auth.auth-system.svc.cluster.local"
     );
-    assert_eq!(c.auth.timeout_ms, 200);
+    assert_eq!(c.auth.as_ref().unwrap().timeout_ms, 200);
     assert_eq!(
         c.identity_headers,
         ["x-user-id", "x-user-roles", "x-tenant-id"]
     );
     assert_eq!(
-        c.auth.add_headers,
+        c.auth.as_ref().unwrap().add_headers,
         [("x-auth-source".to_string(), "mesh-authz".to_string())]
     );
     assert_eq!(c.cache.map(|p| p.max_entries), Some(10_000));
@@ -66,13 +66,22 @@ fn a_minimal_config_takes_defaults() {
         Config::parse(br#"{"authService": {"cluster": "outbound|80||auth.ns.svc.cluster.local"}}"#)
             .unwrap();
     assert_eq!(
-        c.auth.authority, "auth.ns.svc.cluster.local",
+        c.auth.as_ref().unwrap().authority,
+        "auth.ns.svc.cluster.local",
         "authority derived from the Istio cluster name"
     );
-    assert_eq!(c.auth.path_prefix, "");
-    assert!(c.auth.include_request_path);
-    assert_eq!(c.auth.forward_headers, ["authorization", "cookie"]);
-    assert!(c.auth.trace_headers.contains(&"traceparent".to_string()));
+    assert_eq!(c.auth.as_ref().unwrap().path_prefix, "");
+    assert!(c.auth.as_ref().unwrap().include_request_path);
+    assert_eq!(
+        c.auth.as_ref().unwrap().forward_headers,
+        ["authorization", "cookie"]
+    );
+    assert!(c
+        .auth
+        .as_ref()
+        .unwrap()
+        .trace_headers
+        .contains(&"traceparent".to_string()));
     assert_eq!(
         c.deny_headers,
         ["www-authenticate", "location", "set-cookie", "content-type"]
@@ -125,11 +134,7 @@ fn bad_configs_name_the_field_and_the_reason() {
             "extra",
             "unknown field `extra`",
         ),
-        (
-            r#"{"identityHeaders": []}"#,
-            "(config)",
-            "missing field `authService`",
-        ),
+        (r#"{"identityHeaders": []}"#, "authService", "is missing"),
         (
             r#"{"authService": {"cluster": " "}}"#,
             "authService.cluster",

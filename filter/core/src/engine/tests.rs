@@ -30,10 +30,11 @@ fn run(
 ) -> (Outcome, bool) {
     match a.start(host, &RequestHead::new(h)) {
         Start::Done(v) => (v, false),
-        Start::Miss(walk, _) => {
+        Start::Miss(walk, ..) => {
             let answer = answer.map(|(headers, body)| Answer { headers, body });
             (a.finish(host, &walk.key, answer).0, true)
         }
+        Start::AwaitKeys { .. } => panic!("no token checks configured here"),
     }
 }
 
@@ -246,7 +247,7 @@ fn shared_slots_stay_bounded_under_many_keys() {
 /// (the answer reached neither cache level).
 fn sharing_and_recall(a: &Authorizer, host: &FakeHost, answer: Pairs<'_>) -> (Sharing, bool) {
     let h = req(b"/x", b"");
-    let Start::Miss(walk, _) = a.start(host, &RequestHead::new(&h)) else {
+    let Start::Miss(walk, ..) = a.start(host, &RequestHead::new(&h)) else {
         panic!("first request must miss")
     };
     let (headers, body) = answer;
@@ -302,7 +303,7 @@ fn errors_are_shared_with_waiters() {
     let a = authorizer("");
     let host = FakeHost::default();
     let h = req(b"/x", b"");
-    let Start::Miss(walk, _) = a.start(&host, &RequestHead::new(&h)) else {
+    let Start::Miss(walk, ..) = a.start(&host, &RequestHead::new(&h)) else {
         panic!()
     };
     assert_eq!(

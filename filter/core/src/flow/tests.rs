@@ -39,6 +39,7 @@ fn arrive(g: &mut Gate, host: &FakeHost, ctx: Ctx, h: &[(&str, &[u8])], token: T
         Next::Decided(_, Outcome::Decided(_)) => "cached".into(),
         Next::Decided(_, o) => format!("{o:?}"),
         Next::Wait => "wait".into(),
+        Next::FetchKeys(f) => format!("fetch keys {}", f.provider),
         Next::CallOut(call) => match g.dispatched(host, ctx, call, Ok(token)) {
             None => "called".into(),
             Some((_, o)) => format!("{o:?}"),

@@ -72,7 +72,8 @@ impl TokenCache {
                     .map_or(0, |p| p.clock_skew_secs);
                 v.exp.saturating_add(u64::from(skew)).saturating_mul(1000)
             }
-            Err(e) if e.is_own_failure() => return,
+            // Never cached: a refetch may bring the kid, and the keys may come at any moment.
+            Err(e) if e.is_own_failure() || e.refetch().is_some() => return,
             Err(_) => now_ms.saturating_add(FAILURE_TTL_SECS * 1000),
         };
         if expires_ms <= now_ms {

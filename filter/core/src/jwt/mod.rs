@@ -15,11 +15,13 @@
 
 pub mod alg;
 pub mod cache;
+pub mod checks;
 pub mod claim_headers;
 pub mod claims;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fetch;
 pub mod jwks;
 pub mod keys;
 pub mod raw;

@@ -1,0 +1,194 @@
+//! The token step of a request, for one configuration in one VM: find the token, judge it (from
+//! the verified-token cache, else by `verify`), and say what the request does next. It owns the
+//! VM's keys, its verified-token cache and its JWKS fetch state.
+
+use super::cache::{token_key, TokenCache};
+use super::config::{JwtConfig, Mode};
+use super::envoy_verify::EnvoyVerify;
+use super::error::JwtError;
+use super::extract::{extract, removal, Extracted, Removal};
+use super::fetch::{Fetch, Fetcher, KidPlan};
+use super::keys::Keys;
+use super::signature::{RustCrypto, Unavailable};
+use super::verify::{verify_with, Verified};
+use crate::host::{Host, Metric};
+use crate::request::RequestHead;
+use crate::tagged::TaggedHeaders;
+use std::cell::RefCell;
+
+/// Verified tokens kept per VM: a bound on entries; bytes are bounded by `TOKEN_CACHE_BYTES`.
+pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
+pub const TOKEN_CACHE_BYTES: usize = 4 << 20;
+
+/// What the token step decided for a request.
+#[derive(Debug)]
+pub enum Step {
+    /// No token, and none is required: on to the auth service as before.
+    NoToken,
+    /// A valid token. `removal`: what to take out before the request goes upstream
+    /// (`forwardToken: false`).
+    Valid {
+        identity: TaggedHeaders,
+        exp_ms: u64,
+        removal: Option<Removal>,
+    },
+    /// 401; `presented`: a token was there (`error="invalid_token"`).
+    Rejected { presented: bool, why: &'static str },
+    /// The token needs keys this VM does not have yet (`onError`).
+    NoKeys,
+    /// The token names an unknown `kid`: wait for the issuer's JWKS (`fetch`: dispatch it).
+    AwaitKeys {
+        provider: usize,
+        fetch: Option<Fetch>,
+    },
+}
+
+pub struct TokenChecks {
+    keys: RefCell<Keys>,
+    tokens: RefCell<TokenCache>,
+    fetcher: RefCell<Fetcher>,
+    /// Whether the host's `verify_signature` (BoringSSL, outside the VM) checks signatures.
+    envoy_verify: bool,
+}
+
+impl TokenChecks {
+    pub fn new(config: &JwtConfig, envoy_verify: bool) -> TokenChecks {
+        TokenChecks {
+            keys: RefCell::new(Keys::new(config)),
+            tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES)),
+            fetcher: RefCell::new(Fetcher::new(config)),
+            envoy_verify,
+        }
+    }
+
+    pub fn envoy_verify(&self) -> bool {
+        self.envoy_verify
+    }
+
+    pub fn fetcher(&self) -> &RefCell<Fetcher> {
+        &self.fetcher
+    }
+
+    pub fn keys(&self) -> &RefCell<Keys> {
+        &self.keys
+    }
+
+    pub fn step(
+        &self,
+        host: &dyn Host,
+        config: &JwtConfig,
+        generation: &[u8; 32],
+        req: &RequestHead<'_>,
+        now_ms: u64,
+    ) -> Step {
+        let token = match extract(config, req) {
+            Extracted::Absent => {
+                return if config.mode == Mode::Authenticate || config.require_token {
+                    Step::Rejected {
+                        presented: false,
+                        why: "no token",
+                    }
+                } else {
+                    Step::NoToken
+                };
+            }
+            Extracted::Invalid(e) => return rejected(e),
+            Extracted::Token(t) => t,
+        };
+        let key = token_key(generation, &token);
+        let mut recheck = true;
+        loop {
+            let generation_now = self.keys.borrow().generation();
+            let cached = self
+                .tokens
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.get(&key, now_ms, generation_now));
+            let verdict = match cached {
+                Some(v) => {
+                    host.count(Metric::JwtCacheHits);
+                    v
+                }
+                None => {
+                    let v = self.verify(host, config, &token, now_ms);
+                    if !matches!(v, Err(JwtError::UnknownKid { .. })) {
+                        host.count(Metric::JwtVerified);
+                        if let Ok(mut c) = self.tokens.try_borrow_mut() {
+                            c.put(config, key, &v, generation_now, now_ms);
+                        }
+                    }
+                    v
+                }
+            };
+            return match verdict {
+                Ok(Verified {
+                    provider,
+                    identity,
+                    exp,
+                }) => {
+                    let removal = config
+                        .providers
+                        .get(provider)
+                        .filter(|p| !p.forward_token)
+                        .map(|_| removal(config, req, &token));
+                    Step::Valid {
+                        identity,
+                        exp_ms: exp.saturating_mul(1000),
+                        removal,
+                    }
+                }
+                Err(JwtError::UnknownKid { provider }) => {
+                    let plan = match (self.fetcher.try_borrow_mut(), self.keys.try_borrow_mut()) {
+                        (Ok(mut f), Ok(mut k)) => f.unknown_kid(host, &mut k, provider, now_ms),
+                        _ => KidPlan::Unknown,
+                    };
+                    match plan {
+                        KidPlan::Recheck if recheck => {
+                            recheck = false;
+                            continue;
+                        }
+                        KidPlan::Recheck | KidPlan::Unknown => {
+                            rejected(JwtError::UnknownKid { provider })
+                        }
+                        KidPlan::Wait(fetch) => Step::AwaitKeys { provider, fetch },
+                    }
+                }
+                Err(e) if e.is_own_failure() => {
+                    log::debug!("token not checked: {e}");
+                    Step::NoKeys
+                }
+                Err(e) => rejected(e),
+            };
+        }
+    }
+
+    fn verify(
+        &self,
+        host: &dyn Host,
+        config: &JwtConfig,
+        token: &super::extract::Token<'_>,
+        now_ms: u64,
+    ) -> Result<Verified, JwtError> {
+        let Ok(keys) = self.keys.try_borrow() else {
+            return Err(JwtError::CheckUnavailable);
+        };
+        let now = now_ms / 1000;
+        if self.envoy_verify {
+            let checker = EnvoyVerify(|args: &[u8]| {
+                host.call_foreign(super::envoy_verify::FUNCTION, args)
+                    .map_err(|_| Unavailable)
+            });
+            verify_with(config, &keys, token, now, &checker)
+        } else {
+            verify_with(config, &keys, token, now, &RustCrypto)
+        }
+    }
+}
+
+fn rejected(e: JwtError) -> Step {
+    log::debug!("token refused: {e}");
+    Step::Rejected {
+        presented: true,
+        why: e.reason(),
+    }
+}
