@@ -18,6 +18,7 @@ pub mod cache;
 pub mod claim_headers;
 pub mod claims;
 pub mod config;
+pub mod der;
 pub mod error;
 pub mod extract;
 pub mod jwks;
