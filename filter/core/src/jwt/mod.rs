@@ -6,7 +6,8 @@
 //! - `token` / `strict`: the compact form taken apart strictly; `claims`: `iss`, `exp`, `nbf`,
 //!   `iat`, `aud`; `claim_headers`: claims as identity header values.
 //! - `alg` / `jwks` / `keys`: the accepted algorithms, JWKS documents, the key sets in use.
-//! - `signature`: the check over `header.payload`, pluggable (`SignatureCheck`).
+//! - `signature`: the check over `header.payload`, pluggable (`SignatureCheck`); `envoy_verify`
+//!   runs it in Envoy's `verify_signature` (with `der` and `proto` for its input and answer).
 //! - `verify`: all of the above in order; `cache`: verified tokens by digest.
 //!
 //! The flow for the caller: `extract`; on a token, `cache::token_key` and `TokenCache::get`; on a
@@ -19,11 +20,14 @@ pub mod checks;
 pub mod claim_headers;
 pub mod claims;
 pub mod config;
+pub mod der;
+pub mod envoy_verify;
 pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod jwks;
 pub mod keys;
+mod proto;
 pub mod raw;
 pub mod signature;
 mod strict;
@@ -36,6 +40,7 @@ pub(crate) mod testing;
 pub use alg::Alg;
 pub use cache::{token_key, TokenCache};
 pub use config::{JwtConfig, Mode};
+pub use envoy_verify::EnvoyVerify;
 pub use error::JwtError;
 pub use extract::{extract, removal, Extracted, Removal, Token};
 pub use jwks::{KeySet, PublicKey};
