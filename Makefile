@@ -87,7 +87,7 @@ $(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.
 	$(CARGO) build --profile wasm --target $(TARGET) -p mesh-authz
 	mkdir -p dist
 	@if command -v wasm-opt >/dev/null; then \
-	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --strip-debug \
+	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --strip-debug \
 	    -o $@ target/$(TARGET)/wasm/mesh_authz.wasm; \
 	else \
 	  if [ "$${CI:-}" = true ]; then echo "wasm-opt missing under CI=true"; exit 1; fi; \
