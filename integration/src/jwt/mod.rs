@@ -26,6 +26,12 @@ pub use key::KeyKind;
 
 use std::fmt;
 
+/// The issuer of the tokens `make run` prints; the `jwt` provider of the checked-in Envoy config
+/// must name the same `issuer`.
+pub const EXAMPLE_ISSUER: &str = "https://auth.example";
+/// Their audience (`aud`), for a provider that lists `audiences`.
+pub const EXAMPLE_AUDIENCE: &str = "mesh-authz-example";
+
 /// What went wrong making a key or a token (a test's mistake, e.g. an unknown kid).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerError(pub String);
