@@ -15,10 +15,12 @@
 //! exactly the JWKS path would get the JWKS).
 
 pub mod decide;
+pub mod jwks;
 pub mod jwt_subject;
 pub mod tokens;
 
 pub use decide::{Answer, CalloutHead, REASON_HEADER};
+pub use jwks::{JwksEndpoint, DEFAULT_JWKS_PATH};
 pub use tokens::Tokens;
 
 use crate::server::{header_pairs, response, Body, Handler, ServerHandle};
@@ -35,10 +37,6 @@ const MAX_RECORDED: usize = 10_000;
 /// A hung answer still ends after this long, so a forgotten knob cannot hold a test forever.
 const MAX_HANG: Duration = Duration::from_secs(60);
 const HANG_POLL: Duration = Duration::from_millis(10);
-/// Where a JWKS is served unless `with_jwks_path` says otherwise.
-pub const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
-/// Served until a test gives a document: no keys.
-const EMPTY_JWKS: &str = r#"{"keys":[]}"#;
 
 /// One callout as the service received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,11 +85,7 @@ pub struct AuthState {
     raw_headers: Mutex<Vec<(String, Vec<u8>)>>,
     callouts: Mutex<Vec<Callout>>,
     accept_jwt: AtomicBool,
-    jwks_path: String,
-    jwks: Mutex<String>,
-    jwks_fetches: AtomicU64,
-    jwks_status: AtomicU16,
-    jwks_hung: AtomicBool,
+    jwks: JwksEndpoint,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,11 +111,7 @@ impl AuthState {
             raw_headers: Mutex::new(Vec::new()),
             callouts: Mutex::new(Vec::new()),
             accept_jwt: AtomicBool::new(true),
-            jwks_path: DEFAULT_JWKS_PATH.to_string(),
-            jwks: Mutex::new(EMPTY_JWKS.to_string()),
-            jwks_fetches: AtomicU64::new(0),
-            jwks_status: AtomicU16::new(0),
-            jwks_hung: AtomicBool::new(false),
+            jwks: JwksEndpoint::new(DEFAULT_JWKS_PATH),
         }
     }
 
@@ -133,38 +123,42 @@ impl AuthState {
 
     /// Serves the JWKS at `path` instead of `/.well-known/jwks.json`.
     pub fn with_jwks_path(mut self, path: &str) -> Self {
-        self.jwks_path = path.to_string();
+        self.jwks = JwksEndpoint::new(path).with_document(&self.jwks.document());
         self
     }
 
+    /// The JWKS endpoint and its knobs; the `*_jwks*` methods here are shortcuts to it.
+    pub fn jwks_endpoint(&self) -> &JwksEndpoint {
+        &self.jwks
+    }
+
     pub fn jwks_path(&self) -> &str {
-        &self.jwks_path
+        self.jwks.path()
     }
 
     /// The JWKS document served from now on (a rotation).
     pub fn set_jwks(&self, jwks: &str) {
-        *lock(&self.jwks) = jwks.to_string();
+        self.jwks.set_document(jwks);
     }
 
     pub fn jwks(&self) -> String {
-        lock(&self.jwks).clone()
+        self.jwks.document()
     }
 
     /// JWKS fetches received so far (answered or not); never part of `calls()`.
     pub fn jwks_fetches(&self) -> u64 {
-        self.jwks_fetches.load(Ordering::SeqCst)
+        self.jwks.fetches()
     }
 
     /// Answer JWKS fetches with this status and no document; `None` serves the JWKS again.
     pub fn set_jwks_status(&self, status: Option<u16>) {
-        self.jwks_status
-            .store(status.unwrap_or(0), Ordering::SeqCst);
+        self.jwks.set_status(status);
     }
 
     /// `true`: read JWKS fetches and never answer them (until turned off, or for at most a
     /// minute). Callouts are not affected.
     pub fn set_jwks_hung(&self, on: bool) {
-        self.jwks_hung.store(on, Ordering::SeqCst);
+        self.jwks.set_hung(on);
     }
 
     /// `true` (the default): a bearer token shaped as a JWT with a `sub`, not in the tokens file,
@@ -187,7 +181,7 @@ impl AuthState {
     /// Forgets the counts (callouts and JWKS fetches) and the record (the knobs stay).
     pub fn reset(&self) {
         self.calls.store(0, Ordering::SeqCst);
-        self.jwks_fetches.store(0, Ordering::SeqCst);
+        self.jwks.reset();
         lock(&self.callouts).clear();
     }
 
@@ -293,27 +287,6 @@ impl AuthState {
         answer
     }
 
-    /// Whether `req` is the filter fetching the JWKS rather than a callout.
-    fn is_jwks_fetch(&self, req: &Request<Incoming>) -> bool {
-        req.method() == hyper::Method::GET && req.uri().path() == self.jwks_path
-    }
-
-    /// The JWKS answer, knobs applied (hung is the caller's wait).
-    fn jwks_answer(&self) -> Response<Body> {
-        match self.jwks_status.load(Ordering::SeqCst) {
-            0 => response(
-                200,
-                &[("content-type".into(), "application/json".into())],
-                self.jwks(),
-            ),
-            status => response(
-                status,
-                &[("content-type".into(), "text/plain".into())],
-                format!("jwks unavailable ({status})\n"),
-            ),
-        }
-    }
-
     fn note(&self, req: &Request<Incoming>) {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if !self.record.load(Ordering::Relaxed) {
@@ -346,13 +319,8 @@ pub struct AuthHandler(pub Arc<AuthState>);
 impl Handler for AuthHandler {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let state = &self.0;
-        if state.is_jwks_fetch(&req) {
-            state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-            let hung_since = std::time::Instant::now();
-            while state.jwks_hung.load(Ordering::SeqCst) && hung_since.elapsed() < MAX_HANG {
-                tokio::time::sleep(HANG_POLL).await;
-            }
-            return state.jwks_answer();
+        if state.jwks.is_fetch(&req) {
+            return state.jwks.answer().await;
         }
         state.note(&req);
         let hung_since = std::time::Instant::now();
@@ -561,7 +529,7 @@ mod tests {
         }
     }
 
-    fn jwks_service() -> (AuthService, crate::jwt::Issuer) {
+    pub(super) fn jwks_service() -> (AuthService, crate::jwt::Issuer) {
         let mut issuer = crate::jwt::Issuer::new("https://issuer.test");
         issuer
             .add_key(crate::jwt::KeyKind::Ed25519, "ed-1")
@@ -569,133 +537,6 @@ mod tests {
         let state = AuthState::new(Tokens::example(), "/check").with_jwks(&issuer.jwks());
         let auth = AuthService::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), 1, state).unwrap();
         (auth, issuer)
-    }
-
-    #[test]
-    fn serves_and_rotates_the_jwks_apart_from_callouts() {
-        let (auth, mut issuer) = jwks_service();
-        let fetch = || Request::get(DEFAULT_JWKS_PATH).send(auth.addr()).unwrap();
-        let r = fetch();
-        assert_eq!(r.status, 200);
-        assert_eq!(
-            r.header("content-type").as_deref(),
-            Some("application/json")
-        );
-        assert_eq!(r.body, issuer.jwks().as_bytes());
-        // A callout in between: each counted on its own side.
-        let r = Request::get("/check/x")
-            .bearer("alice-token")
-            .send(auth.addr())
-            .unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!((auth.jwks_fetches(), auth.calls()), (1, 1));
-        assert_eq!(auth.callouts().len(), 1);
-        assert_eq!(auth.callouts()[0].path, "/check/x");
-
-        issuer.add_key(crate::jwt::KeyKind::P256, "ec-2").unwrap();
-        issuer.unpublish("ed-1").unwrap();
-        auth.set_jwks(&issuer.jwks());
-        let rotated = fetch();
-        assert_eq!(rotated.body, issuer.jwks().as_bytes());
-        assert!(String::from_utf8_lossy(&rotated.body).contains("ec-2"));
-        assert!(!String::from_utf8_lossy(&rotated.body).contains("ed-1"));
-
-        auth.set_jwks_status(Some(503));
-        // The callout knobs do not touch it, nor it them.
-        auth.set_forced_status(Some(500));
-        assert_eq!(fetch().status, 503);
-        assert_eq!(
-            Request::get("/check/x").send(auth.addr()).unwrap().status,
-            500
-        );
-        auth.set_healthy();
-        assert_eq!(fetch().status, 200);
-        // Only GET of exactly the path is a fetch.
-        let post = Request::new("POST", DEFAULT_JWKS_PATH)
-            .send(auth.addr())
-            .unwrap();
-        assert_eq!(post.status, 401);
-        let query = Request::get("/.well-known/jwks.json?x=1")
-            .send(auth.addr())
-            .unwrap();
-        assert_eq!(query.status, 200);
-        assert_eq!((auth.jwks_fetches(), auth.calls()), (5, 3));
-        let recorded: Vec<(String, String)> = auth
-            .callouts()
-            .into_iter()
-            .map(|c| (c.method, c.path))
-            .collect();
-        let expected = [
-            ("GET", "/check/x"),
-            ("GET", "/check/x"),
-            ("POST", DEFAULT_JWKS_PATH),
-        ];
-        assert_eq!(
-            recorded,
-            expected.map(|(m, p)| (m.to_string(), p.to_string()))
-        );
-        auth.reset();
-        assert_eq!((auth.jwks_fetches(), auth.calls()), (0, 0));
-    }
-
-    #[test]
-    fn jwks_path_can_be_moved() {
-        let state = AuthState::new(Tokens::example(), "/check")
-            .with_jwks_path("/keys")
-            .with_jwks(r#"{"keys":[{"kid":"k"}]}"#);
-        assert_eq!(state.jwks_path(), "/keys");
-        let auth = AuthService::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), 1, state).unwrap();
-        let r = Request::get("/keys").send(auth.addr()).unwrap();
-        assert_eq!(
-            (r.status, r.body.as_slice()),
-            (200, &br#"{"keys":[{"kid":"k"}]}"#[..])
-        );
-        assert_eq!(
-            Request::get(DEFAULT_JWKS_PATH)
-                .send(auth.addr())
-                .unwrap()
-                .status,
-            401
-        );
-        assert_eq!((auth.jwks_fetches(), auth.calls()), (1, 1));
-        // Nothing given: an empty set.
-        let bare = AuthService::example().unwrap();
-        let r = Request::get(DEFAULT_JWKS_PATH).send(bare.addr()).unwrap();
-        assert_eq!(r.body, br#"{"keys":[]}"#);
-    }
-
-    #[test]
-    fn hung_jwks_never_answers_while_callouts_do() {
-        let (auth, _issuer) = jwks_service();
-        auth.set_jwks_hung(true);
-        let mut stream = std::net::TcpStream::connect(auth.addr()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /.well-known/jwks.json HTTP/1.1\r\nhost: auth\r\n\r\n",
-        )
-        .unwrap();
-        let mut buf = [0u8; 512];
-        let read = std::io::Read::read(&mut stream, &mut buf);
-        assert!(
-            matches!(&read, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
-            "a hung JWKS answered: {read:?}"
-        );
-        assert_eq!(auth.jwks_fetches(), 1);
-        let r = Request::get("/check/x")
-            .bearer("bob-token")
-            .send(auth.addr())
-            .unwrap();
-        assert_eq!(r.status, 200);
-        auth.set_jwks_hung(false);
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
-        assert_eq!(auth.calls(), 1);
     }
 
     #[test]
