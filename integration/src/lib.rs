@@ -12,6 +12,7 @@
 //! - `stack`: auth service + echo upstream + Envoy wired together, the unit the tests use.
 //! - `chaos`: phases of auth-service trouble under a steady mixed load, checked request by request.
 //! - `zipf`: a seeded RNG and a Zipf sampler (which user sends the next request).
+//! - `jwt`: a token issuer for tests: run-time keys, its JWKS, honest and forged tokens.
 //! - `paths`: where the repo, Envoy and the module are, and the skip-or-fail rule when absent.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod client;
 pub mod echo;
 pub mod envoy;
 pub mod error;
+pub mod jwt;
 pub mod paths;
 pub mod server;
 pub mod stack;

@@ -1,9 +1,12 @@
 //! The example service's rules, pure: a callout's head in, an answer out.
 //!
 //! No credential: 302 to `/login?rd=<original path>` for browsers (`accept` has `text/html`), else
-//! 401 with a Bearer challenge. Unknown token: 401 `invalid_token`. `/admin` without the `admin`
+//! 401 with a Bearer challenge. A token not in the tokens file but shaped as a JWT with a `sub`,
+//! when JWTs are accepted: that `sub` as `x-user-id`, unverified (see `jwt_subject`). Unknown
+//! token: 401 `invalid_token`. `/admin` without the `admin`
 //! role: 403. Otherwise 200 with the token's identity headers.
 
+use super::jwt_subject;
 use super::tokens::Tokens;
 
 /// Header on every answer that no filter config lists, so tests can check it is never passed on.
@@ -42,8 +45,9 @@ pub struct CalloutHead<'a> {
     pub accept: Option<&'a str>,
 }
 
-/// Applies the rules. `prefix` is the filter's `pathPrefix` (stripped to find the original path).
-pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>) -> Answer {
+/// Applies the rules. `prefix` is the filter's `pathPrefix` (stripped to find the original path);
+/// `accept_jwt`: a JWT's `sub` is an identity (see `jwt_subject`).
+pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>, accept_jwt: bool) -> Answer {
     let original = original_path(prefix, head.path);
     let Some(token) = credential(head.authorization, head.cookie) else {
         let browser = head
@@ -58,7 +62,10 @@ pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>) -> Answer {
                 .with("content-type", "text/plain")
         };
     };
-    let Some(identity) = tokens.identity(token) else {
+    let identity = tokens
+        .identity(token)
+        .or_else(|| accept_jwt.then(|| jwt_subject::identity(token)).flatten());
+    let Some(identity) = identity else {
         return Answer::new(401, "unknown-token", "invalid token\n")
             .with("www-authenticate", "Bearer error=\"invalid_token\"")
             .with("content-type", "text/plain");
@@ -184,7 +191,7 @@ mod tests {
             ),
         ];
         for (h, status) in cases {
-            assert_eq!(decide(&t, "/check", h).status, *status, "{h:?}");
+            assert_eq!(decide(&t, "/check", h, true).status, *status, "{h:?}");
         }
     }
 
@@ -194,6 +201,7 @@ mod tests {
             &Tokens::example(),
             "/check",
             &head("/check/", Some("Bearer alice-token"), None, None),
+            true,
         );
         assert_eq!(header(&a, "x-user-id"), Some("alice"));
         assert_eq!(header(&a, "x-tenant-id"), Some("acme"));
@@ -202,7 +210,7 @@ mod tests {
     #[test]
     fn challenges_and_redirects() {
         let t = Tokens::example();
-        let a = decide(&t, "/check", &head("/check/x", None, None, None));
+        let a = decide(&t, "/check", &head("/check/x", None, None, None), true);
         assert_eq!(
             header(&a, "www-authenticate"),
             Some("Bearer realm=\"mesh-authz-example\"")
@@ -211,6 +219,7 @@ mod tests {
             &t,
             "/check",
             &head("/check/x", Some("Bearer nope"), None, None),
+            true,
         );
         assert_eq!(
             header(&a, "www-authenticate"),
@@ -220,11 +229,41 @@ mod tests {
             &t,
             "/check",
             &head("/check/app/page?a=b c", None, None, Some("text/html")),
+            true,
         );
         assert_eq!(
             header(&a, "location"),
             Some("/login?rd=/app/page%3Fa%3Db%20c")
         );
+    }
+
+    #[test]
+    fn a_jwt_sub_is_the_identity_only_when_accepted() {
+        let t = Tokens::example();
+        let jwt = crate::jwt::forge(
+            &serde_json::json!({"alg": "RS256"}),
+            &serde_json::json!({"sub": "jwt-user"}),
+            b"unchecked",
+        );
+        let bearer = format!("Bearer {jwt}");
+        let h = head("/check/x", Some(&bearer), None, None);
+        let a = decide(&t, "/check", &h, true);
+        assert_eq!(a.status, 200);
+        assert_eq!(header(&a, "x-user-id"), Some("jwt-user"));
+        assert_eq!(header(&a, "x-user-roles"), None);
+        // No roles: the admin rule still applies.
+        let admin = head("/check/admin", Some(&bearer), None, None);
+        assert_eq!(decide(&t, "/check", &admin, true).status, 403);
+        let a = decide(&t, "/check", &h, false);
+        assert_eq!(
+            (a.status, header(&a, REASON_HEADER)),
+            (401, Some("unknown-token"))
+        );
+        // The tokens file wins over the JWT reading.
+        let mut t = t;
+        t.insert(&jwt, &[("x-user-id", "from-file")]);
+        let a = decide(&t, "/check", &h, true);
+        assert_eq!(header(&a, "x-user-id"), Some("from-file"));
     }
 
     #[test]

@@ -5,11 +5,22 @@
 //! (also raw bytes), a fresh `set-cookie` on every answer, hung (reads the callout, never
 //! answers), and on `AuthService`, killed (port closed, connections dropped) and restored on the
 //! same port.
+//!
+//! It also serves the JWKS a JWT-checking filter fetches: `GET <jwks path>` (default
+//! `/.well-known/jwks.json`) answers the document it was given, which a test can replace
+//! (rotation), fail with a status, or hang. A JWKS fetch is counted apart (`jwks_fetches`) and is
+//! neither a callout nor recorded as one; the callout knobs (latency, hung, forced status) leave
+//! it alone. The JWKS path never starts with a callout's
+//! `pathPrefix` (`/check`), so the two cannot be confused (with an empty prefix, a request for
+//! exactly the JWKS path would get the JWKS).
 
 pub mod decide;
+pub mod jwks;
+pub mod jwt_subject;
 pub mod tokens;
 
 pub use decide::{Answer, CalloutHead, REASON_HEADER};
+pub use jwks::{JwksEndpoint, DEFAULT_JWKS_PATH};
 pub use tokens::Tokens;
 
 use crate::server::{header_pairs, response, Body, Handler, ServerHandle};
@@ -73,6 +84,8 @@ pub struct AuthState {
     extra_headers: Mutex<Vec<(String, String)>>,
     raw_headers: Mutex<Vec<(String, Vec<u8>)>>,
     callouts: Mutex<Vec<Callout>>,
+    accept_jwt: AtomicBool,
+    jwks: JwksEndpoint,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,7 +110,62 @@ impl AuthState {
             extra_headers: Mutex::new(Vec::new()),
             raw_headers: Mutex::new(Vec::new()),
             callouts: Mutex::new(Vec::new()),
+            accept_jwt: AtomicBool::new(true),
+            jwks: JwksEndpoint::new(DEFAULT_JWKS_PATH),
         }
+    }
+
+    /// Serves `jwks` (a JWKS document, e.g. `Issuer::jwks()`) from the start.
+    pub fn with_jwks(self, jwks: &str) -> Self {
+        self.set_jwks(jwks);
+        self
+    }
+
+    /// Serves the JWKS at `path` instead of `/.well-known/jwks.json`.
+    pub fn with_jwks_path(mut self, path: &str) -> Self {
+        self.jwks = JwksEndpoint::new(path).with_document(&self.jwks.document());
+        self
+    }
+
+    /// The JWKS endpoint and its knobs; the `*_jwks*` methods here are shortcuts to it.
+    pub fn jwks_endpoint(&self) -> &JwksEndpoint {
+        &self.jwks
+    }
+
+    pub fn jwks_path(&self) -> &str {
+        self.jwks.path()
+    }
+
+    /// The JWKS document served from now on (a rotation).
+    pub fn set_jwks(&self, jwks: &str) {
+        self.jwks.set_document(jwks);
+    }
+
+    pub fn jwks(&self) -> String {
+        self.jwks.document()
+    }
+
+    /// JWKS fetches received so far (answered or not); never part of `calls()`.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.jwks.fetches()
+    }
+
+    /// Answer JWKS fetches with this status and no document; `None` serves the JWKS again.
+    pub fn set_jwks_status(&self, status: Option<u16>) {
+        self.jwks.set_status(status);
+    }
+
+    /// `true`: read JWKS fetches and never answer them (until turned off, or for at most a
+    /// minute). Callouts are not affected.
+    pub fn set_jwks_hung(&self, on: bool) {
+        self.jwks.set_hung(on);
+    }
+
+    /// `true` (the default): a bearer token shaped as a JWT with a `sub`, not in the tokens file,
+    /// is allowed as `x-user-id: <sub>` without any check (see `jwt_subject`). `false`: it is an
+    /// unknown token (401).
+    pub fn set_accept_jwt(&self, on: bool) {
+        self.accept_jwt.store(on, Ordering::SeqCst);
     }
 
     /// Callouts answered so far.
@@ -110,9 +178,10 @@ impl AuthState {
         lock(&self.callouts).clone()
     }
 
-    /// Forgets the count and the record (the knobs stay).
+    /// Forgets the counts (callouts and JWKS fetches) and the record (the knobs stay).
     pub fn reset(&self) {
         self.calls.store(0, Ordering::SeqCst);
+        self.jwks.reset();
         lock(&self.callouts).clear();
     }
 
@@ -133,11 +202,14 @@ impl AuthState {
         self.hung.load(Ordering::SeqCst)
     }
 
-    /// Every knob back to a healthy service: no latency, not hung, no forced status.
+    /// Every knob back to a healthy service: no latency, not hung, no forced status, the JWKS
+    /// served (the document stays as set).
     pub fn set_healthy(&self) {
         self.set_latency(Duration::ZERO);
         self.set_hung(false);
         self.set_forced_status(None);
+        self.set_jwks_hung(false);
+        self.set_jwks_status(None);
     }
 
     /// Answer every callout with this status (and no identity); `None` restores the rules.
@@ -190,7 +262,8 @@ impl AuthState {
                     cookie: get("cookie"),
                     accept: get("accept"),
                 };
-                decide::decide(&self.tokens, &self.prefix, &head)
+                let accept_jwt = self.accept_jwt.load(Ordering::SeqCst);
+                decide::decide(&self.tokens, &self.prefix, &head, accept_jwt)
             }
             status => Answer {
                 status,
@@ -246,6 +319,9 @@ pub struct AuthHandler(pub Arc<AuthState>);
 impl Handler for AuthHandler {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let state = &self.0;
+        if state.jwks.is_fetch(&req) {
+            return state.jwks.answer().await;
+        }
         state.note(&req);
         let hung_since = std::time::Instant::now();
         while state.is_hung() && hung_since.elapsed() < MAX_HANG {
@@ -451,6 +527,48 @@ mod tests {
             auth.restore().unwrap();
             assert_eq!(Request::get("/check/x").send(addr).unwrap().status, 401);
         }
+    }
+
+    pub(super) fn jwks_service() -> (AuthService, crate::jwt::Issuer) {
+        let mut issuer = crate::jwt::Issuer::new("https://issuer.test");
+        issuer
+            .add_key(crate::jwt::KeyKind::Ed25519, "ed-1")
+            .unwrap();
+        let state = AuthState::new(Tokens::example(), "/check").with_jwks(&issuer.jwks());
+        let auth = AuthService::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), 1, state).unwrap();
+        (auth, issuer)
+    }
+
+    #[test]
+    fn a_jwt_bearer_is_allowed_as_its_sub_unless_turned_off() {
+        let (auth, issuer) = jwks_service();
+        let claims = crate::jwt::Claims::new().sub("jwt-user");
+        let token = issuer.token(&claims).unwrap();
+        let r = Request::get("/check/x")
+            .bearer(&token)
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-user-id").as_deref(), Some("jwt-user"));
+        // Not verified: the filter in gate mode did that.
+        let forged = issuer
+            .tampered(&claims, |p| {
+                p.insert("sub".into(), "mallory".into());
+            })
+            .unwrap();
+        let r = Request::get("/check/x")
+            .bearer(&forged)
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(r.header("x-user-id").as_deref(), Some("mallory"));
+        assert_eq!((auth.calls(), auth.jwks_fetches()), (2, 0));
+        auth.set_accept_jwt(false);
+        let r = Request::get("/check/x")
+            .bearer(&token)
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("x-user-id"), None);
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! with `integration/envoy/envoy.yaml` rendered for the chosen ports, prints curl lines to try,
 //! and stops all three on Ctrl-C or when one of them exits.
 //!
+//! For the filter's JWT checks it generates an RSA key at start (nothing secret on disk beyond
+//! this run), hands its JWKS to `example-auth` through a temporary file (`--jwks`, removed on
+//! exit), and prints tokens to try: valid, expired, and signed by a key not in the JWKS.
+//!
 //! `mesh-authz-run [--envoy PATH] [--wasm PATH] [--yaml PATH] [--tokens PATH] [--listen-port N]
 //! [--admin-port N] [--auth-port N] [--echo-port N] [--concurrency N]`
 
 use mesh_authz_integration::envoy::{Envoy, EnvoyOptions, PortMap};
+use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind, EXAMPLE_AUDIENCE, EXAMPLE_ISSUER};
 use mesh_authz_integration::{paths, HarnessError};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -110,7 +115,65 @@ fn start_service(
     }
 }
 
-fn print_tries(listen: u16, admin: u16) {
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The run's JWKS file and the tokens to try against it.
+struct JwtTries {
+    jwks: TempFile,
+    valid: String,
+    expired: String,
+    unknown_key: String,
+}
+
+const JWT_USER: &str = "jwt-user";
+const KID: &str = "run-1";
+const UNPUBLISHED_KID: &str = "not-in-jwks";
+
+fn jwt_tries() -> Result<JwtTries, String> {
+    let mut issuer = Issuer::new(EXAMPLE_ISSUER);
+    let failed = |e: mesh_authz_integration::jwt::IssuerError| e.to_string();
+    issuer.add_key(KeyKind::Rsa, KID).map_err(failed)?;
+    issuer
+        .add_key(KeyKind::Rsa, UNPUBLISHED_KID)
+        .map_err(failed)?;
+    issuer.unpublish(UNPUBLISHED_KID).map_err(failed)?;
+    let claims = Claims::new().sub(JWT_USER).aud(EXAMPLE_AUDIENCE);
+    let valid = issuer.token(&claims.clone().exp_in(3600)).map_err(failed)?;
+    let expired = issuer
+        .token(&claims.clone().iat_in(-7200).exp_in(-3600))
+        .map_err(failed)?;
+    let unknown_key = issuer
+        .token(&claims.signed_by(UNPUBLISHED_KID))
+        .map_err(failed)?;
+    let path =
+        std::env::temp_dir().join(format!("mesh-authz-run-{}.jwks.json", std::process::id()));
+    // A leftover of an earlier run with the same pid is replaced; `create_new` then refuses a
+    // file (or link) someone put there in between.
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let jwks = TempFile(path);
+    std::io::Write::write_all(&mut file, issuer.jwks().as_bytes())
+        .map_err(|e| format!("{}: {e}", jwks.0.display()))?;
+    Ok(JwtTries {
+        jwks,
+        valid,
+        expired,
+        unknown_key,
+    })
+}
+
+fn print_tries(listen: u16, admin: u16, jwt: &JwtTries) {
     let url = format!("http://127.0.0.1:{listen}");
     println!();
     println!("mesh-authz is up: Envoy {url}, admin http://127.0.0.1:{admin}. Try:");
@@ -121,18 +184,35 @@ fn print_tries(listen: u16, admin: u16) {
     println!("  curl -i -H 'x-user-id: mallory' {url}/healthz                   # bypass: no callout, forged x-user-id removed");
     println!("  curl -i -X OPTIONS -H 'origin: https://app.example' -H 'access-control-request-method: GET' {url}/hello   # CORS preflight: bypassed");
     println!("  curl -i --path-as-is {url}/healthz/../admin                     # not a bypass: Envoy resolves it to /admin, which is checked (401)");
+    println!("  JWTs (RS256, iss {EXAMPLE_ISSUER}, aud {EXAMPLE_AUDIENCE}; the key's JWKS is example-auth's /.well-known/jwks.json):");
+    println!(
+        "  curl -i -H 'authorization: Bearer {}' {url}/hello   # valid JWT (sub {JWT_USER}, exp in 1 h): 200, x-user-id: {JWT_USER} at the upstream",
+        jwt.valid
+    );
+    println!(
+        "  curl -i -H 'authorization: Bearer {}' {url}/hello   # expired JWT: 401 from the filter, no callout",
+        jwt.expired
+    );
+    println!(
+        "  curl -i -H 'authorization: Bearer {}' {url}/hello   # JWT signed by a key not in the JWKS (kid {UNPUBLISHED_KID}): 401",
+        jwt.unknown_key
+    );
     println!("  curl -s http://127.0.0.1:{admin}/stats/prometheus | grep mesh_authz");
     println!("Ctrl-C stops Envoy, example-auth and echo-upstream.");
 }
 
 fn run(args: Args) -> Result<(), String> {
     let ports = args.opts.ports;
+    // Declared before the children, so dropped after them: the file outlives example-auth.
+    let jwt = jwt_tries()?;
     let mut children = Children(Vec::new());
     let auth_args = vec![
         "--listen".to_string(),
         format!("127.0.0.1:{}", ports.auth),
         "--tokens".to_string(),
         args.tokens.display().to_string(),
+        "--jwks".to_string(),
+        jwt.jwks.0.display().to_string(),
     ];
     start_service("example-auth", &auth_args, ports.auth, &mut children)?;
     let echo_args = vec!["--listen".to_string(), format!("127.0.0.1:{}", ports.echo)];
@@ -141,7 +221,7 @@ fn run(args: Args) -> Result<(), String> {
     envoy
         .wait_ready(args.opts.ready_timeout)
         .map_err(|e| e.to_string())?;
-    print_tries(ports.listen, ports.admin);
+    print_tries(ports.listen, ports.admin, &jwt);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
