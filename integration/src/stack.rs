@@ -31,6 +31,9 @@ pub struct StackBuilder {
     pub service_threads: usize,
     /// The auth service's tokens (default: the example ones).
     pub tokens: Tokens,
+    /// The JWKS the auth service serves (default: no keys), and a status it answers instead.
+    pub jwks: Option<String>,
+    pub jwks_status: Option<u16>,
 }
 
 impl Stack {
@@ -43,6 +46,8 @@ impl Stack {
             auth_port: None,
             service_threads: 1,
             tokens: Tokens::example(),
+            jwks: None,
+            jwks_status: None,
         })
     }
 
@@ -96,6 +101,18 @@ impl StackBuilder {
         self
     }
 
+    /// The JWKS document the auth service serves from the start.
+    pub fn jwks(mut self, jwks: &str) -> Self {
+        self.jwks = Some(jwks.to_string());
+        self
+    }
+
+    /// The JWKS path answers `status` from the start (before Envoy's first fetch).
+    pub fn jwks_status(mut self, status: u16) -> Self {
+        self.jwks_status = Some(status);
+        self
+    }
+
     pub fn auth_port(mut self, port: u16) -> Self {
         self.auth_port = Some(port);
         self
@@ -109,11 +126,14 @@ impl StackBuilder {
             .and_then(serde_json::Value::as_str)
             .unwrap_or("")
             .to_string();
-        let auth = AuthService::spawn(
-            any,
-            self.service_threads,
-            AuthState::new(self.tokens, &prefix),
-        )?;
+        let mut state = AuthState::new(self.tokens, &prefix);
+        if let Some(jwks) = &self.jwks {
+            state = state.with_jwks(jwks);
+        }
+        let auth = AuthService::spawn(any, self.service_threads, state)?;
+        if self.jwks_status.is_some() {
+            auth.set_jwks_status(self.jwks_status);
+        }
         let (echo, upstream) = echo::spawn_counted(any, self.service_threads)?;
         self.options.ports = PortMap::ephemeral(self.auth_port.unwrap_or(auth.port()), echo.port());
         self.options.plugin_config = Some(self.config.to_string());

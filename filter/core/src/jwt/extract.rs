@@ -31,7 +31,13 @@ pub enum Extracted<'a> {
 pub fn extract<'a>(config: &JwtConfig, head: &RequestHead<'a>) -> Extracted<'a> {
     let mut found: Option<(usize, Cow<'a, [u8]>)> = None;
     for (index, source) in config.sources.iter().enumerate() {
-        for value in values(source, head) {
+        let found_here = values(source, head);
+        // A JWT beside any other credential in one header (`Bearer <jwt>, Bearer <key>`, as Envoy
+        // joins repeated headers) is two credentials: the service would see both.
+        if found_here.len() > 1 && found_here.iter().any(|v| looks_like_jwt(v)) {
+            return Extracted::Invalid(JwtError::TwoTokens);
+        }
+        for value in found_here {
             if value.len() > MAX_TOKEN_BYTES {
                 return Extracted::Invalid(JwtError::TooLarge);
             }
@@ -66,10 +72,14 @@ pub fn extract<'a>(config: &JwtConfig, head: &RequestHead<'a>) -> Extracted<'a> 
 /// Every value `source` holds in this request, in order.
 fn values<'a>(source: &Source, head: &RequestHead<'a>) -> Vec<Cow<'a, [u8]>> {
     match source {
+        // Envoy joins a repeated header into one value with `,` (a token has none): each piece
+        // is a value of its own.
         Source::Header { name, prefix } => head
             .pairs()
             .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| {
+            .flat_map(|(_, v)| v.split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii_start)
+            .filter_map(|v| {
                 let (p, rest) = (v.get(..prefix.len())?, v.get(prefix.len()..)?);
                 p.eq_ignore_ascii_case(prefix.as_bytes())
                     .then_some(Cow::Borrowed(rest))

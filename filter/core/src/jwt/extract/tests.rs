@@ -57,6 +57,7 @@ fn two_tokens_are_refused_wherever_they_are() {
     let cookie = format!("id_token={JWT}");
     let query = format!("/x?access_token={JWT}&access_token={JWT}");
     let q1 = format!("/x?access_token={JWT}");
+    let joined = format!("Bearer {JWT}, Bearer {JWT}");
     let cases: Vec<Vec<(&str, &[u8])>> = vec![
         vec![
             ("authorization", b1.as_bytes()),
@@ -74,6 +75,7 @@ fn two_tokens_are_refused_wherever_they_are() {
             ("cookie", cookie.as_bytes()),
         ],
         vec![("authorization", b1.as_bytes()), (":path", q1.as_bytes())],
+        vec![("authorization", joined.as_bytes())],
     ];
     for headers in cases {
         for mode in ["gate", "authenticate"] {
@@ -111,14 +113,23 @@ fn a_value_that_is_not_a_jwt_is_no_token_in_gate_mode_only() {
         assert_eq!(run("gate", h), Ok(None), "{value:?}");
         assert_eq!(run("authenticate", h), *authenticate, "{value:?}");
     }
-    // An API key beside a JWT: one token in gate mode, two values in authenticate mode.
+    // An API key beside a JWT in one place: two credentials in either mode (the auth service
+    // would see both), also as Envoy joins them into one value.
     let b = format!("Bearer {JWT}");
-    let h: &[(&str, &[u8])] = &[
-        ("authorization", b"Bearer api-key"),
-        ("authorization", b.as_bytes()),
+    let joined = format!("Bearer api-key, Bearer {JWT}");
+    let cases: [&[(&str, &[u8])]; 2] = [
+        &[
+            ("authorization", b"Bearer api-key"),
+            ("authorization", b.as_bytes()),
+        ],
+        &[("authorization", joined.as_bytes())],
     ];
-    assert_eq!(run("gate", h), Ok(Some((JWT.to_string(), 0))));
-    assert_eq!(run("authenticate", h), Err(JwtError::TwoTokens));
+    for h in cases {
+        assert_eq!(run("gate", h), Err(JwtError::TwoTokens), "{h:?}");
+        assert_eq!(run("authenticate", h), Err(JwtError::TwoTokens), "{h:?}");
+    }
+    let two_keys: &[(&str, &[u8])] = &[("authorization", b"Bearer k1, Bearer k2")];
+    assert_eq!(run("gate", two_keys), Ok(None), "API keys alone go on as before");
 }
 
 #[test]
