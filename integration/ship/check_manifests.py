@@ -6,6 +6,8 @@ For every manifest file and every kustomization's rendered output (`kubectl kust
    fields and the CEL rules, see istio_schema.py);
 2. mesh-authz's own rules for its WasmPlugin/TrafficExtension: fail closed, inbound only, an
    oci:// url pinned by a manifest digest, an Istio `outbound|PORT||FQDN` callout cluster;
+   in a rendered overlay, a ServiceEntry and a TLS-originating DestinationRule behind every remote
+   JWKS cluster of its jwt block (issuer_routes.py);
 3. with an Envoy and the built module: every distinct pluginConfig, and every EnvoyFilter's
    patches, rendered into a bootstrap and run through `envoy --mode validate`, which runs the
    module's on_configure (envoy_check.py).
@@ -36,6 +38,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import envoy_check  # noqa: E402
+import issuer_routes  # noqa: E402
 from istio_schema import Schemas  # noqa: E402
 
 EXTENSION_KINDS = ("WasmPlugin", "TrafficExtension")
@@ -121,10 +124,19 @@ def policy(obj: dict) -> list[str]:
     elif "@sha256:" in url and url.rsplit("@sha256:", 1)[1] != sha:
         problems.append("url's @sha256 digest and sha256 differ")
     cfg = mod.get("pluginConfig")
-    cluster = (cfg or {}).get("authService", {}).get("cluster", "") if isinstance(cfg, dict) else ""
-    if not ISTIO_CLUSTER.match(str(cluster)):
-        problems.append(f"pluginConfig.authService.cluster {cluster!r} is not Istio's outbound|PORT||FQDN name")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    jwt = cfg.get("jwt") if isinstance(cfg.get("jwt"), dict) else {}
+    # Authenticate mode decides on the token alone and may have no auth service.
+    if "authService" in cfg or jwt.get("mode") != "authenticate":
+        service = cfg.get("authService")
+        cluster = service.get("cluster", "") if isinstance(service, dict) else ""
+        if not ISTIO_CLUSTER.match(str(cluster)):
+            problems.append(f"pluginConfig.authService.cluster {cluster!r} is not Istio's outbound|PORT||FQDN name")
     return problems
+
+
+def plugin_config(obj: dict) -> object:
+    return extension_parts(obj).get("pluginConfig") if is_mesh_authz(obj) else None
 
 
 # --- the pieces -----------------------------------------------------------------------------------
@@ -157,11 +169,11 @@ def envoy_checks(objects: list[tuple[str, dict]], envoy: str, wasm: Path, report
     jobs: dict[str, tuple[list[str], dict]] = {}
     for where, obj in objects:
         if is_mesh_authz(obj):
-            cfg = extension_parts(obj).get("pluginConfig")
+            cfg = plugin_config(obj)
             text = json.dumps(cfg, sort_keys=True)
             if text not in jobs:
                 jobs[text] = ([], envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER],
-                                                        envoy_check.callout_cluster(cfg)))
+                                                        envoy_check.callout_clusters(cfg)))
             jobs[text][0].append(f"{where}: {describe(obj)} pluginConfig")
         elif obj.get("kind") == "EnvoyFilter":
             boot, problems = envoy_check.envoyfilter_bootstrap(obj.get("spec") or {}, wasm)
@@ -204,6 +216,7 @@ def run(root: Path, crds: Path, envoy: str | None, wasm: Path | None) -> Report:
             report.problems.append(f"{rel}: {e}")
             continue
         check_objects(docs, rel, schemas, report)
+        report.add(rel, issuer_routes.problems(docs, [plugin_config(d) for d in docs if is_mesh_authz(d)]))
         rendered += [(rel, d) for d in docs]
     if envoy is None or not Path(envoy).exists():
         report.skipped.append(f"Envoy not found ({envoy}): pluginConfig and EnvoyFilter patches not loaded (make venv)")

@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import issuer_routes
+
 WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
@@ -58,12 +60,17 @@ def wasm_filter(plugin_config: object, wasm: Path, fail_open: bool = False) -> d
         "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": text}}}}
 
 
-def callout_cluster(plugin_config: object) -> list[str]:
+def callout_clusters(plugin_config: object) -> list[str]:
+    """The clusters a pluginConfig calls: the auth service's and every remote JWKS's."""
     try:
         cfg = json.loads(plugin_config) if isinstance(plugin_config, str) else plugin_config
-        return [str(cfg["authService"]["cluster"])]
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return []
+    if not isinstance(cfg, dict):
+        return []
+    service = cfg.get("authService")
+    clusters = [str(service["cluster"])] if isinstance(service, dict) and "cluster" in service else []
+    return clusters + [c for _, c in issuer_routes.jwks_clusters(cfg) if c]
 
 
 def validate(envoy: str, config: dict, timeout: float = 120) -> tuple[bool, str]:
@@ -144,7 +151,7 @@ def envoyfilter_bootstrap(spec: dict, wasm: Path) -> tuple[dict | None, list[str
         cfg = value.get("typed_config", {}).get("config", {})
         if cfg.get("fail_open"):
             problems.append(f"configPatches[{i}]: fail_open is true: a module that fails to load lets requests through")
-        clusters += callout_cluster(cfg.get("configuration", {}).get("value", ""))
+        clusters += callout_clusters(cfg.get("configuration", {}).get("value", ""))
         lua = value.get("typed_config", {}).get("default_source_code", {}).get("inline_string", "")
         clusters += re.findall(r'AUTH_CLUSTER = "([^"]+)"', lua)
         op = patch.get("operation")

@@ -160,6 +160,19 @@ def _rule(rule: str):
             lambda s: s.get("valueFrom", "") != "HOST" or "value" not in s,
         'has(self.context) ? ((self.context == "WAYPOINT") ? has(self.waypoint) : !has(self.waypoint)) : !has(self.waypoint)':
             lambda s: (("waypoint" in s) if s.get("context") == "WAYPOINT" else ("waypoint" not in s)),
+        # ServiceEntry
+        'self != "*"': lambda s: s != "*",
+        "self.all(l1, self.exists_one(l2, l1.number == l2.number))":
+            lambda s: all(sum(p["number"] == q["number"] for q in s) == 1 for p in s),
+        '!((has(self.addresses) ? self.addresses : []).exists(k, k.contains("/")) && '
+        '!((has(self.resolution) ? self.resolution : "NONE") in ["STATIC", "NONE"]))':
+            lambda s: not (any("/" in a for a in s.get("addresses", []))
+                           and s.get("resolution", "NONE") not in ("STATIC", "NONE")),
+        '((has(self.resolution) ? self.resolution : "NONE") == "NONE") ? !has(self.endpoints) : true':
+            lambda s: s.get("resolution", "NONE") != "NONE" or "endpoints" not in s,
+        '((has(self.resolution) ? self.resolution : "") == "DNS_ROUND_ROBIN") ? '
+        '((has(self.endpoints) ? self.endpoints : []).size() <= 1) : true':
+            lambda s: s.get("resolution", "") != "DNS_ROUND_ROBIN" or len(s.get("endpoints", [])) <= 1,
     }
     return fixed.get(text)
 

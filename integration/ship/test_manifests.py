@@ -15,6 +15,7 @@ import yaml
 
 import check_manifests
 import envoy_check
+import issuer_routes
 from conftest import MANIFESTS, REPO
 import istio_schema
 from istio_schema import Schemas
@@ -68,6 +69,34 @@ def test_overlays_render_and_differ():
     assert cache["test"] < cache["staging"] < cache["prod"]
     assert rendered["test"]["metadata"]["namespace"] != rendered["prod"]["metadata"]["namespace"]
     assert all(wp["spec"]["pluginConfig"]["onError"]["mode"] == "deny" for wp in rendered.values())
+
+
+def rendered(overlay: str) -> list[dict]:
+    return check_manifests.kustomize(MANIFESTS / "overlays" / overlay)
+
+
+def plugin(docs: list[dict]) -> dict:
+    (wp,) = [d for d in docs if d["kind"] == "WasmPlugin"]
+    return wp["spec"]["pluginConfig"]
+
+
+def test_jwt_overlays_are_staging_plus_the_jwt_block():
+    staging = plugin(rendered("staging"))
+    gate_docs, auth_docs = rendered("jwt-gate"), rendered("jwt-authenticate")
+    gate, auth = plugin(gate_docs), plugin(auth_docs)
+    assert {k: v for k, v in gate.items() if k != "jwt"} == staging
+    assert {k: v for k, v in auth.items() if k != "jwt"} == staging
+    assert gate["jwt"]["mode"] == "gate" and "claimHeaders" not in gate["jwt"]["providers"][0]
+    assert auth["jwt"]["mode"] == "authenticate" and "requireToken" not in auth["jwt"]
+    claim_headers = auth["jwt"]["providers"][0]["claimHeaders"]
+    assert set(claim_headers.values()) <= set(staging["identityHeaders"])
+    # The issuer's route is rendered once, with the cluster the jwt block names.
+    for docs in (gate_docs, auth_docs):
+        (se,) = [d for d in docs if d["kind"] == "ServiceEntry"]
+        (cluster,) = [c for _, c in issuer_routes.jwks_clusters(plugin(docs))]
+        port, host = cluster.split("|")[1], cluster.split("|")[3]
+        assert host in se["spec"]["hosts"] and int(port) in [p["number"] for p in se["spec"]["ports"]]
+        assert issuer_routes.problems(docs, [plugin(docs)]) == []
 
 
 def test_envoyfilter_configuration_is_the_base_plugin_config():
@@ -171,10 +200,99 @@ def test_checker_enforces_mesh_authz_rules(schemas):
         assert expected in found
 
 
+def gate_overlay() -> list[dict]:
+    return copy.deepcopy(rendered("jwt-gate"))
+
+
+def of_kind(docs: list[dict], kind: str) -> dict:
+    (doc,) = [d for d in docs if d["kind"] == kind]
+    return doc
+
+
+def set_cluster(docs: list[dict], cluster: str) -> None:
+    plugin(docs)["jwt"]["providers"][0]["jwks"]["cluster"] = cluster
+
+
+def drop(kind: str):
+    return lambda docs: docs.remove(of_kind(docs, kind))
+
+
+def issuer_rule(docs: list[dict]) -> dict:
+    (dr,) = [d for d in docs if d["kind"] == "DestinationRule" and d["spec"]["host"] == "id.example.com"]
+    return dr["spec"]["trafficPolicy"]
+
+
+def port_80_tls(docs: list[dict]) -> dict:
+    (setting,) = [s for s in issuer_rule(docs)["portLevelSettings"] if s["port"]["number"] == 80]
+    return setting["tls"]
+
+
+def other_port_only(docs: list[dict]) -> None:
+    port_80_tls(docs).update(mode="DISABLE")
+    of_kind(docs, "ServiceEntry")["spec"]["ports"].append({"number": 8080, "name": "http-other", "protocol": "HTTP"})
+    set_cluster(docs, "outbound|8080||id.example.com")
+
+
+JWKS_ROUTE_BREAKAGES = {
+    # what is broken -> what the checker must say
+    "no ServiceEntry": (drop("ServiceEntry"), "no ServiceEntry for host id.example.com with port 80"),
+    "cluster on a port the ServiceEntry lacks": (
+        lambda d: set_cluster(d, "outbound|8443||id.example.com"), "no ServiceEntry for host id.example.com with port 8443"),
+    "resolution NONE": (
+        lambda d: of_kind(d, "ServiceEntry")["spec"].update(resolution="NONE"), "resolution NONE"),
+    "no TLS origination": (
+        lambda d: port_80_tls(d).update(mode="DISABLE"), "no DestinationRule originating TLS"),
+    "TLS originated on another port only": (
+        other_port_only, "no DestinationRule originating TLS (mode SIMPLE or MUTUAL) for id.example.com port 8080"),
+    "certificate not verified": (
+        lambda d: port_80_tls(d).update(insecureSkipVerify=True), "skips certificate verification"),
+    "TLS originated on the HTTPS port": (
+        lambda d: issuer_rule(d).update(tls={"mode": "SIMPLE"}), "encrypted twice"),
+    "not an Istio cluster name": (lambda d: set_cluster(d, "jwks"), "is not Istio's outbound|PORT||FQDN name"),
+}
+
+
+@pytest.mark.parametrize("breakage", JWKS_ROUTE_BREAKAGES)
+def test_checker_requires_a_tls_route_to_each_jwks(breakage):
+    docs = gate_overlay()
+    assert issuer_routes.problems(docs, [plugin(docs)]) == []
+    breaks, expected = JWKS_ROUTE_BREAKAGES[breakage]
+    breaks(docs)
+    found = " | ".join(issuer_routes.problems(docs, [plugin(docs)]))
+    assert expected in found
+
+
+def test_checker_exempts_in_cluster_and_inline_jwks():
+    docs = [d for d in gate_overlay() if d["kind"] not in ("ServiceEntry", "DestinationRule")]
+    set_cluster(docs, "outbound|8080||keycloak.identity.svc.cluster.local")
+    assert issuer_routes.problems(docs, [plugin(docs)]) == []
+    plugin(docs)["jwt"]["providers"][0]["jwks"] = {"inline": '{"keys": []}'}
+    assert issuer_routes.problems(docs, [plugin(docs)]) == []
+
+
+def test_checker_needs_an_auth_service_except_in_authenticate_mode(schemas):
+    auth = of_kind(copy.deepcopy(rendered("jwt-authenticate")), "WasmPlugin")
+    del auth["spec"]["pluginConfig"]["authService"]
+    assert not any("authService" in p for p in problems([auth], schemas))
+    gate = of_kind(gate_overlay(), "WasmPlugin")
+    del gate["spec"]["pluginConfig"]["authService"]
+    assert any("authService.cluster" in p for p in problems([gate], schemas))
+
+
+def test_envoy_rejects_bad_jwt_config(envoy, wasm):
+    # The jwt block reaches the module's own validation: claimHeaders belong to authenticate mode.
+    cfg = plugin(gate_overlay())
+    cfg["jwt"]["providers"][0]["claimHeaders"] = {"sub": "x-user-id"}
+    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_clusters(cfg))
+    ok, line = envoy_check.validate(envoy, boot)
+    assert not ok
+    assert "mesh-authz: invalid configuration: jwt.providers[0].claimHeaders" in line
+
+
 def test_envoy_rejects_bad_plugin_config(envoy, wasm):
     cfg = wasmplugin()["spec"]["pluginConfig"]
     cfg["cache"]["allowTtlSeconds"] = 3600  # above maxTtlSeconds
-    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_cluster(cfg))
+    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_clusters(cfg))
     ok, line = envoy_check.validate(envoy, boot)
     assert not ok
     assert "mesh-authz: invalid configuration: cache.allowTtlSeconds" in line
