@@ -83,7 +83,9 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
     let mut i = issuer();
     i.add_key(KeyKind::Rsa, "rsa-unpublished").unwrap();
     i.unpublish("rsa-unpublished").unwrap();
-    let s = gate(Stack::builder(&p).unwrap(), &i.jwks(), json!({}));
+    let mut builder = Stack::builder(&p).unwrap();
+    builder.options.component_log_level = Some("wasm:debug".into());
+    let s = gate(builder, &i.jwks(), json!({}));
     let ok = token(&i, &claims());
     eventually("the first JWKS", Duration::from_secs(5), || {
         s.send(&Request::get("/warm").bearer(&ok)).unwrap().status == 200
@@ -96,18 +98,40 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
         ("nbf in the future", token(&i, &claims().nbf_in(120))),
         ("iat in the future", token(&i, &claims().iat_in(120))),
         ("wrong audience", token(&i, &claims().aud("billing-api"))),
-        ("foreign issuer", token(&i, &claims().iss("https://evil.example.com"))),
+        (
+            "foreign issuer",
+            token(&i, &claims().iss("https://evil.example.com")),
+        ),
         ("alg none", i.alg_none(&claims()).unwrap()),
-        ("HS256 keyed with the RSA public key", i.alg_confusion(&claims().signed_by("rsa-1")).unwrap()),
-        ("tampered sub", i.tampered(&claims(), |m| { m.insert("sub".into(), json!("admin")); }).unwrap()),
-        ("a key not in the JWKS", token(&i, &claims().signed_by("rsa-unpublished"))),
+        (
+            "HS256 keyed with the RSA public key",
+            i.alg_confusion(&claims().signed_by("rsa-1")).unwrap(),
+        ),
+        (
+            "tampered sub",
+            i.tampered(&claims(), |m| {
+                m.insert("sub".into(), json!("admin"));
+            })
+            .unwrap(),
+        ),
+        (
+            "a key not in the JWKS",
+            token(&i, &claims().signed_by("rsa-unpublished")),
+        ),
         ("over 8 KiB", huge),
-        ("a header that is no JSON", "bm90IGpzb24.eyJzdWIiOiJ4In0.c2ln".to_string()),
+        (
+            "a header that is no JSON",
+            "bm90IGpzb24.eyJzdWIiOiJ4In0.c2ln".to_string(),
+        ),
     ];
     for (what, t) in &bad {
         let r = s.send(&Request::get("/orders").bearer(t)).unwrap();
         assert_eq!(r.status, 401, "{what}: {}", r.text());
-        assert_eq!(r.header("www-authenticate").as_deref(), Some(INVALID), "{what}");
+        assert_eq!(
+            r.header("www-authenticate").as_deref(),
+            Some(INVALID),
+            "{what}"
+        );
         assert_eq!(s.auth.calls(), 0, "{what}: reached the auth service");
     }
     let two = s
@@ -119,7 +143,11 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
         .unwrap();
     assert_eq!(two.status, 401, "two tokens, even identical");
     assert_eq!(s.auth.calls(), 0, "no bad token reached the auth service");
-    assert_eq!(s.upstream.count(), 1, "nor the upstream (only the warm-up did)");
+    assert_eq!(
+        s.upstream.count(),
+        1,
+        "nor the upstream (only the warm-up did)"
+    );
 
     // What goes on: a valid token of each algorithm, an API key, no token at all.
     for kid in ["rsa-1", "ec-1", "ed-1"] {
@@ -128,15 +156,47 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
         assert_eq!(r.status, 200, "{kid}: {}", r.text());
         let seen: Echoed = r.json().unwrap();
         assert_eq!(seen.header_all("x-user-id"), ["jwt-user"], "{kid}");
-        assert_eq!(seen.header("authorization"), Some(format!("Bearer {t}").as_str()), "{kid}: forwarded");
+        assert_eq!(
+            seen.header("authorization"),
+            Some(format!("Bearer {t}").as_str()),
+            "{kid}: forwarded"
+        );
     }
-    let r = s.send(&Request::get("/orders").bearer("alice-token")).unwrap();
-    assert_eq!(r.status, 200, "an API key goes on to the auth service as before");
+    let r = s
+        .send(&Request::get("/orders").bearer("alice-token"))
+        .unwrap();
+    assert_eq!(
+        r.status, 200,
+        "an API key goes on to the auth service as before"
+    );
     let r = s.send(&Request::get("/orders")).unwrap();
-    assert_ne!(r.header("www-authenticate").as_deref(), Some(INVALID), "no token: the service's own answer");
+    assert_ne!(
+        r.header("www-authenticate").as_deref(),
+        Some(INVALID),
+        "no token: the service's own answer"
+    );
     assert_eq!(s.auth.calls(), 5);
-    let rejected = s.envoy.counter("wasmcustom.mesh_authz_jwt_rejected").unwrap();
+    let rejected = s
+        .envoy
+        .counter("wasmcustom.mesh_authz_jwt_rejected")
+        .unwrap();
     assert_eq!(rejected, bad.len() as u64 + 1, "counted");
+    // Which checker ran, and that it really did: Envoy's, with no fallback into the VM (the
+    // debug log would say), and no token in the log at any level.
+    let log = s.envoy.log_text();
+    assert!(
+        log.contains("signatures checked by Envoy's verify_signature"),
+        "this Envoy has verify_signature"
+    );
+    assert!(
+        log.contains("token refused: expired"),
+        "the debug log is on, so a fallback would show"
+    );
+    assert!(
+        !log.contains("verify_signature failed"),
+        "Envoy's checker answered every RS256/ES256 check"
+    );
+    assert!(!log.contains(&ok), "a token in the log");
 }
 
 #[test]
@@ -147,11 +207,14 @@ fn require_token_answers_401_to_a_request_without_one() {
         .unwrap()
         .jwks(&i.jwks())
         .config(|c| {
-            c["jwt"] = json!({"mode": "gate", "requireToken": true, "providers": [provider(json!({}))]})
+            c["jwt"] =
+                json!({"mode": "gate", "requireToken": true, "providers": [provider(json!({}))]})
         })
         .start()
         .unwrap();
-    let r = s.send(&Request::get("/x").header("cookie", "session=bob-token")).unwrap();
+    let r = s
+        .send(&Request::get("/x").header("cookie", "session=bob-token"))
+        .unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
     assert_eq!(s.auth.calls(), 0);
@@ -196,8 +259,16 @@ fn authenticate_mode_makes_claims_the_identity_without_a_callout() {
     assert_eq!(r.status, 200, "{}", r.text());
     let seen: Echoed = r.json().unwrap();
     assert_eq!(seen.header_all("x-user-id"), ["jwt-user"]);
-    assert_eq!(seen.header_all("x-user-roles"), ["reader,writer"], "arrays joined, the forged one gone");
-    assert_eq!(seen.header_all("x-tenant-id"), ["acme"], "nested by dotted path");
+    assert_eq!(
+        seen.header_all("x-user-roles"),
+        ["reader,writer"],
+        "arrays joined, the forged one gone"
+    );
+    assert_eq!(
+        seen.header_all("x-tenant-id"),
+        ["acme"],
+        "nested by dotted path"
+    );
     assert_eq!(seen.header("authorization"), None, "forwardToken false");
 
     // From a cookie: only that cookie leaves the Cookie header.
@@ -211,7 +282,10 @@ fn authenticate_mode_makes_claims_the_identity_without_a_callout() {
     for (what, req) in [
         ("no token", Request::get("/x")),
         ("an API key", Request::get("/x").bearer("alice-token")),
-        ("expired", Request::get("/x").bearer(&token(&i, &claims().exp_in(-5)))),
+        (
+            "expired",
+            Request::get("/x").bearer(&token(&i, &claims().exp_in(-5))),
+        ),
     ] {
         let r = s.send(&req).unwrap();
         assert_eq!(r.status, 401, "{what}");
@@ -225,7 +299,11 @@ fn a_new_kid_is_accepted_after_one_refetch() {
     let mut i = issuer();
     i.add_key(KeyKind::Rsa, "rsa-2").unwrap();
     i.unpublish("rsa-2").unwrap();
-    let s = gate(Stack::builder(&p).unwrap(), &i.jwks(), json!({"jwks": remote(3600)}));
+    let s = gate(
+        Stack::builder(&p).unwrap(),
+        &i.jwks(),
+        json!({"jwks": remote(3600)}),
+    );
     let old = token(&i, &claims().signed_by("rsa-1"));
     eventually("the first JWKS", Duration::from_secs(5), || {
         s.send(&Request::get("/warm").bearer(&old)).unwrap().status == 200
@@ -236,7 +314,12 @@ fn a_new_kid_is_accepted_after_one_refetch() {
     s.auth.set_jwks(&i.jwks());
     let new = token(&i, &claims().signed_by("rsa-2"));
     let r = s.send(&Request::get("/rotated").bearer(&new)).unwrap();
-    assert_eq!(r.status, 200, "decided when the refetch landed: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "decided when the refetch landed: {}",
+        r.text()
+    );
     assert_eq!(s.auth.jwks_fetches(), fetched + 1, "one refetch");
     // Another unknown kid within 30 s: no second refetch, a plain 401.
     i.add_key(KeyKind::P256, "ec-2").unwrap();
@@ -254,7 +337,10 @@ fn jwks_down_at_start_is_on_error_and_later_the_last_good_keys_stay() {
     let s = gate(builder, &i.jwks(), json!({}));
     let ok = token(&i, &claims());
     let r = s.send(&Request::get("/x").bearer(&ok)).unwrap();
-    assert_eq!(r.status, 503, "no keys yet: onError, never 401 for a good token");
+    assert_eq!(
+        r.status, 503,
+        "no keys yet: onError, never 401 for a good token"
+    );
     let expired = token(&i, &claims().exp_in(-30));
     let r = s.send(&Request::get("/x").bearer(&expired)).unwrap();
     assert_eq!(r.status, 401, "a check that needs no key still answers");
@@ -264,9 +350,15 @@ fn jwks_down_at_start_is_on_error_and_later_the_last_good_keys_stay() {
     });
     // Down again past refreshSeconds (10 s): the refresh fails, the keys stay.
     s.auth.set_jwks_status(Some(503));
-    let failures = || s.envoy.counter("wasmcustom.mesh_authz_jwks_fetch_failures").unwrap();
+    let failures = || {
+        s.envoy
+            .counter("wasmcustom.mesh_authz_jwks_fetch_failures")
+            .unwrap()
+    };
     let before = failures();
-    eventually("a failed refresh", Duration::from_secs(20), || failures() > before);
+    eventually("a failed refresh", Duration::from_secs(20), || {
+        failures() > before
+    });
     let fresh = token(&i, &claims().claim("n", 2));
     let r = s.send(&Request::get("/x").bearer(&fresh)).unwrap();
     assert_eq!(r.status, 200, "last good keys kept: {}", r.text());
@@ -277,17 +369,35 @@ fn a_decision_is_never_cached_past_its_token_exp() {
     let p = require_prerequisites!();
     let i = issuer();
     // Skew lets the token pass for a minute after exp; the decision (60 s TTL) must not.
-    let s = gate(Stack::builder(&p).unwrap(), &i.jwks(), json!({"clockSkewSeconds": 60}));
+    let s = gate(
+        Stack::builder(&p).unwrap(),
+        &i.jwks(),
+        json!({"clockSkewSeconds": 60}),
+    );
     let warm = token(&i, &claims());
     eventually("the first JWKS", Duration::from_secs(5), || {
         s.send(&Request::get("/warm").bearer(&warm)).unwrap().status == 200
     });
     let short = token(&i, &claims().exp_in(2));
     let calls = s.auth.calls();
-    assert_eq!(s.send(&Request::get("/x").bearer(&short)).unwrap().status, 200);
-    assert_eq!(s.send(&Request::get("/x").bearer(&short)).unwrap().status, 200);
+    assert_eq!(
+        s.send(&Request::get("/x").bearer(&short)).unwrap().status,
+        200
+    );
+    assert_eq!(
+        s.send(&Request::get("/x").bearer(&short)).unwrap().status,
+        200
+    );
     assert_eq!(s.auth.calls(), calls + 1, "cached while the token lives");
     std::thread::sleep(Duration::from_millis(2600));
-    assert_eq!(s.send(&Request::get("/x").bearer(&short)).unwrap().status, 200, "within the skew");
-    assert_eq!(s.auth.calls(), calls + 2, "the decision expired with the token");
+    assert_eq!(
+        s.send(&Request::get("/x").bearer(&short)).unwrap().status,
+        200,
+        "within the skew"
+    );
+    assert_eq!(
+        s.auth.calls(),
+        calls + 2,
+        "the decision expired with the token"
+    );
 }

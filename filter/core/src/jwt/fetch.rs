@@ -303,12 +303,18 @@ impl Fetcher {
 
     fn read(&self, host: &dyn Host, provider: usize) -> Option<(Record, u32)> {
         let s = self.sources.get(provider)?.as_ref()?;
-        match host.shared_get(&s.name) {
+        let read = || match host.shared_get(&s.name) {
             Ok(Some((bytes, cas))) => Some((Record::decode(&bytes).unwrap_or_default(), cas)),
-            Ok(None) => Some((Record::default(), 0)),
-            // Without shared data, this VM fetches on its own.
-            Err(_) => Some((Record::default(), 0)),
+            _ => None,
+        };
+        if let Some(found) = read() {
+            return Some(found);
         }
+        // A write with CAS 0 is unconditional, so a claim on a record nobody wrote yet could
+        // not lose a race: the record is created first, and claimed with its CAS.
+        let _ = host.shared_set(&s.name, &Record::default().encode(), 0);
+        // Without shared data, this VM fetches on its own.
+        Some(read().unwrap_or_default())
     }
 
     /// Takes the record's keys when they are newer than this VM's.

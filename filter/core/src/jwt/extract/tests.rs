@@ -129,7 +129,11 @@ fn a_value_that_is_not_a_jwt_is_no_token_in_gate_mode_only() {
         assert_eq!(run("authenticate", h), Err(JwtError::TwoTokens), "{h:?}");
     }
     let two_keys: &[(&str, &[u8])] = &[("authorization", b"Bearer k1, Bearer k2")];
-    assert_eq!(run("gate", two_keys), Ok(None), "API keys alone go on as before");
+    assert_eq!(
+        run("gate", two_keys),
+        Ok(None),
+        "API keys alone go on as before"
+    );
 }
 
 #[test]
