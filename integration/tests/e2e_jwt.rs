@@ -183,14 +183,14 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
     assert_eq!(rejected, bad.len() as u64 + 1, "counted");
     // Which checker ran, and that it really did: Envoy's, with no fallback into the VM (the
     // debug log would say), and no token in the log at any level.
+    // The debug log is on (so a fallback would show), once the file is flushed.
+    eventually("the debug log", Duration::from_secs(5), || {
+        s.envoy.log_text().contains("token refused: expired")
+    });
     let log = s.envoy.log_text();
     assert!(
         log.contains("signatures checked by Envoy's verify_signature"),
         "this Envoy has verify_signature"
-    );
-    assert!(
-        log.contains("token refused: expired"),
-        "the debug log is on, so a fallback would show"
     );
     assert!(
         !log.contains("verify_signature failed"),

@@ -153,6 +153,19 @@ impl TokenChecks {
                         KidPlan::Wait(fetch) => Step::AwaitKeys { provider, fetch },
                     }
                 }
+                Err(JwtError::KeysMissing { provider }) if recheck => {
+                    recheck = false;
+                    let adopted = match (self.fetcher.try_borrow_mut(), self.keys.try_borrow_mut())
+                    {
+                        (Ok(mut f), Ok(mut k)) => f.adopt_now(host, &mut k, provider),
+                        _ => false,
+                    };
+                    if adopted {
+                        continue;
+                    }
+                    log::debug!("token not checked: {}", JwtError::KeysMissing { provider });
+                    Step::NoKeys
+                }
                 Err(e) if e.is_own_failure() => {
                     log::debug!("token not checked: {e}");
                     Step::NoKeys

@@ -185,7 +185,11 @@ impl Fetcher {
             let stale =
                 record.fetched_ms == 0 || now >= record.fetched_ms.saturating_add(refresh_ms);
             let retry_ok = now >= record.failed_ms.saturating_add(RETRY_MS);
-            if stale && retry_ok && !s.in_flight && !self.in_flight(provider, &record, now) {
+            // A VM with no keys at all does not wait on another's attempt: that one may be the
+            // main thread's, made before Envoy's clusters were up, while this worker serves now.
+            let keyless = keys.get(provider).is_none() && s.adopted_ms == 0;
+            let elsewhere = self.in_flight(provider, &record, now) && !keyless;
+            if stale && retry_ok && !s.in_flight && !elsewhere {
                 let claim = Record {
                     attempt_ms: now,
                     ..record
@@ -243,6 +247,15 @@ impl Fetcher {
         } else {
             // Another VM claimed it between our read and write: its result comes at the tick.
             KidPlan::Wait(None)
+        }
+    }
+
+    /// A token needs keys this VM lacks: takes them from the shared record if another VM fetched
+    /// them. Whether it did.
+    pub fn adopt_now(&mut self, host: &dyn Host, keys: &mut Keys, provider: usize) -> bool {
+        match self.read(host, provider) {
+            Some((record, _)) => self.adopt(provider, &record, keys),
+            None => false,
         }
     }
 
