@@ -57,7 +57,7 @@ impl Authorizer {
         let jwt = config
             .jwt
             .as_ref()
-            .map(|j| TokenChecks::new(j, envoy_verify));
+            .map(|j| TokenChecks::new(j, envoy_verify, config.cache.map_or(0, |c| c.shared_slots)));
         Authorizer { config, cache, jwt }
     }
 

@@ -9,9 +9,11 @@ use super::error::JwtError;
 use super::extract::{extract, removal, Extracted, Removal};
 use super::fetch::{Fetch, Fetcher, KidPlan};
 use super::keys::Keys;
+use super::shared_tokens;
 use super::signature::{RustCrypto, Unavailable};
 use super::verify::{verify_with, Verified};
 use crate::host::{Host, Metric};
+use crate::key::CacheKey;
 use crate::request::RequestHead;
 use crate::tagged::TaggedHeaders;
 use std::cell::RefCell;
@@ -49,15 +51,18 @@ pub struct TokenChecks {
     fetcher: RefCell<Fetcher>,
     /// Whether the host's `verify_signature` (BoringSSL, outside the VM) checks signatures.
     envoy_verify: bool,
+    /// Slots of the shared level of verified tokens (0: none).
+    shared_slots: u32,
 }
 
 impl TokenChecks {
-    pub fn new(config: &JwtConfig, envoy_verify: bool) -> TokenChecks {
+    pub fn new(config: &JwtConfig, envoy_verify: bool, shared_slots: u32) -> TokenChecks {
         TokenChecks {
             keys: RefCell::new(Keys::new(config)),
             tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_ENTRIES, TOKEN_CACHE_BYTES)),
             fetcher: RefCell::new(Fetcher::new(config)),
             envoy_verify,
+            shared_slots,
         }
     }
 
@@ -110,12 +115,29 @@ impl TokenChecks {
                     v
                 }
                 None => {
-                    let v = self.verify(host, config, &token, now_ms);
-                    if !matches!(v, Err(JwtError::UnknownKid { .. })) {
-                        host.count(Metric::JwtVerified);
-                        if let Ok(mut c) = self.tokens.try_borrow_mut() {
-                            c.put(config, key, &v, generation_now, now_ms);
+                    let shared_key = (self.shared_slots > 0).then(|| {
+                        let keys = self.keys.borrow();
+                        shared_tokens::key(generation, keys.fingerprint(), &token)
+                    });
+                    let from_shared = shared_key.and_then(|k| self.shared_get(host, &k, now_ms));
+                    let v = match from_shared {
+                        Some(v) => {
+                            host.count(Metric::JwtCacheHits);
+                            Ok(v)
                         }
+                        None => {
+                            let v = self.verify(host, config, &token, now_ms);
+                            if !matches!(v, Err(JwtError::UnknownKid { .. })) {
+                                host.count(Metric::JwtVerified);
+                            }
+                            if let (Ok(verified), Some(k)) = (&v, shared_key) {
+                                self.shared_put(host, config, &k, verified, now_ms);
+                            }
+                            v
+                        }
+                    };
+                    if let Ok(mut c) = self.tokens.try_borrow_mut() {
+                        c.put(config, key, &v, generation_now, now_ms);
                     }
                     v
                 }
@@ -175,6 +197,42 @@ impl TokenChecks {
         }
     }
 
+    /// A token another VM (or this one) verified with the same keys, still live.
+    fn shared_get(&self, host: &dyn Host, key: &CacheKey, now_ms: u64) -> Option<Verified> {
+        let (bytes, _) = host
+            .shared_get(&shared_tokens::slot_name(key, self.shared_slots))
+            .ok()??;
+        shared_tokens::decode(&bytes, key, now_ms).map(|(v, _)| v)
+    }
+
+    /// Publishes a verified token; a lost race or a host error leaves the slot as it is.
+    fn shared_put(
+        &self,
+        host: &dyn Host,
+        config: &JwtConfig,
+        key: &CacheKey,
+        v: &Verified,
+        now_ms: u64,
+    ) {
+        let skew = config
+            .providers
+            .get(v.provider)
+            .map_or(0, |p| u64::from(p.clock_skew_secs));
+        let expires = v.exp.saturating_add(skew).saturating_mul(1000);
+        if expires <= now_ms {
+            return;
+        }
+        let name = shared_tokens::slot_name(key, self.shared_slots);
+        let cas = match host.shared_get(&name) {
+            Ok(Some((_, cas))) => cas,
+            Ok(None) => 0,
+            Err(_) => return,
+        };
+        if let Some(value) = shared_tokens::encode(key, expires, v) {
+            let _ = host.shared_set(&name, &value, cas);
+        }
+    }
+
     fn verify(
         &self,
         host: &dyn Host,
@@ -205,3 +263,6 @@ fn rejected(e: JwtError) -> Step {
         why: e.reason(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -111,6 +111,20 @@ impl KeySet {
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
+
+    /// Feeds every key into `k`: two VMs holding the same keys get the same digest.
+    pub fn digest_into(&self, k: &mut crate::key::KeyBuilder) {
+        k.field(&(self.keys.len() as u64).to_le_bytes());
+        for key in &self.keys {
+            k.field(key.kid.as_deref().unwrap_or("").as_bytes())
+                .field(key.alg.map_or("", Alg::name).as_bytes());
+            match &key.material {
+                Material::Rsa { n, e } => k.field(b"RSA").field(n).field(e),
+                Material::Ec { x, y, .. } => k.field(b"EC").field(x).field(y),
+                Material::Ed25519 { x } => k.field(b"OKP").field(x),
+            };
+        }
+    }
 }
 
 fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, &'static str> {

@@ -4,12 +4,16 @@
 
 use super::config::{Jwks, JwtConfig};
 use super::jwks::KeySet;
+use crate::key::KeyBuilder;
 use std::rc::Rc;
 
 #[derive(Debug, Clone)]
 pub struct Keys {
     sets: Vec<Option<Rc<KeySet>>>,
     generation: u64,
+    /// A digest of every set: the same in every VM that holds the same keys, so that a verdict
+    /// shared between VMs is only read by one that checks with the same keys.
+    fingerprint: [u8; 32],
 }
 
 impl Keys {
@@ -22,10 +26,30 @@ impl Keys {
                 Jwks::Remote(_) => None,
             })
             .collect();
-        Keys {
+        let mut keys = Keys {
             sets,
             generation: 0,
+            fingerprint: [0; 32],
+        };
+        keys.fingerprint = keys.digest();
+        keys
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        let mut k = KeyBuilder::new(&[0; 32]);
+        for set in &self.sets {
+            match set {
+                Some(s) => s.digest_into(k.field(b"set")),
+                None => {
+                    k.field(b"none");
+                }
+            }
         }
+        k.finish().0
+    }
+
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     /// The provider's keys; `None` before its first successful fetch.
@@ -44,6 +68,7 @@ impl Keys {
         }
         *slot = Some(Rc::new(set));
         self.generation = self.generation.wrapping_add(1);
+        self.fingerprint = self.digest();
         true
     }
 

@@ -29,6 +29,7 @@ pub mod jwks;
 pub mod keys;
 mod proto;
 pub mod raw;
+pub mod shared_tokens;
 pub mod signature;
 mod strict;
 pub mod token;
