@@ -18,12 +18,10 @@ use crate::engine::{Authorizer, Start};
 use crate::flight::{Flights, Sharing};
 use crate::host::{Histogram, Host, Metric};
 use crate::identity;
-use crate::jwt::config::Jwks;
-use crate::jwt::fetch::Why;
 use crate::jwt::Removal;
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
-use crate::throttle::{Throttle, WINDOW_MS};
+use crate::throttle::Throttle;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -68,51 +66,6 @@ pub enum Next<'r> {
     /// Wait for keys (like `Wait`), and dispatch this JWKS fetch from the root context first,
     /// then report it to `keys_dispatched`.
     FetchKeys(KeyFetch),
-}
-
-/// A JWKS fetch to dispatch from the root context.
-pub struct KeyFetch {
-    authz: Rc<Authorizer>,
-    pub provider: usize,
-    pub why: Why,
-}
-
-/// The HTTP call of a JWKS fetch.
-pub struct FetchRequest<'a> {
-    pub cluster: &'a str,
-    pub timeout_ms: u32,
-    pub headers: Vec<(&'a str, &'a [u8])>,
-}
-
-impl KeyFetch {
-    pub fn request(&self) -> Option<FetchRequest<'_>> {
-        let remote = self
-            .authz
-            .config()
-            .jwt
-            .as_ref()?
-            .providers
-            .get(self.provider)?;
-        let Jwks::Remote(r) = &remote.jwks else {
-            return None;
-        };
-        let headers = vec![
-            (":method", b"GET".as_slice()),
-            (":path", r.path.as_bytes()),
-            (":authority", r.authority.as_bytes()),
-            ("accept", b"application/json"),
-        ];
-        Some(FetchRequest {
-            cluster: r.cluster.as_str(),
-            timeout_ms: r.timeout_ms,
-            headers,
-        })
-    }
-}
-
-/// A JWKS fetch landed: the requests to run again (through `request_headers`) now.
-pub struct KeysLanded {
-    pub rerun: Vec<Ctx>,
 }
 
 /// A callout to make, for the request it was walked from.
@@ -229,113 +182,6 @@ impl Gate {
         self.removals.remove(&ctx)
     }
 
-    /// The JWKS fetch was dispatched (`Ok(token)`) or refused. A refused one leaves its waiters
-    /// to the next tick, which decides them on the keys there are.
-    pub fn keys_dispatched(&mut self, fetch: KeyFetch, result: Result<Token, String>) {
-        let provider = fetch.provider;
-        if let Some(checks) = fetch.authz.tokens() {
-            if let Ok(mut f) = checks.fetcher().try_borrow_mut() {
-                f.dispatched(provider, result.is_ok());
-            }
-        }
-        match result {
-            Ok(token) => {
-                self.key_fetches.insert(token, (fetch.authz, provider));
-            }
-            Err(s) => {
-                let cluster = fetch
-                    .request()
-                    .map(|r| r.cluster.to_string())
-                    .unwrap_or_default();
-                log::warn!("JWKS fetch for provider {provider} not dispatched ({s}): check that cluster '{cluster}' exists in Envoy's configuration");
-            }
-        }
-    }
-
-    pub fn is_key_fetch(&self, token: Token) -> bool {
-        self.key_fetches.contains_key(&token)
-    }
-
-    /// A JWKS fetch landed (`Ok(body)` for a 200, else why not): keys updated, its waiters to run.
-    pub fn keys_answered(
-        &mut self,
-        host: &dyn Host,
-        token: Token,
-        body: Result<&[u8], String>,
-    ) -> Option<KeysLanded> {
-        let (authz, provider) = self.key_fetches.remove(&token)?;
-        let checks = authz.tokens()?;
-        let now = host.now_ms().unwrap_or(0);
-        let result = match (
-            checks.fetcher().try_borrow_mut(),
-            checks.keys().try_borrow_mut(),
-        ) {
-            (Ok(mut f), Ok(mut k)) => f.landed(host, &mut k, provider, body, now),
-            _ => Err("state busy".to_string()),
-        };
-        let name = authz
-            .config()
-            .jwt
-            .as_ref()
-            .and_then(|j| j.providers.get(provider))
-            .map_or("?", |p| p.name.as_str());
-        match result {
-            Ok(true) => log::info!("JWKS of provider '{name}' fetched: new keys in use"),
-            Ok(false) => log::debug!("JWKS of provider '{name}' fetched: unchanged"),
-            Err(why) => log::warn!("JWKS fetch for provider '{name}' failed ({why}): the last good keys stay in use; tokens that need keys it never had get onError"),
-        }
-        Some(KeysLanded {
-            rerun: self.take_key_waiters(|p| p == provider),
-        })
-    }
-
-    /// The tick: JWKS fetches due (dispatch each, then `keys_dispatched`), and the requests whose
-    /// keys another VM was fetching, to run again on what the shared record holds now.
-    pub fn tick(&mut self, host: &dyn Host) -> (Vec<KeyFetch>, Vec<Ctx>) {
-        let Some(authz) = self.authz.clone() else {
-            return (Vec::new(), Vec::new());
-        };
-        let Some(checks) = authz.tokens() else {
-            return (Vec::new(), Vec::new());
-        };
-        let Ok(now) = host.now_ms() else {
-            return (Vec::new(), Vec::new());
-        };
-        let (due, idle) = match (
-            checks.fetcher().try_borrow_mut(),
-            checks.keys().try_borrow_mut(),
-        ) {
-            (Ok(mut f), Ok(mut k)) => {
-                let due = f.tick(host, &mut k, now);
-                let idle = f.idle_providers();
-                (due, idle)
-            }
-            _ => return (Vec::new(), Vec::new()),
-        };
-        let fetches = due
-            .into_iter()
-            .map(|f| KeyFetch {
-                authz: Rc::clone(&authz),
-                provider: f.provider,
-                why: f.why,
-            })
-            .collect();
-        let rerun = self.take_key_waiters(|p| idle.contains(&p));
-        (fetches, rerun)
-    }
-
-    fn take_key_waiters(&mut self, pick: impl Fn(usize) -> bool) -> Vec<Ctx> {
-        let mut out = Vec::new();
-        self.key_waiters.retain(|(ctx, p)| {
-            let take = pick(*p);
-            if take {
-                out.push(*ctx);
-            }
-            !take
-        });
-        out
-    }
-
     /// The names among request trailers `names` to strip: identity arrives in trailers too.
     pub fn trailers_to_strip<'t>(&self, names: impl IntoIterator<Item = &'t str>) -> Vec<&'t str> {
         match &self.authz {
@@ -368,7 +214,7 @@ impl Gate {
             }
             Err(status) => {
                 let error = CalloutError::Unreachable(Unreachable::Dispatch(status));
-                explain(call.config(), &mut self.throttle, host, &error);
+                explain::explain(call.config(), &mut self.throttle, host, &error);
                 Some((call.authz, Outcome::Error(error)))
             }
         }
@@ -402,7 +248,7 @@ impl Gate {
         let (outcome, sharing) = flight.owner.finish_at(host, &flight.key, answer, now, cap);
         // Explained even when a stale decision serves: the service is failing all the same.
         if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
-            explain(flight.owner.config(), &mut self.throttle, host, e);
+            explain::explain(flight.owner.config(), &mut self.throttle, host, e);
         }
         if sharing == Sharing::OpenerOnly {
             log::debug!(
@@ -459,52 +305,10 @@ impl Gate {
     }
 }
 
-/// One line per failed callout saying what to check, at most once per cause per window.
-fn explain(config: &Config, throttle: &mut Throttle, host: &dyn Host, error: &CalloutError) {
-    let Some(held) = host
-        .now_ms()
-        .ok()
-        .and_then(|now| throttle.admit(error.cause(), now))
-    else {
-        return;
-    };
-    let Some(auth) = config.auth.as_ref() else {
-        return;
-    };
-    let cluster = &auth.cluster;
-    let also = if held > 0 {
-        format!(
-            " ({held} more like this in the last {} s)",
-            WINDOW_MS / 1000
-        )
-    } else {
-        String::new()
-    };
-    match error {
-        CalloutError::Timeout => log::warn!(
-            "no answer from the auth service on cluster '{cluster}' within {} ms: check the service's latency and authService.timeoutMs{also}",
-            auth.timeout_ms
-        ),
-        CalloutError::Unreachable(Unreachable::EnvoyReply(s)) => log::warn!(
-            "auth service on cluster '{cluster}' unreachable (Envoy answered {s}: connection refused or reset, or no healthy host): check the service and the cluster's endpoints{also}"
-        ),
-        CalloutError::Unreachable(Unreachable::NoAnswer) => log::warn!(
-            "auth service on cluster '{cluster}' gave no answer (connection reset): check the service and the cluster's endpoints{also}"
-        ),
-        CalloutError::Unreachable(Unreachable::Dispatch(s)) => log::warn!(
-            "callout to cluster '{cluster}' not dispatched ({s}): check that the cluster exists in Envoy's configuration (Istio: outbound|PORT||FQDN of the auth service){also}"
-        ),
-        CalloutError::ServerError(s) => log::warn!(
-            "auth service on cluster '{cluster}' answered {s}: see the auth service's own logs{also}"
-        ),
-        CalloutError::Malformed => log::warn!(
-            "auth service on cluster '{cluster}' answered without a valid final :status (or with an unreadable answer){also}"
-        ),
-        CalloutError::NoKeys => log::warn!(
-            "tokens not checked: their issuer's keys are not fetched yet (see the JWKS fetch lines){also}"
-        ),
-    }
-}
+mod explain;
+mod keys;
+
+pub use keys::{FetchRequest, KeyFetch, KeysLanded};
 
 #[cfg(test)]
 mod tests;
