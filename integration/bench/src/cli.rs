@@ -1,6 +1,7 @@
 //! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`, `memory`,
 //! `census`.
 
+use crate::jwt_variant::JwtWorkload;
 use crate::rig::Case;
 use crate::variant::{self, MixedWorkload, Variant};
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ usage:
   mesh-authz-bench run [--mode full|check|smoke] [--cases all@1,mixed@2] [--workers N]
                        [--rounds N] [--warmup S] [--duration S] [--connections N] [--max-requests N]
                        [--users N] [--zipf S] [--ttl S] [--service-threads N]
+                       [--jwt-tokens N] [--jwt-users N]
                        [--out FILE.json] [--svg FILE.svg] [--budgets FILE]
   mesh-authz-bench check --result FILE.json --budgets FILE
   mesh-authz-bench chart --result FILE.json --svg FILE.svg
@@ -20,13 +22,18 @@ usage:
   mesh-authz-bench flight [--workers 1,2,4] [--burst N] [--rounds N] [--out FILE.json]
   mesh-authz-bench census
 
-Modes: full = 3 rounds of 2 s warm-up + 10 s per case; check = 2 rounds of 1 s + 4 s, with
-mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s.
-Cases: VARIANT[@WORKERS], all[@WORKERS] or auth2ms[@WORKERS], comma-separated; variants:
-passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and mixed_2ms, lua_2ms,
-ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these three and
-passthrough). Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or
-dist/mesh_authz.wasm.
+Modes: full = 3 rounds of 2 s warm-up + 10 s per case, all and jwt; check = 2 rounds of 1 s +
+4 s, all with mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s,
+all and jwt.
+Cases: VARIANT[@WORKERS], all[@WORKERS], jwt[@WORKERS] or auth2ms[@WORKERS], comma-separated;
+variants: passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and mixed_2ms,
+lua_2ms, ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these
+three and passthrough); jwt: jwt_authn_*, jwt_authn_cached_*, jwt_gate_*, jwt_authenticate_*,
+each with *_new (a new RS256 token each request), *_repeated and *_zipf tokens.
+--jwt-tokens: new-token requests per window (full 10000, check 4000, smoke 1000; the warm-up
+takes a tenth, at least 200); --jwt-users: users of the JWT Zipf variants (full 20000). Each
+token is signed before the first measurement (about 1.5 ms of CPU each).
+Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or dist/mesh_authz.wasm.
 memory: VM bytes per cached decision (--entries, 100000), module size, start-up time, then the soak
 (--soak distinct credentials, 200000; 0 skips it). soak: only the soak (--credentials, 1000000).
 flight: bursts of identical new-credential requests (--burst 32, --rounds 5) per worker count.";
@@ -42,6 +49,7 @@ pub struct RunArgs {
     pub max_requests: u64,
     pub service_threads: usize,
     pub mixed: MixedWorkload,
+    pub jwt: JwtWorkload,
     pub out: PathBuf,
     pub svg: Option<PathBuf>,
     pub budgets: Option<PathBuf>,
@@ -87,9 +95,9 @@ pub enum Command {
 impl RunArgs {
     fn preset(mode: &str) -> Result<RunArgs, String> {
         let (rounds, warmup, duration, cases) = match mode {
-            "full" => (3, 2.0, 10.0, "all@1"),
+            "full" => (3, 2.0, 10.0, "all@1,jwt@1"),
             "check" => (2, 1.0, 4.0, "all@1,mixed@2"),
-            "smoke" => (1, 0.5, 1.5, "all@1"),
+            "smoke" => (1, 0.5, 1.5, "all@1,jwt@1"),
             other => return Err(format!("unknown mode {other} (full, check, smoke)")),
         };
         Ok(RunArgs {
@@ -102,6 +110,7 @@ impl RunArgs {
             max_requests: 2_000_000,
             service_threads: 2,
             mixed: MixedWorkload::default(),
+            jwt: JwtWorkload::for_mode(mode),
             out: PathBuf::from(format!("target/bench/{mode}.json")),
             svg: None,
             budgets: None,
@@ -126,6 +135,8 @@ pub fn parse_cases(spec: &str, default_workers: u32) -> Result<Vec<Case>, String
         }
         let variants: Vec<Variant> = if name == "all" {
             variant::ALL.to_vec()
+        } else if name == "jwt" {
+            variant::jwt().collect()
         } else if name == "auth2ms" {
             std::iter::once(Variant::Passthrough)
                 .chain(variant::AUTH_2MS)
@@ -268,6 +279,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     "--users" => a.mixed.users = num(flag, v)?,
                     "--zipf" => a.mixed.zipf_s = num(flag, v)?,
                     "--ttl" => a.mixed.allow_ttl_seconds = num(flag, v)?,
+                    "--jwt-tokens" => {
+                        a.jwt.new_per_window = num(flag, v)?;
+                        a.jwt.new_per_warmup = (a.jwt.new_per_window / 10).max(200);
+                    }
+                    "--jwt-users" => a.jwt.users = num(flag, v)?,
                     "--out" => a.out = PathBuf::from(v),
                     "--svg" => a.svg = Some(PathBuf::from(v)),
                     "--budgets" => a.budgets = Some(PathBuf::from(v)),
@@ -277,11 +293,21 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             if let Some(spec) = cases_spec {
                 a.cases = parse_cases(&spec, workers)?;
             } else if workers != 1 {
-                a.cases = parse_cases(&format!("all@{workers}"), workers)?;
+                // The preset's cases, at that worker count.
+                for c in &mut a.cases {
+                    c.workers = workers;
+                }
             }
-            if a.rounds == 0 || a.connections == 0 || a.max_requests == 0 || a.mixed.users == 0 {
+            if a.rounds == 0
+                || a.connections == 0
+                || a.max_requests == 0
+                || a.mixed.users == 0
+                || a.jwt.new_per_window == 0
+                || a.jwt.users == 0
+            {
                 return Err(
-                    "rounds, connections, max-requests and users must be at least 1".into(),
+                    "rounds, connections, max-requests, users, jwt-tokens and jwt-users must be at least 1"
+                        .into(),
                 );
             }
             if a.duration.is_zero() {
@@ -332,14 +358,30 @@ mod tests {
         };
         assert_eq!(a.rounds, 1);
         assert_eq!(a.duration, Duration::from_secs(3));
-        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7);
+        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7 + 12);
+        assert_eq!(a.jwt, JwtWorkload::for_mode("smoke"));
         let Command::Run(a) = parse(&args("run --mode check")).unwrap() else {
             panic!()
         };
+        // The gate's run keeps its length: no JWT variant unless asked for.
+        assert_eq!(a.cases.len(), 8);
+        assert!(a.cases.iter().all(|c| c.variant.jwt().is_none()));
         assert!(a.cases.contains(&Case {
             variant: Variant::Mixed,
             workers: 2
         }));
+        let Command::Run(a) = parse(&args(
+            "run --cases jwt,hit --jwt-tokens 5000 --jwt-users 300",
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.cases.len(), 13);
+        assert_eq!(
+            (a.jwt.new_per_window, a.jwt.new_per_warmup, a.jwt.users),
+            (5000, 500, 300)
+        );
+        assert!(parse(&args("run --jwt-tokens 0")).is_err());
         assert!(parse(&args("run --mode fast")).is_err());
         assert!(parse(&args("run --rounds 0")).is_err());
         assert!(parse(&args("run --bogus 1")).is_err());

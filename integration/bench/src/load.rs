@@ -8,7 +8,7 @@ use crate::conn::Conn;
 use crate::zipf::{Rng, Zipf};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const WARMUP: u8 = 0;
@@ -21,20 +21,42 @@ pub struct LoadSpec {
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
-    /// Upper bound on measured requests (and, separately, on warm-up requests).
+    /// Upper bound on measured requests.
     pub max_requests: u64,
+    /// Upper bound on warm-up requests.
+    pub max_warmup_requests: u64,
 }
 
 /// The request bytes to send, one per credential, and how to pick one.
 pub struct Requests {
     pub bodies: Vec<Vec<u8>>,
-    pub pick: Option<Zipf>,
+    pub pick: Pick,
+}
+
+pub enum Pick {
+    /// Always the first body.
+    First,
+    /// Body k drawn with the Zipf law's weight.
+    Zipf(Zipf),
+    /// Each body once, in order, over all connections: a credential never sent before on every
+    /// request. When they are used up, nothing more is sent.
+    Once(AtomicUsize),
+}
+
+impl Pick {
+    pub fn once() -> Pick {
+        Pick::Once(AtomicUsize::new(0))
+    }
 }
 
 impl Requests {
-    fn next(&self, rng: &mut Rng) -> &[u8] {
-        let i = self.pick.as_ref().map(|z| z.sample(rng)).unwrap_or(0);
-        self.bodies.get(i).map(Vec::as_slice).unwrap_or_default()
+    fn next(&self, rng: &mut Rng) -> Option<&[u8]> {
+        let i = match &self.pick {
+            Pick::First => 0,
+            Pick::Zipf(z) => z.sample(rng),
+            Pick::Once(next) => next.fetch_add(1, Ordering::Relaxed),
+        };
+        self.bodies.get(i).map(Vec::as_slice)
     }
 }
 
@@ -87,6 +109,7 @@ struct Shared {
     warm: AtomicU64,
     measured: AtomicU64,
     max: u64,
+    max_warmup: u64,
 }
 
 #[derive(Default)]
@@ -108,17 +131,24 @@ fn worker(
     let mut rng = Rng::new(seed);
     // Checking the clock costs little next to a request; it keeps a stuck phase switch bounded.
     while shared.phase.load(Ordering::Relaxed) != DONE && Instant::now() < deadline {
-        let req = requests.next(&mut rng);
+        let Some(req) = requests.next(&mut rng) else {
+            std::thread::sleep(POLL);
+            continue;
+        };
         let t0 = Instant::now();
         let result = conn.exchange(req);
         let dt = t0.elapsed();
         match shared.phase.load(Ordering::Relaxed) {
             // Warm-up is bounded in count too: past it, wait for the window instead of sending.
-            WARMUP if shared.warm.fetch_add(1, Ordering::Relaxed) >= shared.max => {
+            WARMUP if shared.warm.fetch_add(1, Ordering::Relaxed) >= shared.max_warmup => {
                 std::thread::sleep(POLL)
             }
             MEASURE => {
+                // Past the bound, wait for the window to close rather than send: a request the
+                // window does not record would still count in its CPU (and use up a credential
+                // that is to be sent once).
                 if shared.measured.fetch_add(1, Ordering::Relaxed) >= shared.max {
+                    std::thread::sleep(POLL);
                     continue;
                 }
                 out.latencies
@@ -153,6 +183,7 @@ pub fn run<S, E>(
         warm: AtomicU64::new(0),
         measured: AtomicU64::new(0),
         max: spec.max_requests,
+        max_warmup: spec.max_warmup_requests,
     };
     let deadline = Instant::now() + spec.warmup + spec.duration + Duration::from_secs(30);
     std::thread::scope(|scope| {
@@ -164,7 +195,7 @@ pub fn run<S, E>(
             .collect();
         let warm_start = Instant::now();
         while warm_start.elapsed() < spec.warmup
-            && shared.warm.load(Ordering::Relaxed) < spec.max_requests
+            && shared.warm.load(Ordering::Relaxed) < spec.max_warmup_requests
         {
             std::thread::sleep(POLL);
         }
@@ -222,10 +253,11 @@ mod tests {
             warmup: Duration::from_millis(50),
             duration: Duration::from_secs(5),
             max_requests: 200,
+            max_warmup_requests: 200,
         };
         let reqs = Requests {
             bodies: vec![get_with_bearer("/", "t")],
-            pick: None,
+            pick: Pick::First,
         };
         let (r, s, e) = run(svc.addr(), &spec, &reqs, || 1, || 2);
         assert_eq!((s, e), (1, 2));
@@ -236,6 +268,35 @@ mod tests {
     }
 
     #[test]
+    fn once_sends_each_body_once_then_stops() {
+        let svc =
+            mesh_authz_integration::echo::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), 1).unwrap();
+        let spec = LoadSpec {
+            connections: 4,
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(300),
+            max_requests: 1000,
+            max_warmup_requests: 10,
+        };
+        let reqs = Requests {
+            bodies: (0..50)
+                .map(|i| get_with_bearer("/", &format!("t{i}")))
+                .collect(),
+            pick: Pick::once(),
+        };
+        let (r, (), ()) = run(svc.addr(), &spec, &reqs, || (), || ());
+        // The warm-up stops at its bound (plus what was in flight on each connection), the
+        // window takes the rest, and nothing is sent twice.
+        assert!(
+            (10..=14).contains(&r.warmup_requests),
+            "{}",
+            r.warmup_requests
+        );
+        assert_eq!(r.warmup_requests + r.requests, 50);
+        assert_eq!(r.ok, r.requests);
+    }
+
+    #[test]
     fn refused_connections_are_failures_not_a_hang() {
         let port = mesh_authz_integration::stack::closed_port().unwrap();
         let spec = LoadSpec {
@@ -243,10 +304,11 @@ mod tests {
             warmup: Duration::ZERO,
             duration: Duration::from_millis(100),
             max_requests: 1000,
+            max_warmup_requests: 1000,
         };
         let reqs = Requests {
             bodies: vec![get_with_bearer("/", "t")],
-            pick: None,
+            pick: Pick::First,
         };
         let (r, (), ()) = run(
             SocketAddr::from(([127, 0, 0, 1], port)),

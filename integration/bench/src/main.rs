@@ -1,7 +1,9 @@
 //! `mesh-authz-bench`: mesh-authz side by side with no filter, native ext_authz and the legacy Lua
 //! filter, on one machine in one run. `make bench`, `make bench-check`, `make bench-smoke`.
 //!
-//! - `variant`: the seven variants and what each needs (bootstrap, plugin JSON, credentials).
+//! - `variant`: the variants and what each needs (bootstrap, plugin JSON, credentials);
+//!   `jwt_variant`, `jwt_pool`, `jwt_authn`, `jwt_probe`: the JWT ones (checker × token load),
+//!   their signed tokens, jwt_authn's bootstrap with the run's keys, their checks at boot.
 //! - `rig`: auth service + echo upstream shared by all, one Envoy per case, one measurement.
 //! - `load`, `conn`, `zipf`: the closed-loop generator, its keep-alive connection, the user draw.
 //! - `cpu`: Envoy's CPU from `/proc/<pid>/stat`; `machine`: what the run was measured on.
@@ -18,6 +20,11 @@ mod cli;
 mod conn;
 mod cpu;
 mod flight;
+mod jwt_authn;
+mod jwt_pool;
+mod jwt_probe;
+mod jwt_summary;
+mod jwt_variant;
 mod load;
 mod machine;
 mod memory;
@@ -185,7 +192,28 @@ fn run(a: &RunArgs) -> Result<bool, String> {
         a.duration.as_secs_f64()
     ));
     progress(&format!("machine: {}", machine.one_line()));
-    let mut rig = Rig::new(a.mixed, a.service_threads).map_err(|e| e.to_string())?;
+    let jwt_loads: Vec<jwt_variant::TokenLoad> = a
+        .cases
+        .iter()
+        .filter_map(|c| c.variant.jwt())
+        .map(|j| j.load)
+        .collect();
+    let pool = if jwt_loads.is_empty() {
+        None
+    } else {
+        progress(&format!(
+            "signing {} RS256 tokens for the JWT variants",
+            jwt_pool::size(&a.jwt, &jwt_loads, a.rounds, a.connections)
+        ));
+        let pool = jwt_pool::TokenPool::new(&a.jwt, &jwt_loads, a.rounds, a.connections)?;
+        progress(&format!(
+            "signed in {:.1} s",
+            pool.signing_time.as_secs_f64()
+        ));
+        Some((pool, a.jwt))
+    };
+    let tokens_signed = pool.as_ref().map(|(p, _)| p.len());
+    let mut rig = Rig::new(a.mixed, a.service_threads, pool).map_err(|e| e.to_string())?;
     for case in &a.cases {
         progress(&format!(
             "booting Envoy for {} ({})",
@@ -201,6 +229,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
         warmup: a.warmup,
         duration: a.duration,
         max_requests: a.max_requests,
+        max_warmup_requests: a.max_requests,
     };
     let mut results: BTreeMap<Case, Vec<Sample>> =
         a.cases.iter().map(|c| (*c, Vec::new())).collect();
@@ -214,7 +243,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
             done += 1;
             let s = rig.measure(case, &spec, round)?;
             progress(&format!(
-                "[{done:>2}/{total}] round {round} {:<16} {:>7} req {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>6.1} µs/req  callouts/req {:.3}{}{}",
+                "[{done:>2}/{total}] round {round} {:<16} {:>7} req {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>6.1} µs/req  callouts/req {:.3}{}{}{}",
                 case.id(),
                 s.requests,
                 s.rps,
@@ -223,6 +252,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
                 s.cpu_us_per_req,
                 s.callouts_per_req,
                 s.hit_ratio.map(|h| format!("  hit {:.1}%", h * 100.0)).unwrap_or_default(),
+                s.token_hit_ratio.map(|h| format!("  token hits {:.1}%", h * 100.0)).unwrap_or_default(),
                 if s.errors > 0 { format!("  errors {}", s.errors) } else { String::new() }
             ));
             if let Some(v) = results.get_mut(case) {
@@ -232,7 +262,7 @@ fn run(a: &RunArgs) -> Result<bool, String> {
     }
     machine.loadavg_after = machine::loadavg();
     let cases = summary::summarize(&results);
-    let (figures, derived) = summary::figures(&results, &cases);
+    let (figures, derived) = summary::figures(&results, &cases, rig.envoy_verify);
     let problems = sanity::check(&cases);
     let report = Report {
         settings: Settings {
@@ -245,6 +275,16 @@ fn run(a: &RunArgs) -> Result<bool, String> {
             max_requests: a.max_requests,
             service_threads: a.service_threads,
             mixed: a.mixed,
+            jwt: tokens_signed.map(|tokens| report::JwtSettings {
+                workload: a.jwt,
+                tokens_signed: tokens,
+                signatures: match rig.envoy_verify {
+                    Some(true) => "Envoy's verify_signature (BoringSSL)",
+                    Some(false) => "the VM (RustCrypto): this Envoy has no verify_signature",
+                    None => "unknown (no mesh-authz JWT variant in the run)",
+                }
+                .into(),
+            }),
         },
         machine,
         cases,
@@ -270,6 +310,12 @@ fn run(a: &RunArgs) -> Result<bool, String> {
         report::derived(&report)
     );
     print!("\n{}", census::table(&report.census));
+    if let Some(j) = &report.settings.jwt {
+        println!(
+            "JWT variants: {} RS256 tokens signed; mesh-authz checked signatures with {}",
+            j.tokens_signed, j.signatures
+        );
+    }
     println!("machine: {}", report.machine.one_line());
     println!("wrote {} and {}", out.display(), svg_path.display());
     let mut ok = true;

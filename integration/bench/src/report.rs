@@ -1,6 +1,7 @@
 //! The run as a document: settings, machine, per-case summaries, derived figures and every raw
 //! sample; written as JSON, read back by `check` and `chart`, printed as tables.
 
+use crate::jwt_variant::JwtWorkload;
 use crate::machine::Machine;
 use crate::rig::Sample;
 use crate::summary::{CaseSummary, Derived, Figures};
@@ -21,6 +22,17 @@ pub struct Settings {
     pub max_requests: u64,
     pub service_threads: usize,
     pub mixed: MixedWorkload,
+    /// The JWT variants' workload, when the run had any (absent in older runs).
+    #[serde(default)]
+    pub jwt: Option<JwtSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtSettings {
+    pub workload: JwtWorkload,
+    pub tokens_signed: usize,
+    /// Who checked RS256 signatures in mesh-authz: Envoy's `verify_signature` or the VM.
+    pub signatures: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +86,7 @@ pub fn table(r: &Report, markdown: bool) -> String {
         "path CPU µs/req",
         "callouts/req",
         "hit ratio",
+        "token hits",
         "errors",
         "req/s ÷pt",
         "CPU ÷pt",
@@ -98,6 +111,9 @@ pub fn table(r: &Report, markdown: bool) -> String {
                 format!("{:.1}", c.path_cpu_us_per_req),
                 format!("{:.3}", c.callouts_per_req),
                 c.hit_ratio
+                    .map(|h| format!("{:.1}%", h * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                c.token_hit_ratio
                     .map(|h| format!("{:.1}%", h * 100.0))
                     .unwrap_or_else(|| "-".into()),
                 format!("{:.2}%", c.error_ratio * 100.0),
@@ -168,7 +184,7 @@ pub fn derived(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<34} {:>9.3}   target {:<22} {mark}",
+            "  {:<50} {:>9.3}   target {:<22} {mark}",
             d.name, d.value, d.target
         );
     }
@@ -181,7 +197,7 @@ pub fn spread(r: &Report) -> String {
     for c in &r.cases {
         let _ = writeln!(
             out,
-            "  {:<16} req/s {:>7.0}..{:<7.0} p99 {:>6.2}..{:<6.2} ms  CPU {:>6.1}..{:<6.1} µs/req  ({} rounds)",
+            "  {:<28} req/s {:>7.0}..{:<7.0} p99 {:>6.2}..{:<6.2} ms  CPU {:>6.1}..{:<6.1} µs/req  ({} rounds)",
             c.id, c.rps_range[0], c.rps_range[1], c.p99_ms_range[0], c.p99_ms_range[1], c.cpu_us_range[0], c.cpu_us_range[1], c.rounds
         );
     }

@@ -4,7 +4,9 @@
 
 use crate::conn::get_with_bearer;
 use crate::cpu;
-use crate::load::{self, LoadSpec, Requests};
+use crate::jwt_pool::TokenPool;
+use crate::jwt_variant::{Checker, JwtVariant, JwtWorkload, TokenLoad};
+use crate::load::{self, LoadSpec, Pick, Requests};
 use crate::variant::{Credentials, MixedWorkload, Variant};
 use crate::zipf::Zipf;
 use mesh_authz_integration::auth::{AuthService, AuthState, Tokens};
@@ -14,13 +16,18 @@ use mesh_authz_integration::{echo, HarnessError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The token of every single-credential variant (it is in the example tokens file).
 pub const TOKEN: &str = "alice-token";
 /// The path every request asks for; not under `/admin`, so every known token is allowed.
 pub const PATH: &str = "/bench/items";
 const COUNTER_PREFIX: &str = "wasmcustom.mesh_authz_";
+/// Envoy's jwt_authn counters under the listener's `stat_prefix` (`ingress`).
+const JWT_AUTHN_PREFIX: &str = "http.ingress.jwt_authn.";
+/// What mesh-authz logs at start-up (at info) about who checks signatures.
+const SIGNATURES_LINE: &str = "signatures checked by";
 /// What is read at each edge of a window: the filter's counters, (Envoy, auth service) CPU ticks,
 /// the auth service's callouts.
 type Edge = (BTreeMap<String, u64>, (u64, u64), u64);
@@ -60,6 +67,11 @@ pub struct Sample {
     pub callouts_per_req: f64,
     /// mesh-authz cache hits / (hits + misses) over the window, from the filter's counters.
     pub hit_ratio: Option<f64>,
+    /// JWT variants: tokens answered from the checker's token cache / tokens checked, from its
+    /// counters (mesh-authz `jwt_cache_hits` and `jwt_verified`; jwt_authn `jwt_cache_hit` and
+    /// `jwt_cache_miss`). None where nothing caches tokens.
+    #[serde(default)]
+    pub token_hit_ratio: Option<f64>,
     pub errors: u64,
     /// Requests sent in the (unrecorded) warm-up before this window.
     pub warmup_requests: u64,
@@ -99,12 +111,31 @@ pub struct Rig {
     users: Vec<String>,
     mixed: MixedWorkload,
     ticks_per_second: u64,
+    /// The JWT variants' tokens and workload, when the run has any.
+    jwt: Option<(TokenPool, JwtWorkload)>,
+    /// Where the jwt_authn bootstraps with the run's keys are written; removed on drop.
+    scratch: PathBuf,
+    /// Whether mesh-authz checks RS*/ES* signatures with Envoy's `verify_signature` (its
+    /// start-up log says so); None until a mesh-authz JWT variant has booted.
+    pub envoy_verify: Option<bool>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
 }
 
 impl Rig {
-    pub fn new(mixed: MixedWorkload, service_threads: usize) -> Result<Rig, HarnessError> {
+    pub fn new(
+        mixed: MixedWorkload,
+        service_threads: usize,
+        jwt: Option<(TokenPool, JwtWorkload)>,
+    ) -> Result<Rig, HarnessError> {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let (tokens, users) = tokens(&mixed);
+        // In gate mode the auth service gets a verified token; it takes its `sub` as the
+        // identity (`accept_jwt`, on by default).
         let state = AuthState::new(tokens, "/check");
         state.set_recording(false);
         let auth = AuthService::spawn(any, service_threads, state)?;
@@ -116,7 +147,17 @@ impl Rig {
             users,
             mixed,
             ticks_per_second: cpu::ticks_per_second(),
+            jwt,
+            scratch: std::env::temp_dir().join(format!("mesh-authz-bench-{}", std::process::id())),
+            envoy_verify: None,
         })
+    }
+
+    fn pool(&self) -> Result<&TokenPool, String> {
+        self.jwt
+            .as_ref()
+            .map(|(p, _)| p)
+            .ok_or_else(|| "a JWT variant without the run's tokens".to_string())
     }
 
     pub fn options(
@@ -139,7 +180,22 @@ impl Rig {
             opts.patches.push(overrides::strip_access_log);
             opts.hardened = false;
         }
-        match case.variant.plugin_config(&self.mixed)? {
+        let jwks = self.jwt.as_ref().map_or("", |(p, _)| p.jwks.as_str());
+        if case.variant.is_jwt_authn() {
+            let cached = case
+                .variant
+                .jwt()
+                .is_some_and(|j| j.checker == Checker::JwtAuthnCached);
+            let out = self.scratch.join(format!("{}.yaml", case.id()));
+            crate::jwt_authn::write(&opts.yaml, jwks, cached, &out)
+                .map_err(HarnessError::Config)?;
+            opts.yaml = out;
+        }
+        if case.variant.jwt().is_some() && case.variant.is_mesh_authz() {
+            // Only for its start-up line on signatures; nothing logs per request at info.
+            opts.component_log_level = Some("wasm:info".into());
+        }
+        match case.variant.plugin_config(&self.mixed, jwks)? {
             Some(json) => opts.plugin_config = Some(json.to_string()),
             None => opts.wasm = None,
         }
@@ -149,6 +205,13 @@ impl Rig {
     pub fn boot(&mut self, case: Case, envoy_bin: &Path, wasm: &Path) -> Result<(), HarnessError> {
         let opts = self.options(&case, envoy_bin, wasm)?;
         let envoy = Envoy::start(&opts)?;
+        if self.envoy_verify.is_none() && opts.component_log_level.is_some() {
+            // Written as the plugin is configured, flushed to the log file within 100 ms.
+            if envoy.wait_for_log(SIGNATURES_LINE, Duration::from_secs(5)) {
+                let log = envoy.log_text();
+                self.envoy_verify = Some(!log.contains("has no verify_signature"));
+            }
+        }
         self.envoys.insert(case, envoy);
         Ok(())
     }
@@ -160,6 +223,9 @@ impl Rig {
             .get(case)
             .ok_or_else(|| format!("{} not booted", case.id()))?;
         let addr = envoy.listen_addr().map_err(|e| e.to_string())?;
+        if let Some(j) = case.variant.jwt() {
+            return crate::jwt_probe::probe(case, j, addr, self.pool()?, &self.auth);
+        }
         let mut conn = crate::conn::Conn::new(addr);
         let req = get_with_bearer(PATH, self.token_for(case.variant));
         match conn.exchange(&req) {
@@ -174,16 +240,17 @@ impl Rig {
 
     fn token_for(&self, variant: Variant) -> &str {
         match variant.credentials(&self.mixed) {
-            Credentials::One => TOKEN,
             Credentials::Zipf { .. } => self.users.first().map(String::as_str).unwrap_or(TOKEN),
+            Credentials::One | Credentials::Jwt(_) => TOKEN,
         }
     }
 
-    fn requests(&self, variant: Variant) -> Requests {
-        match variant.credentials(&self.mixed) {
+    /// What the load sends in round `round`.
+    fn requests(&self, variant: Variant, round: u32) -> Result<Requests, String> {
+        Ok(match variant.credentials(&self.mixed) {
             Credentials::One => Requests {
                 bodies: vec![get_with_bearer(PATH, TOKEN)],
-                pick: None,
+                pick: Pick::First,
             },
             Credentials::Zipf { users, s } => Requests {
                 bodies: self
@@ -192,8 +259,40 @@ impl Rig {
                     .take(users)
                     .map(|t| get_with_bearer(PATH, t))
                     .collect(),
-                pick: Some(Zipf::new(users, s)),
+                pick: Pick::Zipf(Zipf::new(users, s)),
             },
+            Credentials::Jwt(TokenLoad::Repeated) => Requests {
+                bodies: vec![get_with_bearer(PATH, &self.pool()?.one)],
+                pick: Pick::First,
+            },
+            Credentials::Jwt(TokenLoad::New) => Requests {
+                bodies: self.pool()?.round(round).to_vec(),
+                pick: Pick::once(),
+            },
+            Credentials::Jwt(TokenLoad::Zipf) => {
+                let users = self.jwt.as_ref().map_or(0, |(_, w)| w.users);
+                let bodies = self.pool()?.users(users).to_vec();
+                let pick = Pick::Zipf(Zipf::new(bodies.len(), self.mixed.zipf_s));
+                Requests { bodies, pick }
+            }
+        })
+    }
+
+    /// The new-token variants' window and warm-up also end when their share of tokens is used.
+    fn spec_for(&self, variant: Variant, spec: &LoadSpec) -> LoadSpec {
+        match (variant.jwt(), &self.jwt) {
+            (
+                Some(JwtVariant {
+                    load: TokenLoad::New,
+                    ..
+                }),
+                Some((_, w)),
+            ) => LoadSpec {
+                max_requests: spec.max_requests.min(w.new_per_window),
+                max_warmup_requests: spec.max_warmup_requests.min(w.new_per_warmup),
+                ..*spec
+            },
+            _ => *spec,
         }
     }
 
@@ -205,16 +304,17 @@ impl Rig {
             .ok_or_else(|| format!("{} not booted", case.id()))?;
         let addr = envoy.listen_addr().map_err(|e| e.to_string())?;
         let pid = envoy.pid();
-        let requests = self.requests(case.variant);
+        let requests = self.requests(case.variant, round)?;
+        let spec = &self.spec_for(case.variant, spec);
         let with_filter = case.variant.is_mesh_authz();
+        let counted = counter_source(case.variant);
         self.auth.set_latency(case.variant.auth_latency());
         let snapshot = || -> Result<Edge, String> {
             // Counters first at the start and last at the end, so the admin call's own CPU stays
             // outside the CPU window.
-            let counters = if with_filter {
-                filter_counters(envoy)?
-            } else {
-                BTreeMap::new()
+            let counters = match counted {
+                Some((filter, prefix)) => filter_counters(envoy, filter, prefix)?,
+                None => BTreeMap::new(),
             };
             let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
             Ok((counters, ticks, self.auth.calls()))
@@ -222,10 +322,9 @@ impl Rig {
         let end = || -> Result<Edge, String> {
             let ticks = (cpu::process_ticks(pid)?, cpu::threads_ticks(AUTH_THREADS)?);
             let calls = self.auth.calls();
-            let counters = if with_filter {
-                filter_counters(envoy)?
-            } else {
-                BTreeMap::new()
+            let counters = match counted {
+                Some((filter, prefix)) => filter_counters(envoy, filter, prefix)?,
+                None => BTreeMap::new(),
             };
             Ok((counters, ticks, calls))
         };
@@ -238,17 +337,24 @@ impl Rig {
         };
         let envoy_cpu = per_req(t1.0.saturating_sub(t0.0));
         let auth_cpu = per_req(t1.1.saturating_sub(t0.1));
+        let prefix = counted.map_or("", |(_, p)| p);
         let delta: BTreeMap<String, u64> = c1
             .iter()
             .map(|(k, v)| {
                 (
-                    k.trim_start_matches(COUNTER_PREFIX).to_string(),
+                    k.trim_start_matches(prefix).to_string(),
                     v.saturating_sub(c0.get(k).copied().unwrap_or(0)),
                 )
             })
             .collect();
-        let hits = delta.get("cache_hits").copied().unwrap_or(0);
-        let misses = delta.get("cache_misses").copied().unwrap_or(0);
+        let count = |k: &str| delta.get(k).copied().unwrap_or(0);
+        let hits = count("cache_hits");
+        let misses = count("cache_misses");
+        let (token_hits, token_checks) = if case.variant.is_jwt_authn() {
+            (count("jwt_cache_hit"), count("jwt_cache_miss"))
+        } else {
+            (count("jwt_cache_hits"), count("jwt_verified"))
+        };
         Ok(Sample {
             round,
             requests: result.requests,
@@ -263,6 +369,8 @@ impl Rig {
             callouts_per_req: a1.saturating_sub(a0) as f64 / n,
             hit_ratio: (with_filter && hits + misses > 0)
                 .then(|| hits as f64 / (hits + misses) as f64),
+            token_hit_ratio: (case.variant.jwt().is_some() && token_hits + token_checks > 0)
+                .then(|| token_hits as f64 / (token_hits + token_checks) as f64),
             errors: result.errors(),
             warmup_requests: result.warmup_requests,
             failures: result.failures,
@@ -271,13 +379,28 @@ impl Rig {
     }
 }
 
-fn filter_counters(envoy: &Envoy) -> Result<BTreeMap<String, u64>, String> {
+/// Where the checker's own counters are: the admin `/stats` filter and the names' prefix.
+fn counter_source(variant: Variant) -> Option<(&'static str, &'static str)> {
+    if variant.is_mesh_authz() {
+        Some(("wasmcustom", COUNTER_PREFIX))
+    } else if variant.is_jwt_authn() {
+        Some(("jwt_authn", JWT_AUTHN_PREFIX))
+    } else {
+        None
+    }
+}
+
+fn filter_counters(
+    envoy: &Envoy,
+    filter: &str,
+    prefix: &str,
+) -> Result<BTreeMap<String, u64>, String> {
     let text = envoy
-        .admin_get("/stats?filter=wasmcustom")
+        .admin_get(&format!("/stats?filter={filter}"))
         .map_err(|e| e.to_string())?
         .text();
     Ok(stats::parse_stats(&text)
         .into_iter()
-        .filter(|(k, _)| k.starts_with(COUNTER_PREFIX))
+        .filter(|(k, _)| k.starts_with(prefix))
         .collect())
 }

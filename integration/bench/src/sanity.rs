@@ -2,6 +2,7 @@
 //! request, no errors). These are behaviour, not speed, so they hold on a noisy machine too, and a
 //! benchmark whose "cache hit" variant calls out on every request fails instead of reporting.
 
+use crate::jwt_variant::{Checker, JwtVariant, TokenLoad};
 use crate::summary::CaseSummary;
 use crate::variant::Variant;
 
@@ -42,15 +43,33 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
                 0.999,
                 "some requests served from the cache, some calling out",
             ),
+            Variant::Jwt(j) => {
+                if let Some(p) = token_problem(c, j) {
+                    problems.push(p);
+                }
+                match (j.checker, j.load) {
+                    // A new token is a new decision to ask for.
+                    (Checker::Gate, TokenLoad::New) => (0.95, 1.05, "one callout per request"),
+                    (Checker::Gate, TokenLoad::Repeated) => {
+                        (0.0, 0.01, "almost no callout (decision cache hits)")
+                    }
+                    (Checker::Gate, TokenLoad::Zipf) => (
+                        0.001,
+                        0.999,
+                        "some requests served from the cache, some calling out",
+                    ),
+                    (_, _) => (0.0, 0.0, "no callout at all"),
+                }
+            }
         };
-        if variant.is_mesh_authz() {
+        if variant.is_mesh_authz() || variant.is_jwt_authn() {
             match c.filter_seen_per_req {
                 Some(seen) if (0.95..=1.05).contains(&seen) => {}
                 Some(seen) => problems.push(format!(
                     "{}: the filter counted {seen:.3} outcomes per request sent, expected 1 (is it in the path?)",
                     c.id
                 )),
-                None => problems.push(format!("{}: no mesh-authz counters in /stats: the filter is not loaded", c.id)),
+                None => problems.push(format!("{}: no counters of its filter in /stats: the filter is not loaded", c.id)),
             }
         }
         if !(lo..=hi).contains(&callouts) {
@@ -61,6 +80,32 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The token cache must show the load its name says: every token new (none answered from the
+/// cache, so each one really was checked) or one token answered from it. jwt_authn without its
+/// cache has none to look at.
+fn token_problem(c: &CaseSummary, j: JwtVariant) -> Option<String> {
+    if j.checker == Checker::JwtAuthn {
+        return None;
+    }
+    let (lo, hi, what) = match j.load {
+        TokenLoad::New => (0.0, 0.01, "each token checked (never seen before)"),
+        TokenLoad::Repeated => (0.99, 1.0, "the token answered from the token cache"),
+        TokenLoad::Zipf => return None,
+    };
+    match c.token_hit_ratio {
+        Some(h) if (lo..=hi).contains(&h) => None,
+        Some(h) => Some(format!(
+            "{}: {:.1}% token cache hits, expected {what} ({lo}..={hi})",
+            c.id,
+            h * 100.0
+        )),
+        None => Some(format!(
+            "{}: no token checks counted in /stats (expected {what})",
+            c.id
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +130,7 @@ mod tests {
             path_cpu_us_per_req: 1.0,
             callouts_per_req: callouts,
             hit_ratio: None,
+            token_hit_ratio: None,
             error_ratio,
             filter_seen_per_req: Some(1.0),
             rps_range: [1.0, 1.0],
@@ -110,6 +156,36 @@ mod tests {
             case("ext_authz_2ms", 1.0, 0.0),
         ];
         assert_eq!(check(&good), Vec::<String>::new());
+        let jwt = |name: &str, callouts, token_hits| CaseSummary {
+            token_hit_ratio: token_hits,
+            ..case(name, callouts, 0.0)
+        };
+        let good_jwt = [
+            jwt("jwt_authn_new", 0.0, None),
+            jwt("jwt_authn_cached_new", 0.0, Some(0.0)),
+            jwt("jwt_authn_cached_repeated", 0.0, Some(1.0)),
+            jwt("jwt_gate_new", 1.0, Some(0.0)),
+            jwt("jwt_gate_repeated", 0.0, Some(1.0)),
+            jwt("jwt_gate_zipf", 0.3, Some(0.8)),
+            jwt("jwt_authenticate_new", 0.0, Some(0.005)),
+            jwt("jwt_authenticate_zipf", 0.0, Some(0.9)),
+        ];
+        assert_eq!(check(&good_jwt), Vec::<String>::new());
+        let bad_jwt = [
+            // Authenticate mode must never call out; a repeated token must be a cache hit.
+            jwt("jwt_authenticate_repeated", 0.001, Some(1.0)),
+            jwt("jwt_gate_repeated", 0.0, Some(0.5)),
+            // "New" tokens answered from the cache were not new.
+            jwt("jwt_authenticate_new", 0.0, Some(0.5)),
+            jwt("jwt_authn_cached_new", 0.0, None),
+            jwt("jwt_gate_new", 0.0, Some(0.0)),
+        ];
+        let p = check(&bad_jwt);
+        assert_eq!(p.len(), 5, "{p:?}");
+        assert!(p[0].contains("no callout at all"), "{}", p[0]);
+        assert!(p[1].contains("50.0% token cache hits"), "{}", p[1]);
+        assert!(p[3].contains("no token checks counted"), "{}", p[3]);
+        assert!(p[4].contains("one callout per request"), "{}", p[4]);
         let bad = [
             case("hit", 1.0, 0.0),
             case("bypass", 0.5, 0.0),

@@ -28,6 +28,9 @@ pub struct CaseSummary {
     pub path_cpu_us_per_req: f64,
     pub callouts_per_req: f64,
     pub hit_ratio: Option<f64>,
+    /// JWT variants: the share of tokens answered from the checker's token cache.
+    #[serde(default)]
+    pub token_hit_ratio: Option<f64>,
     pub error_ratio: f64,
     /// Requests the mesh-authz filter counted (allowed + denied + errors + bypassed) per request
     /// sent: near 1 proves the filter really was in the path.
@@ -68,7 +71,7 @@ fn pick(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> Vec<f64> {
 }
 
 /// The median over rounds of `f(sample) / f(reference sample of the same round)`.
-fn paired_ratio(
+pub fn paired_ratio(
     samples: &[Sample],
     reference: &[Sample],
     f: impl Fn(&Sample) -> f64,
@@ -132,6 +135,7 @@ pub fn summarize(results: &BTreeMap<Case, Vec<Sample>>) -> Vec<CaseSummary> {
             let requests: u64 = samples.iter().map(|s| s.requests).sum();
             let errors: u64 = samples.iter().map(|s| s.errors).sum();
             let hits: Vec<f64> = samples.iter().filter_map(|s| s.hit_ratio).collect();
+            let token_hits: Vec<f64> = samples.iter().filter_map(|s| s.token_hit_ratio).collect();
             CaseSummary {
                 id: case.id(),
                 variant: case.variant.name().to_string(),
@@ -148,6 +152,7 @@ pub fn summarize(results: &BTreeMap<Case, Vec<Sample>>) -> Vec<CaseSummary> {
                 path_cpu_us_per_req: median(&pick(samples, |s| s.path_cpu_us_per_req)),
                 callouts_per_req: median(&pick(samples, |s| s.callouts_per_req)),
                 hit_ratio: (!hits.is_empty()).then(|| median(&hits)),
+                token_hit_ratio: (!token_hits.is_empty()).then(|| median(&token_hits)),
                 error_ratio: errors as f64 / requests.max(1) as f64,
                 filter_seen_per_req: filter_seen(samples),
                 rps_range: range(&pick(samples, |s| s.rps)),
@@ -177,7 +182,11 @@ pub struct Derived {
     pub met: Option<bool>,
 }
 
-fn samples_of(results: &BTreeMap<Case, Vec<Sample>>, v: Variant, w: u32) -> Option<&Vec<Sample>> {
+pub fn samples_of(
+    results: &BTreeMap<Case, Vec<Sample>>,
+    v: Variant,
+    w: u32,
+) -> Option<&Vec<Sample>> {
     results
         .get(&Case {
             variant: v,
@@ -186,9 +195,12 @@ fn samples_of(results: &BTreeMap<Case, Vec<Sample>>, v: Variant, w: u32) -> Opti
         .filter(|s| !s.is_empty())
 }
 
+/// `envoy_verify`: whether mesh-authz checked signatures with Envoy's `verify_signature` (the
+/// new-token target assumes it).
 pub fn figures(
     results: &BTreeMap<Case, Vec<Sample>>,
     summaries: &[CaseSummary],
+    envoy_verify: Option<bool>,
 ) -> (Figures, Vec<Derived>) {
     let mut f = Figures::default();
     for s in summaries {
@@ -203,6 +215,9 @@ pub fn figures(
         f.ratios.insert(key("error_ratio"), s.error_ratio);
         if let Some(h) = s.hit_ratio {
             f.ratios.insert(key("hit_ratio"), h);
+        }
+        if let Some(h) = s.token_hit_ratio {
+            f.ratios.insert(key("token_hit_ratio"), h);
         }
         for (name, v) in &s.vs_passthrough {
             f.ratios.insert(key(&format!("{name}_vs_passthrough")), *v);
@@ -330,6 +345,7 @@ pub fn figures(
             "(reported)",
             |_| None,
         );
+        crate::jwt_summary::derive(results, w, envoy_verify, &mut f, &mut derived);
         if let (Some(h), Some(b)) = (get(Variant::Hit), get(Variant::Bypass)) {
             let diffs: Vec<f64> = h
                 .iter()
@@ -389,6 +405,7 @@ mod tests {
             path_cpu_us_per_req: cpu,
             callouts_per_req: callouts,
             hit_ratio: None,
+            token_hit_ratio: None,
             errors: 0,
             warmup_requests: 0,
             failures: BTreeMap::new(),
@@ -450,7 +467,7 @@ mod tests {
         let hit = s.iter().find(|c| c.variant == "hit").unwrap();
         assert!((hit.vs_passthrough["rps"] - 0.8).abs() < 1e-9);
         assert!((hit.vs_ext_authz["cpu"] - 0.33).abs() < 1e-9);
-        let (f, d) = figures(&r, &s);
+        let (f, d) = figures(&r, &s, None);
         assert!((f.ratios["hit_over_bypass_cpu@1w"] - 1.1).abs() < 1e-9);
         assert!((f.ratios["mixed_over_ext_authz_rps@1w"] - 1.75).abs() < 1e-9);
         assert!((f.absolute["hit_minus_bypass_cpu_us@1w"] - 9.0).abs() < 1e-9);
@@ -490,7 +507,7 @@ mod tests {
             vec![sample(1, 300.0, 90.0, 5.0, 1.0)],
         );
         let s = summarize(&r);
-        let (f, d) = figures(&r, &s);
+        let (f, d) = figures(&r, &s, None);
         assert!((f.ratios["mixed_2ms_over_passthrough_p50@1w"] - 1.2).abs() < 1e-9);
         assert!((f.ratios["ext_authz_2ms_over_passthrough_p50@1w"] - 5.0).abs() < 1e-9);
         assert!((f.ratios["mixed_2ms_over_ext_authz_2ms_path_cpu@1w"] - 60.0 / 90.0).abs() < 1e-9);

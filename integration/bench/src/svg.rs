@@ -16,6 +16,7 @@ fn color(variant: &str) -> &'static str {
         "passthrough" => "#9e9e9e",
         "lua" => "#e69f00",
         "ext_authz" => "#cc79a7",
+        v if v.starts_with("jwt_authn") => "#009e73",
         _ => "#0072b2",
     }
 }

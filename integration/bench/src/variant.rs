@@ -1,6 +1,8 @@
 //! The things measured side by side, and what each one needs: which bootstrap, which plugin JSON,
-//! which credentials the load sends, how long the auth service takes per check.
+//! which credentials the load sends, how long the auth service takes per check. The JWT variants'
+//! own knobs are in `jwt_variant`.
 
+use crate::jwt_variant::{self, Checker, JwtVariant, TokenLoad};
 use mesh_authz_integration::{envoy, paths, HarnessError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ pub enum Variant {
     Lua2ms,
     /// `ExtAuthz` with the 2 ms auth service.
     ExtAuthz2ms,
+    /// A JWT checker under one token load (`jwt_variant::JWT`).
+    Jwt(JwtVariant),
 }
 
 pub const ALL: [Variant; 7] = [
@@ -48,6 +52,12 @@ pub const AUTH_2MS: [Variant; 3] = [Variant::Mixed2ms, Variant::Lua2ms, Variant:
 /// What the 2 ms variants' auth service takes per check.
 pub const SLOW_AUTH: Duration = Duration::from_millis(2);
 
+/// The JWT variants, booted beside the others in `make bench` and `make bench-smoke` (`--cases
+/// jwt`); not in `all`, so `make bench-check` keeps its length.
+pub fn jwt() -> impl Iterator<Item = Variant> {
+    jwt_variant::JWT.into_iter().map(Variant::Jwt)
+}
+
 /// How the load picks its credential for each request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Credentials {
@@ -55,6 +65,8 @@ pub enum Credentials {
     One,
     /// One of `users` tokens, rank k drawn with weight 1/k^s.
     Zipf { users: usize, s: f64 },
+    /// Signed JWTs (`jwt_pool`), as the load says.
+    Jwt(TokenLoad),
 }
 
 /// Knobs of the mixed workload, so a run can say what hit ratio it was measured at.
@@ -92,12 +104,14 @@ impl Variant {
             Variant::Mixed2ms => "mixed_2ms",
             Variant::Lua2ms => "lua_2ms",
             Variant::ExtAuthz2ms => "ext_authz_2ms",
+            Variant::Jwt(j) => j.name(),
         }
     }
 
     pub fn parse(s: &str) -> Option<Variant> {
         ALL.into_iter()
             .chain(AUTH_2MS)
+            .chain(jwt())
             .find(|v| v.name() == s || v.name().replace('_', "-") == s)
     }
 
@@ -133,14 +147,28 @@ impl Variant {
             Variant::Mixed2ms => "mesh-authz, mixed, auth 2 ms",
             Variant::Lua2ms => "legacy Lua filter, auth 2 ms",
             Variant::ExtAuthz2ms => "native ext_authz, auth 2 ms",
+            Variant::Jwt(j) => j.label(),
         }
     }
 
     pub fn is_mesh_authz(self) -> bool {
-        matches!(
-            self.base(),
-            Variant::Bypass | Variant::Hit | Variant::CacheOff | Variant::Mixed
-        )
+        match self.base() {
+            Variant::Bypass | Variant::Hit | Variant::CacheOff | Variant::Mixed => true,
+            Variant::Jwt(j) => j.is_mesh_authz(),
+            _ => false,
+        }
+    }
+
+    /// Envoy's `jwt_authn` filter: its counters are read as mesh-authz's are.
+    pub fn is_jwt_authn(self) -> bool {
+        matches!(self, Variant::Jwt(j) if !j.is_mesh_authz())
+    }
+
+    pub fn jwt(self) -> Option<JwtVariant> {
+        match self {
+            Variant::Jwt(j) => Some(j),
+            _ => None,
+        }
     }
 
     pub fn credentials(self, mixed: &MixedWorkload) -> Credentials {
@@ -149,6 +177,7 @@ impl Variant {
                 users: mixed.users,
                 s: mixed.zipf_s,
             },
+            Variant::Jwt(j) => Credentials::Jwt(j.load),
             _ => Credentials::One,
         }
     }
@@ -160,19 +189,30 @@ impl Variant {
             Variant::Passthrough => root.join("integration/envoy/passthrough.yaml"),
             Variant::ExtAuthz => root.join("integration/envoy/ext-authz.yaml"),
             Variant::Lua => root.join("integration/envoy/legacy-lua.yaml"),
+            // The template: `jwt_authn::bootstrap` puts the run's keys in.
+            Variant::Jwt(j) if !j.is_mesh_authz() => root.join("integration/envoy/jwt-authn.yaml"),
             _ => paths::default_envoy_yaml(),
         }
     }
 
-    /// The mesh-authz plugin JSON: the checked-in one with this variant's changes.
+    /// The mesh-authz plugin JSON: the checked-in one with this variant's changes. `jwks`: the
+    /// run's key set, for the JWT variants.
     pub fn plugin_config(
         self,
         mixed: &MixedWorkload,
+        jwks: &str,
     ) -> Result<Option<serde_json::Value>, HarnessError> {
         if !self.is_mesh_authz() {
             return Ok(None);
         }
         let mut c = envoy::plugin_config_of(&paths::default_envoy_yaml())?;
+        // The checked-in config checks tokens (a `jwt` block in gate mode). The variants without
+        // JWT in their name run without it, so that they stay comparable with runs from before
+        // the token checks and with passthrough, Lua and ext_authz, none of which look at tokens;
+        // the JWT variants set their own.
+        if let Some(obj) = c.as_object_mut() {
+            obj.remove("jwt");
+        }
         let mut cache = serde_json::Map::new();
         if let Some(serde_json::Value::Object(m)) = c.get("cache") {
             cache = m.clone();
@@ -184,6 +224,20 @@ impl Variant {
             Variant::Mixed => {
                 cache.insert("allowTtlSeconds".into(), mixed.allow_ttl_seconds.into());
                 cache.insert("maxEntries".into(), mixed.max_entries.into());
+                set(&mut c, "cache", cache.into())?;
+            }
+            Variant::Jwt(j) => {
+                set(&mut c, "jwt", jwt_variant::plugin_jwt(j.checker, jwks))?;
+                if j.checker == Checker::Authenticate {
+                    // Tokens alone: nothing to call, so nothing configured to call.
+                    if let Some(obj) = c.as_object_mut() {
+                        obj.remove("authService");
+                    }
+                } else if j.load == TokenLoad::Zipf {
+                    // The mixed workload's decision cache, so that the two compare.
+                    cache.insert("allowTtlSeconds".into(), mixed.allow_ttl_seconds.into());
+                    cache.insert("maxEntries".into(), mixed.max_entries.into());
+                }
                 set(&mut c, "cache", cache.into())?;
             }
             _ => set(&mut c, "cache", cache.into())?,
@@ -210,9 +264,16 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for v in ALL.into_iter().chain(AUTH_2MS) {
+        for v in ALL.into_iter().chain(AUTH_2MS).chain(jwt()) {
             assert_eq!(Variant::parse(v.name()), Some(v));
         }
+        assert_eq!(
+            Variant::parse("jwt-gate-repeated"),
+            Some(Variant::Jwt(JwtVariant {
+                checker: Checker::Gate,
+                load: TokenLoad::Repeated
+            }))
+        );
         assert_eq!(Variant::parse("ext-authz"), Some(Variant::ExtAuthz));
         assert_eq!(Variant::parse("nope"), None);
     }
@@ -220,13 +281,39 @@ mod tests {
     #[test]
     fn plugin_configs_differ_where_they_should() {
         let m = MixedWorkload::default();
-        let bypass = Variant::Bypass.plugin_config(&m).unwrap().unwrap();
+        let keys = r#"{"keys":[]}"#;
+        let bypass = Variant::Bypass.plugin_config(&m, keys).unwrap().unwrap();
         assert_eq!(bypass["bypass"][0]["pathPrefix"], "/");
-        let off = Variant::CacheOff.plugin_config(&m).unwrap().unwrap();
+        let off = Variant::CacheOff.plugin_config(&m, keys).unwrap().unwrap();
         assert_eq!(off["cache"]["enabled"], false);
-        let mixed = Variant::Mixed.plugin_config(&m).unwrap().unwrap();
+        let mixed = Variant::Mixed.plugin_config(&m, keys).unwrap().unwrap();
         assert_eq!(mixed["cache"]["allowTtlSeconds"], 30);
-        assert!(Variant::ExtAuthz.plugin_config(&m).unwrap().is_none());
+        assert!(Variant::ExtAuthz.plugin_config(&m, keys).unwrap().is_none());
+        // The checked-in config has a `jwt` block; only the JWT variants keep one.
+        for v in ALL.into_iter().filter(|v| v.is_mesh_authz()) {
+            let c = v.plugin_config(&m, keys).unwrap().unwrap();
+            assert!(c.get("jwt").is_none(), "{}", v.name());
+            assert!(c.get("authService").is_some(), "{}", v.name());
+        }
+        let jwt = |checker, load| Variant::Jwt(JwtVariant { checker, load });
+        let gate = jwt(Checker::Gate, TokenLoad::Zipf)
+            .plugin_config(&m, keys)
+            .unwrap()
+            .unwrap();
+        assert_eq!(gate["jwt"]["mode"], "gate");
+        assert_eq!(gate["jwt"]["providers"][0]["jwks"]["inline"], keys);
+        assert_eq!(gate["cache"]["allowTtlSeconds"], 30);
+        assert!(gate.get("authService").is_some());
+        let authn = jwt(Checker::Authenticate, TokenLoad::New)
+            .plugin_config(&m, keys)
+            .unwrap()
+            .unwrap();
+        assert_eq!(authn["jwt"]["mode"], "authenticate");
+        assert!(authn.get("authService").is_none());
+        let native = jwt(Checker::JwtAuthnCached, TokenLoad::New);
+        assert!(native.plugin_config(&m, keys).unwrap().is_none());
+        assert!(native.is_jwt_authn() && !native.is_mesh_authz());
+        assert!(native.yaml().ends_with("integration/envoy/jwt-authn.yaml"));
     }
 
     #[test]
@@ -237,8 +324,8 @@ mod tests {
             assert_eq!(v.auth_latency(), SLOW_AUTH);
             assert_eq!(v.yaml(), v.base().yaml());
             assert_eq!(
-                v.plugin_config(&m).unwrap(),
-                v.base().plugin_config(&m).unwrap()
+                v.plugin_config(&m, "").unwrap(),
+                v.base().plugin_config(&m, "").unwrap()
             );
             assert_eq!(v.is_mesh_authz(), v.base().is_mesh_authz());
             assert!(!ALL.contains(&v));
