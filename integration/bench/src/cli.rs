@@ -29,7 +29,8 @@ Cases: VARIANT[@WORKERS], all[@WORKERS], jwt[@WORKERS] or auth2ms[@WORKERS], com
 variants: passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and mixed_2ms,
 lua_2ms, ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these
 three and passthrough); jwt: jwt_authn_*, jwt_authn_cached_*, jwt_gate_*, jwt_authenticate_*,
-each with *_new (a new RS256 token each request), *_repeated and *_zipf tokens.
+each with *_new (a new RS256 token each request), *_repeated and *_zipf tokens, and hit_jwt
+(hit with the repeated JWT as an unchecked bearer: jwt_gate_repeated's bytes, no token check).
 --jwt-tokens: new-token requests per window (full 10000, check 4000, smoke 1000; the warm-up
 takes a tenth, at least 200); --jwt-users: users of the JWT Zipf variants (full 20000). Each
 token is signed before the first measurement (about 1.5 ms of CPU each).
@@ -358,7 +359,7 @@ mod tests {
         };
         assert_eq!(a.rounds, 1);
         assert_eq!(a.duration, Duration::from_secs(3));
-        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7 + 12);
+        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7 + 13);
         assert_eq!(a.jwt, JwtWorkload::for_mode("smoke"));
         let Command::Run(a) = parse(&args("run --mode check")).unwrap() else {
             panic!()
@@ -376,7 +377,7 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(a.cases.len(), 13);
+        assert_eq!(a.cases.len(), 14);
         assert_eq!(
             (a.jwt.new_per_window, a.jwt.new_per_warmup, a.jwt.users),
             (5000, 500, 300)

@@ -195,8 +195,10 @@ fn run(a: &RunArgs) -> Result<bool, String> {
     let jwt_loads: Vec<jwt_variant::TokenLoad> = a
         .cases
         .iter()
-        .filter_map(|c| c.variant.jwt())
-        .map(|j| j.load)
+        .filter_map(|c| match c.variant.credentials(&a.mixed) {
+            variant::Credentials::Jwt(load) => Some(load),
+            _ => None,
+        })
         .collect();
     let pool = if jwt_loads.is_empty() {
         None

@@ -176,6 +176,7 @@ pub fn table(r: &Report, markdown: bool) -> String {
 /// Derived figures against the performance targets.
 pub fn derived(r: &Report) -> String {
     let mut out = String::new();
+    let width = r.derived.iter().map(|d| d.name.len()).max().unwrap_or(0);
     for d in &r.derived {
         let mark = match d.met {
             Some(true) => "met",
@@ -184,7 +185,7 @@ pub fn derived(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<50} {:>9.3}   target {:<22} {mark}",
+            "  {:<width$} {:>9.3}   target {:<22} {mark}",
             d.name, d.value, d.target
         );
     }

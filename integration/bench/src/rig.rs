@@ -241,7 +241,8 @@ impl Rig {
     fn token_for(&self, variant: Variant) -> &str {
         match variant.credentials(&self.mixed) {
             Credentials::Zipf { .. } => self.users.first().map(String::as_str).unwrap_or(TOKEN),
-            Credentials::One | Credentials::Jwt(_) => TOKEN,
+            Credentials::Jwt(_) => self.jwt.as_ref().map_or(TOKEN, |(p, _)| p.one.as_str()),
+            Credentials::One => TOKEN,
         }
     }
 

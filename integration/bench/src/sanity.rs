@@ -32,7 +32,7 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
         let (lo, hi, what) = match variant {
             Variant::Passthrough | Variant::Bypass => (0.0, 0.001, "no callout"),
             // One miss per worker and TTL at most.
-            Variant::Hit => (0.0, 0.01, "almost no callout (cache hits)"),
+            Variant::Hit | Variant::HitJwt => (0.0, 0.01, "almost no callout (cache hits)"),
             Variant::CacheOff
             | Variant::Lua
             | Variant::ExtAuthz

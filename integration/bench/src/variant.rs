@@ -33,6 +33,10 @@ pub enum Variant {
     ExtAuthz2ms,
     /// A JWT checker under one token load (`jwt_variant::JWT`).
     Jwt(JwtVariant),
+    /// `Hit` with the repeated JWT as its credential and no token checks: the request bytes of
+    /// `jwt_gate_repeated`, so that the difference between the two is the token check alone
+    /// (a JWT is some 500 bytes of header that Envoy parses and forwards whoever checks it).
+    HitJwt,
 }
 
 pub const ALL: [Variant; 7] = [
@@ -52,10 +56,13 @@ pub const AUTH_2MS: [Variant; 3] = [Variant::Mixed2ms, Variant::Lua2ms, Variant:
 /// What the 2 ms variants' auth service takes per check.
 pub const SLOW_AUTH: Duration = Duration::from_millis(2);
 
-/// The JWT variants, booted beside the others in `make bench` and `make bench-smoke` (`--cases
-/// jwt`); not in `all`, so `make bench-check` keeps its length.
+/// The JWT variants and `HitJwt`, booted beside the others in `make bench` and
+/// `make bench-smoke` (`--cases jwt`); not in `all`, so `make bench-check` keeps its length.
 pub fn jwt() -> impl Iterator<Item = Variant> {
-    jwt_variant::JWT.into_iter().map(Variant::Jwt)
+    jwt_variant::JWT
+        .into_iter()
+        .map(Variant::Jwt)
+        .chain(std::iter::once(Variant::HitJwt))
 }
 
 /// How the load picks its credential for each request.
@@ -105,6 +112,7 @@ impl Variant {
             Variant::Lua2ms => "lua_2ms",
             Variant::ExtAuthz2ms => "ext_authz_2ms",
             Variant::Jwt(j) => j.name(),
+            Variant::HitJwt => "hit_jwt",
         }
     }
 
@@ -148,12 +156,17 @@ impl Variant {
             Variant::Lua2ms => "legacy Lua filter, auth 2 ms",
             Variant::ExtAuthz2ms => "native ext_authz, auth 2 ms",
             Variant::Jwt(j) => j.label(),
+            Variant::HitJwt => "mesh-authz, cache hit, JWT bearer",
         }
     }
 
     pub fn is_mesh_authz(self) -> bool {
         match self.base() {
-            Variant::Bypass | Variant::Hit | Variant::CacheOff | Variant::Mixed => true,
+            Variant::Bypass
+            | Variant::Hit
+            | Variant::CacheOff
+            | Variant::Mixed
+            | Variant::HitJwt => true,
             Variant::Jwt(j) => j.is_mesh_authz(),
             _ => false,
         }
@@ -178,6 +191,7 @@ impl Variant {
                 s: mixed.zipf_s,
             },
             Variant::Jwt(j) => Credentials::Jwt(j.load),
+            Variant::HitJwt => Credentials::Jwt(TokenLoad::Repeated),
             _ => Credentials::One,
         }
     }
