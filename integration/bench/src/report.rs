@@ -230,6 +230,27 @@ mod tests {
         }
     }
 
+    /// The recorded JWT run (`make bench` limited to the JWT variants and their baselines).
+    #[test]
+    fn recorded_jwt_run_loads_with_its_figures() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let r = Report::load(&dir.join("results/jwt.json")).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let jwt = r.settings.jwt.as_ref().unwrap();
+        assert!(jwt.signatures.contains("verify_signature"));
+        for name in [
+            "jwt_authenticate_zipf_over_jwt_authn_zipf_cpu@1w",
+            "jwt_authenticate_new_over_jwt_authn_new_cpu@1w",
+        ] {
+            assert!(r.figures.ratios.contains_key(name), "{name}");
+        }
+        assert!(r
+            .figures
+            .absolute
+            .contains_key("jwt_gate_repeated_minus_hit_jwt_cpu_us@1w"));
+        assert_eq!(table(&r, true).lines().count(), r.cases.len() + 2);
+    }
+
     #[test]
     fn save_then_load_round_trips() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
