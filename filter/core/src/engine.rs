@@ -9,8 +9,9 @@ use crate::decision::{CalloutError, Decision, Outcome};
 use crate::flight::Sharing;
 use crate::host::{Host, Metric};
 use crate::jwt::checks::{Step, TokenChecks};
+use crate::jwt::config::Source;
 use crate::jwt::fetch::Fetch;
-use crate::jwt::{Mode as JwtMode, Removal};
+use crate::jwt::{JwtConfig, Mode as JwtMode, Removal};
 use crate::key::CacheKey;
 use crate::path::{self, DotSegment};
 use crate::reply::{self, Action, Label};
@@ -37,6 +38,10 @@ pub struct Authorizer {
     config: Config,
     cache: Option<RefCell<DecisionCache<Decision>>>,
     jwt: Option<TokenChecks>,
+    /// Gate mode, every place a token can be is in the decision key, and every token is
+    /// forwarded: a cached decision was made for these very tokens after they passed, and lives
+    /// no longer than their `exp`, so it is served before the token checks.
+    decision_first: bool,
 }
 
 impl Authorizer {
@@ -58,7 +63,17 @@ impl Authorizer {
             .jwt
             .as_ref()
             .map(|j| TokenChecks::new(j, envoy_verify, config.cache.map_or(0, |c| c.shared_slots)));
-        Authorizer { config, cache, jwt }
+        let decision_first = cache.is_some()
+            && config
+                .jwt
+                .as_ref()
+                .is_some_and(|j| tokens_in_key(&config, j));
+        Authorizer {
+            config,
+            cache,
+            jwt,
+            decision_first,
+        }
     }
 
     pub fn tokens(&self) -> Option<&TokenChecks> {
@@ -105,6 +120,17 @@ impl Authorizer {
             let Some(now_ms) = now else {
                 return done(Outcome::Error(CalloutError::NoKeys));
             };
+            let mut walked = None;
+            if self.decision_first {
+                let walk = match callout::walk(&self.config, req) {
+                    Ok(w) => w,
+                    Err(bad) => return done(Outcome::BadRequest(bad)),
+                };
+                if let Some(outcome) = self.cached(host, &walk.key, now_ms) {
+                    return done(outcome);
+                }
+                walked = Some(walk);
+            }
             match checks.step(host, jwt, &self.config.generation, req, now_ms) {
                 Step::NoToken => {}
                 Step::Valid {
@@ -126,6 +152,10 @@ impl Authorizer {
                 Step::AwaitKeys { provider, fetch } => {
                     return (Start::AwaitKeys { provider, fetch }, None)
                 }
+            }
+            if let Some(walk) = walked {
+                host.count(Metric::CacheMisses);
+                return (Start::Miss(walk, now, cap), removal);
             }
         }
         (self.lookup(host, req, now, cap), removal)
@@ -161,29 +191,35 @@ impl Authorizer {
             Ok(w) => w,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
-        let key = &walk.key;
-        if let Some(cache) = &self.cache {
+        if self.cache.is_some() {
             if now.is_none() {
                 now = host.now_ms().ok();
             }
-            let local = match (now, cache.try_borrow_mut()) {
-                (Some(now), Ok(mut c)) => c.get(key, now),
-                _ => None,
-            };
-            if let Some(decision) = local {
-                host.count(Metric::CacheHits);
-                log::trace!("{key:?} allowed or denied from this worker's cache");
-                return Start::Done(Outcome::Decided(decision));
-            }
-            if let Some(decision) = now.and_then(|now| self.shared_lookup(host, cache, key, now)) {
-                host.count(Metric::CacheHits);
-                host.count(Metric::SharedHits);
-                log::trace!("{key:?} decided from the shared cache level");
-                return Start::Done(Outcome::Decided(decision));
+            if let Some(outcome) = now.and_then(|now| self.cached(host, &walk.key, now)) {
+                return Start::Done(outcome);
             }
             host.count(Metric::CacheMisses);
         }
         Start::Miss(walk, now, cap)
+    }
+
+    /// A live decision for `key` from either level (a miss is not counted here).
+    fn cached(&self, host: &dyn Host, key: &CacheKey, now: u64) -> Option<Outcome> {
+        let cache = self.cache.as_ref()?;
+        let local = cache
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.get(key, now));
+        if let Some(decision) = local {
+            host.count(Metric::CacheHits);
+            log::trace!("{key:?} allowed or denied from this worker's cache");
+            return Some(Outcome::Decided(decision));
+        }
+        let decision = self.shared_lookup(host, cache, key, now)?;
+        host.count(Metric::CacheHits);
+        host.count(Metric::SharedHits);
+        log::trace!("{key:?} decided from the shared cache level");
+        Some(Outcome::Decided(decision))
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
@@ -336,6 +372,22 @@ impl Authorizer {
         }
         reply::action(&self.config, outcome)
     }
+}
+
+/// Whether every place a token is read from enters the decision key (a forwarded header, the
+/// forwarded `cookie`, the query of a forwarded path) and every provider forwards its token.
+fn tokens_in_key(config: &Config, jwt: &JwtConfig) -> bool {
+    let Some(auth) = &config.auth else {
+        return false;
+    };
+    let forwarded = |name: &str| auth.forward_headers.iter().any(|h| h == name);
+    jwt.mode == JwtMode::Gate
+        && jwt.providers.iter().all(|p| p.forward_token)
+        && jwt.sources.iter().all(|s| match s {
+            Source::Header { name, .. } => forwarded(name),
+            Source::Cookie(_) => forwarded("cookie"),
+            Source::Query(_) => auth.include_request_path,
+        })
 }
 
 #[cfg(test)]

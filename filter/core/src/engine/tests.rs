@@ -458,3 +458,59 @@ fn without_a_stale_window_an_expired_decision_never_serves() {
     let (v, _) = run(&a, &host, &h, Err(CalloutError::ServerError(500)));
     assert_eq!(v, Outcome::Error(CalloutError::ServerError(500)));
 }
+
+mod tokens {
+    //! Token checks before the decision cache, and the decision cache before the token checks.
+    use super::*;
+    use crate::jwt::testing::{claims, rsa, sign, two_providers, NOW};
+    use serde_json::json;
+
+    fn gate(forward: &[&str]) -> Authorizer {
+        let text = json!({
+            "authService": {"cluster": "c", "authority": "a", "forwardHeaders": forward},
+            "identityHeaders": ["x-user-id", "x-user-roles", "x-tenant-id"],
+            "jwt": two_providers("gate"),
+        });
+        Authorizer::new(Config::parse(text.to_string().as_bytes()).unwrap())
+    }
+
+    fn at_now() -> FakeHost {
+        let host = FakeHost::default();
+        host.now.set(NOW * 1000);
+        host
+    }
+
+    #[test]
+    fn a_decision_for_forwarded_tokens_is_served_before_the_token_checks() {
+        let bearer = format!("Bearer {}", sign(rsa(), &claims(json!({}))));
+        let h = vec![
+            (":method", b"GET".as_slice()),
+            (":path", b"/x"),
+            (":authority", b"app"),
+            ("authorization", bearer.as_bytes()),
+        ];
+        // The provider reads the authorization header, a cookie and the query: only with all
+        // three in the key does a decision hit prove the tokens passed.
+        let cases: [(&[&str], bool); 2] = [
+            (&["authorization", "cookie"], false),
+            (&["authorization"], true),
+        ];
+        for (forward, checked_again) in cases {
+            let a = gate(forward);
+            let host = at_now();
+            let (_, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
+            assert!(called, "{forward:?}: the first request calls out");
+            let (outcome, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
+            assert!(
+                !called && matches!(outcome, Outcome::Decided(_)),
+                "{forward:?}"
+            );
+            assert_eq!(host.count_of(Metric::JwtVerified), 1, "{forward:?}");
+            assert_eq!(
+                host.count_of(Metric::JwtCacheHits),
+                usize::from(checked_again),
+                "{forward:?}: the token checked again on the second request"
+            );
+        }
+    }
+}
