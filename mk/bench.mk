@@ -1,5 +1,5 @@
 # The latency benchmark and its CI gate (issue 4); see integration/bench/README.md.
-#   make bench                 full run, all seven variants: table, JSON + SVG in integration/bench/results/
+#   make bench                 full run, all variants and the JWT ones: table, JSON + SVG in integration/bench/results/
 #   make bench WORKERS=2       the same with 2 Envoy workers (BENCH_ARGS="--cases all@1,all@2" for both)
 #   make bench-check           shorter run, ratios checked against integration/bench/budgets.json
 #   make bench-smoke           a few seconds a variant: the machinery works (no gate on numbers)
