@@ -91,6 +91,11 @@ fn token_problem(c: &CaseSummary, j: JwtVariant) -> Option<String> {
     }
     let (lo, hi, what) = match j.load {
         TokenLoad::New => (0.0, 0.01, "each token checked (never seen before)"),
+        // Gate mode serves the decision cached for these very tokens before the token checks:
+        // a repeated token is checked once, then never again.
+        TokenLoad::Repeated if j.checker == Checker::Gate && c.token_hit_ratio.is_none() => {
+            return None
+        }
         TokenLoad::Repeated => (0.99, 1.0, "the token answered from the token cache"),
         TokenLoad::Zipf => return None,
     };
@@ -166,6 +171,8 @@ mod tests {
             jwt("jwt_authn_cached_repeated", 0.0, Some(1.0)),
             jwt("jwt_gate_new", 1.0, Some(0.0)),
             jwt("jwt_gate_repeated", 0.0, Some(1.0)),
+            // Answered by the decision cache before any token check.
+            jwt("jwt_gate_repeated", 0.0, None),
             jwt("jwt_gate_zipf", 0.3, Some(0.8)),
             jwt("jwt_authenticate_new", 0.0, Some(0.005)),
             jwt("jwt_authenticate_zipf", 0.0, Some(0.9)),
