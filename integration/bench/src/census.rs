@@ -183,6 +183,55 @@ pub fn run() -> Result<Vec<PathCost>, String> {
         host_buffers: c.host_buffers.saturating_sub(mc.host_buffers),
     };
     out.push(cost("waiter", (e - me, waiter, a.saturating_sub(ma)), 1));
+    out.extend(tokens()?);
+    Ok(out)
+}
+
+/// Authenticate mode (`claimHeaders` `sub`, no auth service): a token seen for the first time
+/// (its signature checked in the VM: the fake host has no `verify_signature`) and the same token
+/// again (from the verified-token cache).
+fn tokens() -> Result<Vec<PathCost>, String> {
+    use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind};
+    let mut issuer = Issuer::new("https://id.example.com");
+    issuer
+        .add_key(KeyKind::Ed25519, "ed-1")
+        .map_err(|e| format!("census: {e}"))?;
+    let config = serde_json::json!({
+        "identityHeaders": ["x-user-id", "x-user-roles", "x-tenant-id"],
+        "jwt": {"mode": "authenticate", "providers": [{
+            "name": "corp", "issuer": "https://id.example.com", "algorithms": ["EdDSA"],
+            "jwks": {"inline": issuer.jwks()}, "claimHeaders": {"sub": "x-user-id"},
+        }]},
+    })
+    .to_string();
+    let token = issuer
+        .token(&Claims::new().sub("alice").exp_in(3600))
+        .map_err(|e| format!("census: {e}"))?;
+    let h = FakeHost::with_config(&config);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    h.now_ms.set(now_ms);
+    on_context_create(ROOT, 0);
+    h.enter(ROOT);
+    if !on_configure(&h, ROOT, config.len()) {
+        return Err("census: the token configuration was refused".into());
+    }
+    for ctx in [50, 60] {
+        prepare(&h, ctx, "/items", &token);
+    }
+    let mut out = Vec::new();
+    for (path, ctx) in [("jwt-new", 50), ("jwt-hit", 60)] {
+        let mut flow = Flow::Pause;
+        let counted = measure(&h, 3, || {
+            flow = arrive(&h, ctx);
+            done(&h, ctx);
+        });
+        if flow != Flow::Continue {
+            return Err(format!("census: {path}: the token was not allowed"));
+        }
+        out.push(cost(path, counted, 1));
+    }
     Ok(out)
 }
 
@@ -215,5 +264,8 @@ mod tests {
         assert!(miss.vm_entries == 4 && hit.vm_entries == 3 && waiter.vm_entries == 3);
         assert!(waiter.hostcalls < miss.hostcalls);
         assert!(table(&costs).contains("waiter"));
+        let (new, again) = (by("jwt-new"), by("jwt-hit"));
+        assert!(again.allocations < new.allocations, "{again:?} vs {new:?}");
+        assert_eq!(again.vm_entries, 3);
     }
 }
