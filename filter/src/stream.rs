@@ -395,7 +395,12 @@ fn carry_out(
     let host = crate::host::ProxyHost { calls: h, metrics };
     match authz.conclude(&host, outcome) {
         Action::Continue { identity } => {
-            if authz.config().jwt.is_some() {
+            if authz
+                .config()
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.removes_tokens())
+            {
                 if let Err(why) = remove_token(h, ctx) {
                     return fail_closed(h, ctx, why);
                 }

@@ -77,6 +77,13 @@ fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     panic!("{what}: not within {limit:?}");
 }
 
+/// Waits until `token` is allowed: the JWKS fetched at start has landed.
+fn until_keys(s: &Stack, token: &str) {
+    eventually("the first JWKS", Duration::from_secs(5), || {
+        s.send(&Request::get("/warm").bearer(token)).unwrap().status == 200
+    });
+}
+
 #[test]
 fn gate_mode_refuses_every_bad_token_without_a_callout() {
     let p = require_prerequisites!();
@@ -87,9 +94,7 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
     builder.options.component_log_level = Some("wasm:debug".into());
     let s = gate(builder, &i.jwks(), json!({}));
     let ok = token(&i, &claims());
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(&ok)).unwrap().status == 200
-    });
+    until_keys(&s, &ok);
     s.auth.reset();
     let huge = format!("{ok}{}", "A".repeat(8193 - ok.len()));
     let bad: Vec<(&str, String)> = vec![
@@ -245,9 +250,7 @@ fn authenticate_mode_makes_claims_the_identity_without_a_callout() {
             .claim("roles", json!(["reader", "writer"]))
             .claim("org", json!({"tenant": "acme", "n": 7})),
     );
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(&t)).unwrap().status == 200
-    });
+    until_keys(&s, &t);
     let r = s
         .send(
             &Request::get("/x")
@@ -305,9 +308,7 @@ fn a_new_kid_is_accepted_after_one_refetch() {
         json!({"jwks": remote(3600)}),
     );
     let old = token(&i, &claims().signed_by("rsa-1"));
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(&old)).unwrap().status == 200
-    });
+    until_keys(&s, &old);
     let fetched = s.auth.jwks_fetches();
     // The issuer rotates: the new key is published, tokens signed with it arrive.
     i.publish("rsa-2").unwrap();
@@ -375,9 +376,7 @@ fn a_decision_is_never_cached_past_its_token_exp() {
         json!({"clockSkewSeconds": 60}),
     );
     let warm = token(&i, &claims());
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(&warm)).unwrap().status == 200
-    });
+    until_keys(&s, &warm);
     let short = token(&i, &claims().exp_in(2));
     let calls = s.auth.calls();
     assert_eq!(

@@ -128,9 +128,11 @@ impl Gate {
             Some(r) => {
                 self.removals.insert(ctx, r);
             }
-            None => {
+            // A request decided again (after keys came) drops what an earlier pass planned.
+            None if !self.removals.is_empty() => {
                 self.removals.remove(&ctx);
             }
+            None => {}
         }
         let (walk, looked_up_ms, cap_ms) = match start {
             Start::Done(outcome) => {

@@ -103,7 +103,10 @@ impl TokenChecks {
         let key = token_key(generation, &token);
         let mut recheck = true;
         loop {
-            let generation_now = self.keys.borrow().generation();
+            // The keys are only borrowed mutably for a fetch's landing, never during a step.
+            let Ok(generation_now) = self.keys.try_borrow().map(|k| k.generation()) else {
+                return Step::NoKeys;
+            };
             let cached = self
                 .tokens
                 .try_borrow_mut()
@@ -115,10 +118,12 @@ impl TokenChecks {
                     v
                 }
                 None => {
-                    let shared_key = (self.shared_slots > 0).then(|| {
-                        let keys = self.keys.borrow();
-                        shared_tokens::key(generation, keys.fingerprint(), &token)
-                    });
+                    let shared_key = self
+                        .keys
+                        .try_borrow()
+                        .ok()
+                        .filter(|_| self.shared_slots > 0)
+                        .map(|keys| shared_tokens::key(generation, keys.fingerprint(), &token));
                     let from_shared = shared_key.and_then(|k| self.shared_get(host, &k, now_ms));
                     let v = match from_shared {
                         Some(v) => {

@@ -80,6 +80,13 @@ pub struct ClaimHeader {
     pub header: u8,
 }
 
+impl JwtConfig {
+    /// Whether some provider takes its token out before the upstream (`forwardToken: false`).
+    pub fn removes_tokens(&self) -> bool {
+        self.providers.iter().any(|p| !p.forward_token)
+    }
+}
+
 /// `has_auth_service`: whether the configuration has an `authService` (gate mode needs one).
 pub fn validate(
     raw: RawJwt,

@@ -17,9 +17,8 @@ use super::alg::Alg;
 use super::der;
 use super::jwks::{Material, PublicKey};
 use super::proto::{self, Value};
-use super::signature::{RustCrypto, SignatureCheck, Unavailable};
+use super::signature::{decoding_key, RustCrypto, SignatureCheck, Unavailable};
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
-use jsonwebtoken::DecodingKey;
 use std::borrow::Cow;
 
 /// The foreign function's name, as `proxy_call_foreign_function` takes it.
@@ -113,12 +112,10 @@ where
 /// Whether jsonwebtoken's RustCrypto backend can load the key: for EC, that the point is on the
 /// curve, which is also what BoringSSL checks.
 fn rust_crypto_loads(alg: Alg, material: &Material) -> bool {
-    let Material::Ec { x, y, .. } = material else {
+    if !matches!(material, Material::Ec { .. }) {
         return true;
-    };
-    let point = [&[0x04], x.as_slice(), y.as_slice()].concat();
-    (DEFAULT_PROVIDER.verifier_factory)(&alg.jsonwebtoken(), &DecodingKey::from_ec_der(&point))
-        .is_ok()
+    }
+    (DEFAULT_PROVIDER.verifier_factory)(&alg.jsonwebtoken(), &decoding_key(material)).is_ok()
 }
 
 #[cfg(test)]

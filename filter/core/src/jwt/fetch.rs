@@ -2,8 +2,8 @@
 //! shares about it. Pure decisions over the host's clock and shared data; the adapter dispatches.
 //!
 //! Every worker has its own VM, but a JWKS is fetched once per interval per Envoy: each issuer has
-//! one shared-data record (the last good document, when it was fetched, when a fetch was last
-//! attempted and when a refetch for an unknown `kid` last ran). A VM adopts a newer document from
+//! one shared-data record (when the last good document was fetched, when a fetch was last
+//! attempted and when a refetch for an unknown `kid` last ran) and the document beside it. A VM adopts a newer document from
 //! the record on its tick (or when a token needs it) and fetches only when the record is due and
 //! it won the compare-and-swap that claims the attempt.
 //!
@@ -22,9 +22,9 @@ pub const REFETCH_INTERVAL_MS: u64 = 30_000;
 pub const RETRY_MS: u64 = 5_000;
 mod record;
 
-use record::update;
 #[cfg(test)]
 use record::RECORD_PREFIX;
+use record::{document_name, encode_document, read_document, update};
 pub use record::{record_name, Record};
 
 /// Why a fetch is made: counted and logged differently, and only a refetch is rate-limited.
@@ -116,7 +116,7 @@ impl Fetcher {
             let Some((record, cas)) = self.read(host, provider) else {
                 continue;
             };
-            self.adopt(provider, &record, keys);
+            self.adopt(host, provider, &record, keys);
             let Some(s) = self.sources.get(provider).and_then(Option::as_ref) else {
                 continue;
             };
@@ -155,7 +155,7 @@ impl Fetcher {
         let Some((record, cas)) = self.read(host, provider) else {
             return KidPlan::Unknown;
         };
-        if self.adopt(provider, &record, keys) {
+        if self.adopt(host, provider, &record, keys) {
             return KidPlan::Recheck;
         }
         let (in_flight, local_refetch) = self
@@ -193,7 +193,7 @@ impl Fetcher {
     /// them. Whether it did.
     pub fn adopt_now(&mut self, host: &dyn Host, keys: &mut Keys, provider: usize) -> bool {
         match self.read(host, provider) {
-            Some((record, _)) => self.adopt(provider, &record, keys),
+            Some((record, _)) => self.adopt(host, provider, &record, keys),
             None => false,
         }
     }
@@ -243,11 +243,12 @@ impl Fetcher {
         host.count(Metric::JwksFetches);
         let changed = keys.replace(provider, set);
         s.adopted_ms = now;
+        // The document first, then the record that points at it.
+        let _ = host.shared_set(&document_name(&name), &encode_document(now, body), 0);
         update(host, &name, |r| Record {
             fetched_ms: now,
             attempt_ms: 0,
             failed_ms: 0,
-            body: body.to_vec(),
             ..r
         });
         Ok(changed)
@@ -270,15 +271,24 @@ impl Fetcher {
     }
 
     /// Takes the record's keys when they are newer than this VM's.
-    fn adopt(&mut self, provider: usize, record: &Record, keys: &mut Keys) -> bool {
+    fn adopt(
+        &mut self,
+        host: &dyn Host,
+        provider: usize,
+        record: &Record,
+        keys: &mut Keys,
+    ) -> bool {
         let Some(Some(s)) = self.sources.get_mut(provider) else {
             return false;
         };
-        if record.fetched_ms <= s.adopted_ms || record.body.is_empty() {
+        if record.fetched_ms <= s.adopted_ms {
             return false;
         }
+        let Some(document) = read_document(host, &s.name, record.fetched_ms) else {
+            return false;
+        };
         s.adopted_ms = record.fetched_ms;
-        match KeySet::parse(&record.body) {
+        match KeySet::parse(&document) {
             Ok((set, _)) => keys.replace(provider, set),
             Err(_) => false,
         }

@@ -35,22 +35,23 @@ impl SignatureCheck for RustCrypto {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, Unavailable> {
-        let decoding = match &key.material {
-            Material::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
-            Material::Ec { x, y, .. } => {
-                let mut point = Vec::with_capacity(1 + x.len() + y.len());
-                point.push(0x04);
-                point.extend_from_slice(x);
-                point.extend_from_slice(y);
-                DecodingKey::from_ec_der(&point)
-            }
-            Material::Ed25519 { x } => DecodingKey::from_ed_der(x),
-        };
+        let decoding = decoding_key(&key.material);
         // A key the backend cannot load (a point off the curve) verifies nothing.
         let Ok(verifier) = (DEFAULT_PROVIDER.verifier_factory)(&alg.jsonwebtoken(), &decoding)
         else {
             return Ok(false);
         };
         Ok(verifier.verify(message, &signature.to_vec()).is_ok())
+    }
+}
+
+/// The key as jsonwebtoken's RustCrypto backend takes it (EC: the uncompressed SEC1 point).
+pub(super) fn decoding_key(material: &Material) -> DecodingKey {
+    match material {
+        Material::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
+        Material::Ec { x, y, .. } => {
+            DecodingKey::from_ec_der(&[&[0x04], x.as_slice(), y.as_slice()].concat())
+        }
+        Material::Ed25519 { x } => DecodingKey::from_ed_der(x),
     }
 }

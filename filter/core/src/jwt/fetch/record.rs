@@ -1,19 +1,22 @@
-//! The shared-data record of one JWKS source, which every VM of an Envoy reads and writes.
+//! The shared-data record of one JWKS source, which every VM of an Envoy reads and writes: a few
+//! timestamps under the source's name (read on every tick, and by a request whose token needs
+//! keys, so it stays small) and the last good document apart (`document_name`), stamped with its
+//! `fetched_ms` and read only when it is newer than the VM's copy.
 
 use super::super::config::RemoteJwks;
 use super::super::jwks::MAX_JWKS_BYTES;
 use crate::host::Host;
 use crate::key::KeyBuilder;
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
 const WORDS: usize = 4;
-const RECORD_HEAD: usize = 1 + WORDS * 8;
-pub(super) const RECORD_PREFIX: &str = "mesh-authz/jwks/v1/";
+const RECORD_BYTES: usize = 1 + WORDS * 8;
+pub(super) const RECORD_PREFIX: &str = "mesh-authz/jwks/v2/";
 
 /// The shared record of one JWKS source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
-    /// When `body` was fetched (0: never).
+    /// When the document was fetched (0: never).
     pub fetched_ms: u64,
     /// When the attempt in flight started (0: none; one that never lands counts until its timeout).
     pub attempt_ms: u64,
@@ -21,12 +24,11 @@ pub struct Record {
     pub failed_ms: u64,
     /// When the last unknown-`kid` refetch started.
     pub refetch_ms: u64,
-    pub body: Vec<u8>,
 }
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(RECORD_HEAD + self.body.len());
+        let mut out = Vec::with_capacity(RECORD_BYTES);
         out.push(RECORD_VERSION);
         for v in [
             self.fetched_ms,
@@ -36,15 +38,13 @@ impl Record {
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        out.extend_from_slice(&self.body);
         out
     }
 
     /// `None` for a record of another version or a damaged one: then it is rewritten.
     pub fn decode(bytes: &[u8]) -> Option<Record> {
         let (&version, rest) = bytes.split_first()?;
-        let head = WORDS * 8;
-        if version != RECORD_VERSION || rest.len() < head || rest.len() - head > MAX_JWKS_BYTES {
+        if version != RECORD_VERSION || rest.len() != WORDS * 8 {
             return None;
         }
         let word = |i: usize| -> Option<u64> {
@@ -56,9 +56,28 @@ impl Record {
             attempt_ms: word(1)?,
             failed_ms: word(2)?,
             refetch_ms: word(3)?,
-            body: rest.get(head..)?.to_vec(),
         })
     }
+}
+
+/// The shared-data key of a source's last good document.
+pub fn document_name(record_name: &str) -> String {
+    format!("{record_name}/keys")
+}
+
+/// The document entry: the `fetched_ms` it was fetched at, then the document.
+pub fn encode_document(fetched_ms: u64, document: &[u8]) -> Vec<u8> {
+    [&fetched_ms.to_le_bytes()[..], document].concat()
+}
+
+/// The document fetched at `fetched_ms`, if the entry holds that one (a writer may be between
+/// writing the document and the record: then it is read at the next look).
+pub fn read_document(host: &dyn Host, record_name: &str, fetched_ms: u64) -> Option<Vec<u8>> {
+    let (bytes, _) = host.shared_get(&document_name(record_name)).ok()??;
+    let stamp = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let document = bytes.get(8..)?;
+    (stamp == fetched_ms && !document.is_empty() && document.len() <= MAX_JWKS_BYTES)
+        .then(|| document.to_vec())
 }
 
 /// The shared-data key of a source: the same cluster, authority and path share one record.

@@ -193,7 +193,6 @@ fn records_round_trip_and_damaged_ones_are_ignored() {
         attempt_ms: 2,
         failed_ms: 3,
         refetch_ms: 4,
-        body: b"{}".to_vec(),
     };
     assert_eq!(Record::decode(&r.encode()), Some(r.clone()));
     let bytes = r.encode();
@@ -215,4 +214,37 @@ fn records_round_trip_and_damaged_ones_are_ignored() {
     };
     assert_ne!(record_name(&a), record_name(&b));
     assert!(record_name(&a).starts_with(RECORD_PREFIX));
+}
+
+#[test]
+fn the_document_is_read_only_when_it_is_the_one_the_record_names() {
+    let shared = crate::host::fake::SharedData::default();
+    let mut a = Vm::new(&shared);
+    a.tick(T0);
+    a.fetcher.dispatched(0, true);
+    let body = jwks(&[ec(1)]);
+    a.land(Ok(body.as_bytes()), T0 + 100).unwrap();
+    let name = a.fetcher.sources[0].as_ref().unwrap().name.clone();
+    assert_eq!(
+        read_document(&a.host, &name, T0 + 100),
+        Some(body.clone().into_bytes())
+    );
+    // A writer between its document and its record: the document is not the record's yet.
+    a.host
+        .shared_set(
+            &document_name(&name),
+            &encode_document(T0 + 999, b"{\"keys\": []}"),
+            0,
+        )
+        .unwrap();
+    assert_eq!(read_document(&a.host, &name, T0 + 100), None);
+    let mut b = Vm::new(&shared);
+    assert!(
+        !b.fetcher.adopt_now(&b.host, &mut b.keys, 0),
+        "nothing half-written is adopted"
+    );
+    assert!(b.keys.get(0).is_none());
+    // The record is small: the document is not in it.
+    let (record, _) = a.host.shared_get(&name).unwrap().unwrap();
+    assert!(record.len() < 64, "{} bytes", record.len());
 }
