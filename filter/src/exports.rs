@@ -60,9 +60,9 @@ pub extern "C" fn proxy_on_tick(root_id: u32) {
 pub extern "C" fn proxy_on_request_headers(
     context_id: u32,
     _num_headers: usize,
-    _end_of_stream: u32,
+    end_of_stream: u32,
 ) -> Flow {
-    stream::on_request_headers(&Abi, context_id)
+    stream::on_request_headers(&Abi, context_id, end_of_stream != 0)
 }
 
 #[no_mangle]

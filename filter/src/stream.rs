@@ -12,7 +12,7 @@ use crate::hostcalls::Hostcalls;
 use crate::root::Root;
 use crate::vm;
 use mesh_authz_core::decision::CalloutError;
-use mesh_authz_core::flow::{CallOut, Landed, Next};
+use mesh_authz_core::flow::{CallOut, Landed, Next, Rerun, Waiter};
 use mesh_authz_core::jwt::Removal;
 use mesh_authz_core::reply;
 use mesh_authz_core::request::RequestHead;
@@ -44,19 +44,20 @@ fn with_root<R>(ctx: u32, f: impl FnOnce(u32, &mut Root) -> R) -> Option<R> {
     .flatten()
 }
 
-pub fn on_request_headers(h: &impl Hostcalls, ctx: u32) -> Flow {
+/// `headers_only`: the host said the headers end the stream.
+pub fn on_request_headers(h: &impl Hostcalls, ctx: u32, headers_only: bool) -> Flow {
     crate::log::context(ctx);
-    run_headers(h, ctx, false)
+    run_headers(h, Rerun { ctx, headers_only }, false)
 }
 
 /// Requests that waited for keys (the effective context is moved to each): decided again on the
 /// keys there are now. The effective context is left on the last of them.
-pub fn run_again(h: &impl Hostcalls, ctxs: &[u32]) {
-    for &ctx in ctxs {
-        crate::log::context(ctx);
-        match h.set_effective_context(ctx) {
+pub fn run_again(h: &impl Hostcalls, reruns: &[Rerun]) {
+    for r in reruns {
+        crate::log::context(r.ctx);
+        match h.set_effective_context(r.ctx) {
             Ok(()) => {
-                run_headers(h, ctx, true);
+                run_headers(h, *r, true);
             }
             Err(s) => log::debug!("request gone before its keys came ({s})"),
         }
@@ -64,7 +65,8 @@ pub fn run_again(h: &impl Hostcalls, ctxs: &[u32]) {
 }
 
 /// The request's headers through the gate; `resume`: the request is paused (it waited for keys).
-fn run_headers(h: &impl Hostcalls, ctx: u32, resume: bool) -> Flow {
+fn run_headers(h: &impl Hostcalls, request: Rerun, resume: bool) -> Flow {
+    let ctx = request.ctx;
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => return fail_closed(h, ctx, format_args!("could not read request headers ({s})")),
@@ -79,7 +81,7 @@ fn run_headers(h: &impl Hostcalls, ctx: u32, resume: bool) -> Flow {
             )
         }
     };
-    let req = RequestHead::new(&headers);
+    let req = RequestHead::new(&headers).ending(request.headers_only);
     let planned = with_root(ctx, |root_id, root| {
         let host = root.host(h);
         let plan = root.gate.request_headers(&host, ctx, &req).ok()?;
@@ -275,8 +277,8 @@ pub fn on_callout_answer(
         }
     }
     for waiter in ask_again {
-        crate::log::context(waiter);
-        match h.set_effective_context(waiter) {
+        crate::log::context(waiter.ctx);
+        match h.set_effective_context(waiter.ctx) {
             Ok(()) => ask_again_for(h, root_id, waiter, metrics, &authz),
             Err(s) => log::debug!("request gone before its answer ({s})"),
         }
@@ -288,10 +290,11 @@ pub fn on_callout_answer(
 fn ask_again_for(
     h: &impl Hostcalls,
     root_id: u32,
-    ctx: u32,
+    waiter: Waiter,
     metrics: Metrics,
     authz: &Rc<Authorizer>,
 ) {
+    let ctx = waiter.ctx;
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => {
@@ -311,7 +314,7 @@ fn ask_again_for(
         }
     };
     let req = RequestHead::new(&headers);
-    let next = with_root(ctx, |_, root| root.gate.retry(authz, &req));
+    let next = with_root(ctx, |_, root| root.gate.retry(authz, waiter, &req));
     match next {
         Some(Next::CallOut(call)) => {
             dispatch(h, root_id, ctx, metrics, call, true);

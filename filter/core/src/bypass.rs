@@ -1,8 +1,11 @@
 //! Bypass rules: requests that go on without a callout (health checks, CORS preflight).
 //! A rule's fields must all match. Path prefixes match whole segments (see `path::RequestPath`).
 //! `corsPreflight` matches only a real preflight: `OPTIONS` with `origin` and
-//! `access-control-request-method`. A plain `OPTIONS` is an ordinary request that a handler which
-//! ignores the method would serve, so it is checked like any other.
+//! `access-control-request-method`, whose headers end the stream (no body: no `content-length`
+//! above 0, no `transfer-encoding`) and that carries no method-override header. A plain `OPTIONS`,
+//! or a preflight-shaped one with a body or an override, is an ordinary request that a handler
+//! which ignores the method (or honours the override) would serve, so it is checked like any
+//! other.
 
 use crate::error::ConfigError;
 use crate::path::{self, RequestPath};
@@ -79,9 +82,28 @@ impl BypassRule {
     }
 }
 
+/// Headers a framework may read as the request's real method (Express's `method-override`,
+/// Rails, Symfony, Google's APIs): a preflight never carries one.
+const METHOD_OVERRIDES: [&str; 4] = [
+    "x-http-method-override",
+    "x-method-override",
+    "x-http-method",
+    "x-original-method",
+];
+
 fn is_cors_preflight(method: &str, req: &RequestHead<'_>) -> bool {
     let present = |name| req.first(name).is_some_and(|v| !v.is_empty());
-    method == "OPTIONS" && present("origin") && present("access-control-request-method")
+    let bodiless = req.headers_only()
+        && req.first("transfer-encoding").is_none()
+        && req
+            .values("content-length")
+            .all(|v| v.trim_ascii().iter().all(|b| *b == b'0') && !v.trim_ascii().is_empty());
+    let overridden = METHOD_OVERRIDES.iter().any(|h| req.first(h).is_some());
+    method == "OPTIONS"
+        && present("origin")
+        && present("access-control-request-method")
+        && bodiless
+        && !overridden
 }
 
 #[cfg(test)]
@@ -92,8 +114,13 @@ mod tests {
         BypassRule::new("bypass[0]", p, m, cors).unwrap()
     }
 
+    /// A request whose headers end the stream, as a real preflight's do.
     fn matches(r: &BypassRule, headers: &[(&str, &[u8])]) -> bool {
-        let req = RequestHead::new(headers);
+        matches_ending(r, headers, true)
+    }
+
+    fn matches_ending(r: &BypassRule, headers: &[(&str, &[u8])], headers_only: bool) -> bool {
+        let req = RequestHead::new(headers).ending(headers_only);
         let path = req.path().map(|p| path::check(p).unwrap());
         r.matches(&req, path.as_ref())
     }
@@ -170,12 +197,52 @@ mod tests {
         for (i, (h, want)) in cases.iter().enumerate() {
             assert_eq!(matches(&cors, h), *want, "case {i}");
         }
+        assert!(
+            !matches_ending(&cors, &[OPTIONS, PATH, O, ACRM], false),
+            "a body follows"
+        );
         let under_api = rule(Some("/api"), None, true);
         assert!(matches(&under_api, &[OPTIONS, PATH, O, ACRM]));
         assert!(!matches(
             &under_api,
             &[OPTIONS, (":path", b"/admin"), O, ACRM]
         ));
+    }
+
+    #[test]
+    fn a_preflight_that_carries_a_request_is_checked() {
+        const PREFLIGHT: [(&str, &[u8]); 4] = [
+            (":method", b"OPTIONS"),
+            (":path", b"/api/x"),
+            ("origin", b"https://app.example"),
+            ("access-control-request-method", b"POST"),
+        ];
+        let cors = rule(None, None, true);
+        let with = |extra: (&'static str, &'static [u8])| {
+            let mut h = PREFLIGHT.to_vec();
+            h.push(extra);
+            h
+        };
+        let cases: &[((&str, &[u8]), bool)] = &[
+            (("content-length", b"0"), true),
+            (("content-length", b" 0 "), true),
+            (("content-length", b"5"), false),
+            (("content-length", b""), false),
+            (("transfer-encoding", b"chunked"), false),
+            (("x-http-method-override", b"DELETE"), false),
+            (("x-method-override", b"DELETE"), false),
+            (("x-http-method", b"DELETE"), false),
+            (("x-original-method", b"DELETE"), false),
+            (("x-http-method-override", b""), false),
+            (("accept", b"*/*"), true),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(matches(&cors, &with(*extra)), *want, "{extra:?}");
+        }
+        // Two content-length values: each must say 0.
+        let mut two = with(("content-length", b"0"));
+        two.push(("content-length", b"7"));
+        assert!(!matches(&cors, &two));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use crate::cache::DecisionCache;
 use crate::callout::{self, BadRequest, Walk};
-use crate::config::Config;
-use crate::decision::{CalloutError, Decision, Outcome};
+use crate::config::{Config, ErrorPolicy};
+use crate::decision::{CalloutError, Cause, Decision, Outcome};
 use crate::flight::Sharing;
 use crate::host::{Host, Metric};
 use crate::jwt::checks::{Step, TokenChecks};
@@ -33,6 +33,10 @@ pub enum Start<'r> {
         fetch: Option<Fetch>,
     },
 }
+
+/// The cap of a decision made for a token that could not be checked: before any clock reading, so
+/// that nothing is cached or served stale for it.
+pub const UNCHECKED_CAP_MS: u64 = 0;
 
 pub struct Authorizer {
     config: Config,
@@ -117,21 +121,24 @@ impl Authorizer {
         }
         if let (Some(checks), Some(jwt)) = (&self.jwt, &self.config.jwt) {
             now = host.now_ms().ok();
-            let Some(now_ms) = now else {
-                return done(Outcome::Error(CalloutError::NoKeys));
-            };
             let mut walked = None;
-            if self.decision_first {
-                let walk = match callout::walk(&self.config, req) {
-                    Ok(w) => w,
-                    Err(bad) => return done(Outcome::BadRequest(bad)),
-                };
-                if let Some(outcome) = self.cached(host, &walk.key, now_ms) {
-                    return done(outcome);
+            let step = match now {
+                None => Step::NoKeys,
+                Some(now_ms) => {
+                    if self.decision_first {
+                        let walk = match callout::walk(&self.config, req) {
+                            Ok(w) => w,
+                            Err(bad) => return done(Outcome::BadRequest(bad)),
+                        };
+                        if let Some(outcome) = self.cached(host, &walk.key, now_ms) {
+                            return done(outcome);
+                        }
+                        walked = Some(walk);
+                    }
+                    checks.step(host, jwt, &self.config.generation, req, now_ms)
                 }
-                walked = Some(walk);
-            }
-            match checks.step(host, jwt, &self.config.generation, req, now_ms) {
+            };
+            match step {
                 Step::NoToken => {}
                 Step::Valid {
                     identity,
@@ -148,7 +155,18 @@ impl Authorizer {
                     host.count(Metric::JwtRejected);
                     return done(Outcome::Unauthenticated { presented });
                 }
-                Step::NoKeys => return done(Outcome::Error(CalloutError::NoKeys)),
+                Step::NoKeys => {
+                    // A token that could not be checked never skips the auth service. With
+                    // onError.jwks allow (gate mode only: authenticate mode refuses it at load)
+                    // the service decides, and nothing about the token is trusted: its `exp` is
+                    // the client's word, so the decision is neither cached nor served stale.
+                    let allow = self.config.on_error.policy(Cause::Jwks) == ErrorPolicy::Allow;
+                    if jwt.mode == JwtMode::Authenticate || !allow {
+                        return done(Outcome::Error(CalloutError::NoKeys));
+                    }
+                    log::debug!("token not checked (its issuer's keys are missing): asking the auth service, decision not cached");
+                    cap = Some(UNCHECKED_CAP_MS);
+                }
                 Step::AwaitKeys { provider, fetch } => {
                     return (Start::AwaitKeys { provider, fetch }, None)
                 }
@@ -246,18 +264,8 @@ impl Authorizer {
     ) -> (Outcome, Sharing) {
         let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
             Ok(j) => j,
-            Err(e) => {
-                // A decision that expired a little ago beats onError (stale-if-error); both are
-                // the same for every request waiting on this key.
-                let outcome = match now.and_then(|now| self.stale(host, key, now)) {
-                    Some(d) => {
-                        log::debug!("{key:?}: the auth service failed ({}); serving the expired decision (cache.staleIfErrorSeconds)", e.cause().name());
-                        Outcome::Stale(d, e)
-                    }
-                    None => Outcome::Error(e),
-                };
-                return (outcome, Sharing::All);
-            }
+            // The same for every request waiting on this key.
+            Err(e) => return (self.failed(host, key, e, now, cap_ms), Sharing::All),
         };
         let sharing = if judged.shareable {
             Sharing::All
@@ -276,6 +284,28 @@ impl Authorizer {
             }
         }
         (Outcome::Decided(decision), sharing)
+    }
+
+    /// No decision came for `key` (the callout failed, or was never dispatched): a decision that
+    /// expired less than `staleIfErrorSeconds` ago beats onError (stale-if-error), except past
+    /// `cap_ms` (the request's token's `exp`: a stale decision never outlives the token it was
+    /// made for).
+    pub fn failed(
+        &self,
+        host: &dyn Host,
+        key: &CacheKey,
+        error: CalloutError,
+        now: Option<u64>,
+        cap_ms: Option<u64>,
+    ) -> Outcome {
+        let live = |now: &u64| cap_ms.is_none_or(|cap| *now < cap);
+        match now.filter(live).and_then(|now| self.stale(host, key, now)) {
+            Some(d) => {
+                log::debug!("{key:?}: no decision from the auth service ({}); serving the expired decision (cache.staleIfErrorSeconds)", error.cause().name());
+                Outcome::Stale(d, error)
+            }
+            None => Outcome::Error(error),
+        }
     }
 
     /// A decision for `key` that expired less than `staleIfErrorSeconds` ago, from either level.

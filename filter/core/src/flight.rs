@@ -22,10 +22,24 @@ pub enum Sharing {
     OpenerOnly,
 }
 
+/// A request waiting on a flight, with what its own callout would carry if it must ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiter {
+    pub ctx: u32,
+    /// Its decision must not be cached past this (its token's `exp`).
+    pub cap_ms: Option<u64>,
+}
+
+/// A callout in flight: everything known about it lives here, so that no path that lands,
+/// leaves or asks again can lose part of it.
 pub struct Flight<O> {
     pub key: CacheKey,
     pub owner: O,
-    pub waiters: Vec<u32>,
+    pub waiters: Vec<Waiter>,
+    /// When it was dispatched (`None`: no clock), for `callout_duration_ms`.
+    pub started_ms: Option<u64>,
+    /// Its decision is not cached past this (the opener's token's `exp`).
+    pub cap_ms: Option<u64>,
     /// The request the callout was made for.
     opener: u32,
     shared: bool,
@@ -33,12 +47,27 @@ pub struct Flight<O> {
 
 impl<O> Flight<O> {
     /// (the waiters that get the answer, the waiters that must ask the auth service themselves).
-    pub fn recipients(&self, sharing: Sharing) -> (Vec<u32>, Vec<u32>) {
+    pub fn recipients(&self, sharing: Sharing) -> (Vec<u32>, Vec<Waiter>) {
         match sharing {
-            Sharing::All => (self.waiters.clone(), Vec::new()),
-            Sharing::OpenerOnly => self.waiters.iter().partition(|w| **w == self.opener),
+            Sharing::All => (self.waiters.iter().map(|w| w.ctx).collect(), Vec::new()),
+            Sharing::OpenerOnly => {
+                let (opener, others): (Vec<Waiter>, Vec<Waiter>) =
+                    self.waiters.iter().partition(|w| w.ctx == self.opener);
+                (opener.into_iter().map(|w| w.ctx).collect(), others)
+            }
         }
     }
+}
+
+/// What a new flight is opened with.
+pub struct Opening<O> {
+    pub key: CacheKey,
+    pub owner: O,
+    pub opener: Waiter,
+    pub started_ms: Option<u64>,
+    /// Later requests with the same key may join (false when caching is off, where every
+    /// request must be checked on its own).
+    pub shared: bool,
 }
 
 pub struct Flights<O> {
@@ -64,31 +93,32 @@ impl<O> Flights<O> {
         self.by_key.get(key).copied()
     }
 
-    /// Records a dispatched callout and its first waiter. `shared`: later requests with the same key
-    /// may join (false when caching is off, where every request must be checked on its own).
-    pub fn open(&mut self, token: u32, key: CacheKey, owner: O, waiter: u32, shared: bool) {
-        if shared {
-            self.by_key.insert(key, token);
+    /// Records a dispatched callout and its first waiter.
+    pub fn open(&mut self, token: u32, o: Opening<O>) {
+        if o.shared {
+            self.by_key.insert(o.key, token);
         }
-        self.by_waiter.insert(waiter, token);
+        self.by_waiter.insert(o.opener.ctx, token);
         self.by_token.insert(
             token,
             Flight {
-                key,
-                owner,
-                waiters: vec![waiter],
-                opener: waiter,
-                shared,
+                key: o.key,
+                owner: o.owner,
+                waiters: vec![o.opener],
+                started_ms: o.started_ms,
+                cap_ms: o.opener.cap_ms,
+                opener: o.opener.ctx,
+                shared: o.shared,
             },
         );
     }
 
     /// Adds a waiter to a flight; false when it has already landed.
-    pub fn join(&mut self, token: u32, waiter: u32) -> bool {
+    pub fn join(&mut self, token: u32, waiter: Waiter) -> bool {
         match self.by_token.get_mut(&token) {
             Some(f) => {
                 f.waiters.push(waiter);
-                self.by_waiter.insert(waiter, token);
+                self.by_waiter.insert(waiter.ctx, token);
                 true
             }
             None => false,
@@ -99,7 +129,7 @@ impl<O> Flights<O> {
     pub fn land(&mut self, token: u32) -> Option<Flight<O>> {
         let flight = self.by_token.remove(&token)?;
         for w in &flight.waiters {
-            self.by_waiter.remove(w);
+            self.by_waiter.remove(&w.ctx);
         }
         if flight.shared && self.by_key.get(&flight.key) == Some(&token) {
             self.by_key.remove(&flight.key);
@@ -114,7 +144,7 @@ impl<O> Flights<O> {
             return;
         };
         if let Some(f) = self.by_token.get_mut(&token) {
-            f.waiters.retain(|w| *w != waiter);
+            f.waiters.retain(|w| w.ctx != waiter);
         }
     }
 
@@ -145,16 +175,37 @@ mod tests {
         CacheKey([n; 32])
     }
 
+    fn w(ctx: u32) -> Waiter {
+        Waiter { ctx, cap_ms: None }
+    }
+
+    fn open<O>(f: &mut Flights<O>, token: u32, key: CacheKey, owner: O, opener: u32, shared: bool) {
+        f.open(
+            token,
+            Opening {
+                key,
+                owner,
+                opener: w(opener),
+                started_ms: None,
+                shared,
+            },
+        );
+    }
+
+    fn ctxs(f: &Flight<impl Sized>) -> Vec<u32> {
+        f.waiters.iter().map(|w| w.ctx).collect()
+    }
+
     #[test]
     fn later_requests_join_the_first_callout() {
         let mut f = Flights::default();
         assert_eq!(f.find(&k(1)), None);
-        f.open(7, k(1), "cfg", 100, true);
+        open(&mut f, 7, k(1), "cfg", 100, true);
         assert_eq!(f.find(&k(1)), Some(7));
-        assert!(f.join(7, 101));
-        assert!(f.join(7, 102));
+        assert!(f.join(7, w(101)));
+        assert!(f.join(7, w(102)));
         let landed = f.land(7).unwrap();
-        assert_eq!(landed.waiters, [100, 101, 102]);
+        assert_eq!(ctxs(&landed), [100, 101, 102]);
         assert_eq!(f.waiting(), 0, "landing ends every wait");
         assert_eq!(landed.owner, "cfg");
         assert_eq!(f.find(&k(1)), None, "the next miss calls out again");
@@ -164,7 +215,7 @@ mod tests {
     #[test]
     fn unshared_flights_are_not_found() {
         let mut f = Flights::default();
-        f.open(7, k(1), (), 100, false);
+        open(&mut f, 7, k(1), (), 100, false);
         assert_eq!(f.find(&k(1)), None);
         assert!(f.land(7).is_some());
     }
@@ -172,8 +223,8 @@ mod tests {
     #[test]
     fn a_waiter_that_leaves_leaves_nothing_behind() {
         let mut f = Flights::default();
-        f.open(7, k(1), (), 100, true);
-        f.join(7, 101);
+        open(&mut f, 7, k(1), (), 100, true);
+        f.join(7, w(101));
         assert!(f.is_waiting(100) && f.is_waiting(101));
         f.leave(100);
         assert_eq!(f.waiting(), 1);
@@ -181,7 +232,7 @@ mod tests {
         f.leave(101);
         assert_eq!(f.waiting(), 0);
         // The callout itself goes on; when it lands nobody is resumed and the maps are empty.
-        assert_eq!(f.land(7).unwrap().waiters, Vec::<u32>::new());
+        assert_eq!(ctxs(&f.land(7).unwrap()), Vec::<u32>::new());
         assert_eq!((f.in_flight(), f.find(&k(1))), (0, None));
         f.leave(100); // late: harmless
     }
@@ -189,15 +240,15 @@ mod tests {
     #[test]
     fn joining_a_landed_flight_fails() {
         let mut f: Flights<()> = Flights::default();
-        assert!(!f.join(9, 1));
+        assert!(!f.join(9, w(1)));
     }
 
     #[test]
     fn an_answer_for_one_client_goes_to_its_opener_only() {
         let mut f = Flights::default();
-        f.open(7, k(1), (), 100, true);
-        f.join(7, 101);
-        f.join(7, 102);
+        open(&mut f, 7, k(1), (), 100, true);
+        f.join(7, w(101));
+        f.join(7, w(102));
         let landed = f.land(7).unwrap();
         assert_eq!(
             landed.recipients(Sharing::All),
@@ -205,13 +256,16 @@ mod tests {
         );
         assert_eq!(
             landed.recipients(Sharing::OpenerOnly),
-            (vec![100], vec![101, 102])
+            (vec![100], vec![w(101), w(102)])
         );
         // The opener gone: nobody gets the answer, everyone asks again.
-        f.open(8, k(1), (), 100, true);
-        f.join(8, 101);
+        open(&mut f, 8, k(1), (), 100, true);
+        f.join(8, w(101));
         f.leave(100);
         let landed = f.land(8).unwrap();
-        assert_eq!(landed.recipients(Sharing::OpenerOnly), (vec![], vec![101]));
+        assert_eq!(
+            landed.recipients(Sharing::OpenerOnly),
+            (vec![], vec![w(101)])
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::callout::{CalloutHeaders, Walk};
 use crate::config::Config;
 use crate::decision::{CalloutError, Outcome, Unreachable};
 use crate::engine::{Authorizer, Start};
-use crate::flight::{Flights, Sharing};
+use crate::flight::{Flights, Opening, Sharing};
 use crate::host::{Histogram, Host, Metric};
 use crate::identity;
 use crate::jwt::Removal;
@@ -38,16 +38,12 @@ pub struct Gate {
     /// answer to a callout made under the old one.
     flights: Flights<Rc<Authorizer>>,
     throttle: Throttle,
-    /// When each callout in flight was dispatched, for `callout_duration_ms`.
-    started: HashMap<Token, u64>,
-    /// The time a callout's decision must not be cached past (its token's `exp`).
-    caps: HashMap<Token, u64>,
     /// What to take out of each request before it goes upstream (`forwardToken: false`).
     removals: HashMap<Ctx, Removal>,
     /// JWKS fetches in flight: the configuration and provider each is for.
     key_fetches: HashMap<Token, (Rc<Authorizer>, usize)>,
     /// Requests waiting for a provider's keys (a token with an unknown `kid`).
-    key_waiters: Vec<(Ctx, usize)>,
+    key_waiters: Vec<KeyWaiter>,
 }
 
 /// What to do at request headers: strip `strip` (every value of each name), then `next`.
@@ -96,7 +92,7 @@ pub struct Landed {
     pub authz: Rc<Authorizer>,
     pub outcome: Outcome,
     pub answered: Vec<Ctx>,
-    pub ask_again: Vec<Ctx>,
+    pub ask_again: Vec<Waiter>,
 }
 
 /// The request arrived before any configuration: answered 500 by the adapter, never let through.
@@ -143,7 +139,13 @@ impl Gate {
             }
             Start::Miss(walk, looked_up_ms, cap_ms) => (walk, looked_up_ms, cap_ms),
             Start::AwaitKeys { provider, fetch } => {
-                self.key_waiters.push((ctx, provider));
+                self.key_waiters.push(KeyWaiter {
+                    rerun: Rerun {
+                        ctx,
+                        headers_only: req.headers_only(),
+                    },
+                    provider,
+                });
                 let next = match fetch {
                     Some(f) => Next::FetchKeys(KeyFetch {
                         authz,
@@ -158,7 +160,8 @@ impl Gate {
         let shared = authz.coalesces();
         if shared {
             if let Some(token) = self.flights.find(&walk.key) {
-                if self.flights.join(token, ctx) {
+                let waiter = Waiter { ctx, cap_ms };
+                if self.flights.join(token, waiter) {
                     log::debug!("{:?} waits on the callout in flight for it", walk.key);
                     return Ok(Headers {
                         strip,
@@ -204,20 +207,28 @@ impl Gate {
         match result {
             Ok(token) => {
                 host.count(Metric::Callouts);
-                if let Some(now) = call.started_ms.or_else(|| host.now_ms().ok()) {
-                    self.started.insert(token, now);
-                }
-                if let Some(cap) = call.cap_ms {
-                    self.caps.insert(token, cap);
-                }
-                let key = call.walk.key;
-                self.flights.open(token, key, call.authz, ctx, call.shared);
+                let opening = Opening {
+                    key: call.walk.key,
+                    owner: call.authz,
+                    opener: Waiter {
+                        ctx,
+                        cap_ms: call.cap_ms,
+                    },
+                    started_ms: call.started_ms.or_else(|| host.now_ms().ok()),
+                    shared: call.shared,
+                };
+                self.flights.open(token, opening);
                 None
             }
             Err(status) => {
+                // Like a callout that failed: a stale decision first, then onError.
                 let error = CalloutError::Unreachable(Unreachable::Dispatch(status));
                 explain::explain(call.config(), &mut self.throttle, host, &error);
-                Some((call.authz, Outcome::Error(error)))
+                let now = call.started_ms.or_else(|| host.now_ms().ok());
+                let outcome = call
+                    .authz
+                    .failed(host, &call.walk.key, error, now, call.cap_ms);
+                Some((call.authz, outcome))
             }
         }
     }
@@ -243,11 +254,13 @@ impl Gate {
     ) -> Option<Landed> {
         let flight = self.flights.land(token)?;
         let now = host.now_ms().ok();
-        if let (Some(start), Some(now)) = (self.started.remove(&token), now) {
+        if let (Some(start), Some(now)) = (flight.started_ms, now) {
             host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
         }
-        let cap = self.caps.remove(&token);
-        let (outcome, sharing) = flight.owner.finish_at(host, &flight.key, answer, now, cap);
+        let (outcome, sharing) =
+            flight
+                .owner
+                .finish_at(host, &flight.key, answer, now, flight.cap_ms);
         // Explained even when a stale decision serves: the service is failing all the same.
         if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
             explain::explain(flight.owner.config(), &mut self.throttle, host, e);
@@ -268,15 +281,21 @@ impl Gate {
     }
 
     /// The callout of a request that must ask again (`Landed::ask_again`): its own, which nobody
-    /// else can join, so that its answer cannot be handed round either.
-    pub fn retry<'r>(&self, authz: &Rc<Authorizer>, req: &RequestHead<'r>) -> Next<'r> {
+    /// else can join, so that its answer cannot be handed round either. It carries the request's
+    /// own cap: its decision is cached no longer than its token's `exp`, like a first ask's.
+    pub fn retry<'r>(
+        &self,
+        authz: &Rc<Authorizer>,
+        waiter: Waiter,
+        req: &RequestHead<'r>,
+    ) -> Next<'r> {
         match crate::callout::walk(authz.config(), req) {
             Ok(walk) => Next::CallOut(CallOut {
                 authz: Rc::clone(authz),
                 walk,
                 shared: false,
                 started_ms: None,
-                cap_ms: None,
+                cap_ms: waiter.cap_ms,
             }),
             Err(bad) => Next::Decided(Rc::clone(authz), Outcome::BadRequest(bad)),
         }
@@ -286,12 +305,12 @@ impl Gate {
     pub fn gone(&mut self, ctx: Ctx) {
         self.flights.leave(ctx);
         self.removals.remove(&ctx);
-        self.key_waiters.retain(|(c, _)| *c != ctx);
+        self.key_waiters.retain(|w| w.rerun.ctx != ctx);
     }
 
     /// Whether `ctx` waits on a callout: its body and trailers must be held meanwhile.
     pub fn is_waiting(&self, ctx: Ctx) -> bool {
-        self.flights.is_waiting(ctx) || self.key_waiters.iter().any(|(c, _)| *c == ctx)
+        self.flights.is_waiting(ctx) || self.key_waiters.iter().any(|w| w.rerun.ctx == ctx)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -310,7 +329,11 @@ impl Gate {
 mod explain;
 mod keys;
 
-pub use keys::{FetchRequest, KeyFetch, KeysLanded};
+pub use crate::flight::Waiter;
+use keys::KeyWaiter;
+pub use keys::{FetchRequest, KeyFetch, KeysLanded, Rerun};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

@@ -4,11 +4,27 @@
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
     headers: &'a [(&'a str, &'a [u8])],
+    headers_only: bool,
 }
 
 impl<'a> RequestHead<'a> {
+    /// A request head that may be followed by a body or trailers.
     pub fn new(headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        RequestHead { headers }
+        RequestHead {
+            headers,
+            headers_only: false,
+        }
+    }
+
+    /// `headers_only`: the headers ended the stream (the host said so): no body, no trailers.
+    pub fn ending(mut self, headers_only: bool) -> Self {
+        self.headers_only = headers_only;
+        self
+    }
+
+    /// Whether the headers ended the stream.
+    pub fn headers_only(&self) -> bool {
+        self.headers_only
     }
 
     /// Every value of `name`, in order (a header may repeat: two `cookie` lines).

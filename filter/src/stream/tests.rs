@@ -24,7 +24,7 @@ fn arrive(h: &FakeHost, ctx: u32, headers: &[(&str, &str)]) -> Flow {
     on_context_create(ctx, ROOT);
     h.request(ctx, headers);
     h.enter(ctx);
-    on_request_headers(h, ctx)
+    on_request_headers(h, ctx, false)
 }
 
 fn get(path: &str, token: &str) -> Vec<(&'static str, String)> {

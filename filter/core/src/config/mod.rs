@@ -262,6 +262,23 @@ impl Config {
             .jwt
             .map(|j| crate::jwt::config::validate(j, &identity_headers, has_auth))
             .transpose()?;
+        if jwt
+            .as_ref()
+            .is_some_and(|j| j.mode == crate::jwt::Mode::Authenticate)
+            && on_error.policy(crate::decision::Cause::Jwks) == ErrorPolicy::Allow
+        {
+            // In authenticate mode the token is the only check: letting an unchecked token through
+            // would let a forged one pass where no token gets 401.
+            let field = if raw.on_error.jwks.is_some_and(|j| j.mode.is_some()) {
+                "onError.jwks.mode"
+            } else {
+                "onError.mode"
+            };
+            return Err(ConfigError::new(
+                field,
+                "allow would let a token whose keys are not fetched pass unchecked in jwt.mode authenticate (a forged token would get further than none); use deny for the jwks cause",
+            ));
+        }
         Ok(Config {
             auth,
             identity_headers,

@@ -174,4 +174,32 @@ mod tests {
         assert!(on_error(r#"{"timeout": {"mode": "maybe"}}"#).is_err());
         assert!(on_error(r#"{"retry": {}}"#).is_err(), "unknown cause");
     }
+
+    #[test]
+    fn authenticate_mode_refuses_to_let_unchecked_tokens_through() {
+        let load = |on_error: &str| {
+            let text = format!(
+                r#"{{"identityHeaders": ["x-user-id"], "onError": {on_error},
+                    "jwt": {{"mode": "authenticate", "providers": [{{"name": "p", "issuer": "https://i",
+                      "jwks": {{"cluster": "idp", "authority": "idp", "path": "/jwks"}},
+                      "claimHeaders": {{"sub": "x-user-id"}}}}]}}}}"#
+            );
+            Config::parse(text.as_bytes()).map(|_| ())
+        };
+        for (on_error, field) in [
+            (r#"{"mode": "allow"}"#, "onError.mode"),
+            (r#"{"jwks": {"mode": "allow"}}"#, "onError.jwks.mode"),
+        ] {
+            let e = load(on_error).unwrap_err();
+            assert_eq!(e.field, field, "{on_error}: {e}");
+            assert!(e.to_string().contains("forged"), "{e}");
+        }
+        load(r#"{"mode": "allow", "jwks": {"mode": "deny"}}"#).unwrap();
+        load("{}").unwrap();
+    }
+
+    #[test]
+    fn unknown_causes_are_refused() {
+        assert!(on_error(r#"{"retry": {}}"#).is_err(), "unknown cause");
+    }
 }

@@ -21,14 +21,24 @@ fn req(path: &'static [u8], token: &'static [u8]) -> Vec<(&'static str, &'static
     ]
 }
 
-/// Runs one request through the flow; `answer` plays the auth service when a callout is made.
+/// Runs one request (its headers end the stream) through the flow; `answer` plays the auth
+/// service when a callout is made.
 fn run(
     a: &Authorizer,
     host: &FakeHost,
     h: &[(&str, &[u8])],
     answer: Result<Pairs<'_>, CalloutError>,
 ) -> (Outcome, bool) {
-    match a.start(host, &RequestHead::new(h)) {
+    run_ending(a, host, RequestHead::new(h).ending(true), answer)
+}
+
+fn run_ending(
+    a: &Authorizer,
+    host: &FakeHost,
+    head: RequestHead<'_>,
+    answer: Result<Pairs<'_>, CalloutError>,
+) -> (Outcome, bool) {
+    match a.start(host, &head) {
         Start::Done(v) => (v, false),
         Start::Miss(walk, ..) => {
             let answer = answer.map(|(headers, body)| Answer { headers, body });
@@ -415,6 +425,13 @@ fn only_a_real_preflight_is_bypassed() {
     ];
     let (_, called) = run(&a, &host, plain, Ok((ALLOW, b"")));
     assert!(called, "a plain OPTIONS is checked");
+    let with_body = RequestHead::new(preflight).ending(false);
+    let (outcome, _) = run_ending(&a, &host, with_body, Ok((ALLOW, b"")));
+    assert_ne!(
+        outcome,
+        Outcome::Bypass,
+        "a preflight-shaped request with a body is checked"
+    );
 }
 
 #[test]

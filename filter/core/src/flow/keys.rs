@@ -50,7 +50,21 @@ impl KeyFetch {
 
 /// A JWKS fetch landed: the requests to run again (through `request_headers`) now.
 pub struct KeysLanded {
-    pub rerun: Vec<Ctx>,
+    pub rerun: Vec<Rerun>,
+}
+
+/// A request to run again through `request_headers`, with what the host told of it at first
+/// (whether its headers ended the stream), which a second read of its headers cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rerun {
+    pub ctx: Ctx,
+    pub headers_only: bool,
+}
+
+/// A request waiting for a provider's keys.
+pub(super) struct KeyWaiter {
+    pub(super) rerun: Rerun,
+    pub(super) provider: usize,
 }
 
 impl Gate {
@@ -116,7 +130,7 @@ impl Gate {
 
     /// The tick: JWKS fetches due (dispatch each, then `keys_dispatched`), and the requests whose
     /// keys another VM was fetching, to run again on what the shared record holds now.
-    pub fn tick(&mut self, host: &dyn Host) -> (Vec<KeyFetch>, Vec<Ctx>) {
+    pub fn tick(&mut self, host: &dyn Host) -> (Vec<KeyFetch>, Vec<Rerun>) {
         let Some(authz) = self.authz.clone() else {
             return (Vec::new(), Vec::new());
         };
@@ -149,12 +163,12 @@ impl Gate {
         (fetches, rerun)
     }
 
-    fn take_key_waiters(&mut self, pick: impl Fn(usize) -> bool) -> Vec<Ctx> {
+    fn take_key_waiters(&mut self, pick: impl Fn(usize) -> bool) -> Vec<Rerun> {
         let mut out = Vec::new();
-        self.key_waiters.retain(|(ctx, p)| {
-            let take = pick(*p);
+        self.key_waiters.retain(|w| {
+            let take = pick(w.provider);
             if take {
-                out.push(*ctx);
+                out.push(w.rerun);
             }
             !take
         });

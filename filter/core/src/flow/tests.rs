@@ -147,11 +147,13 @@ fn an_answer_for_one_client_goes_to_it_alone_and_the_others_ask_again_alone() {
     arrive(&mut g, &host, 2, &h, 8);
     arrive(&mut g, &host, 3, &h, 9);
     let landed = g.answered(&host, 7, answer(COOKIE_401)).unwrap();
-    assert_eq!((landed.answered, landed.ask_again), (vec![1], vec![2, 3]));
+    let again: Vec<Ctx> = landed.ask_again.iter().map(|w| w.ctx).collect();
+    assert_eq!((landed.answered.clone(), again), (vec![1], vec![2, 3]));
     // Each asks on its own: a fourth request does not join those callouts.
     let head = RequestHead::new(&h);
-    for (ctx, token) in [(2, 20), (3, 30)] {
-        let Next::CallOut(call) = g.retry(&landed.authz, &head) else {
+    for (waiter, token) in landed.ask_again.iter().zip([20, 30]) {
+        let ctx = waiter.ctx;
+        let Next::CallOut(call) = g.retry(&landed.authz, *waiter, &head) else {
             panic!("retry must call out")
         };
         assert!(g.dispatched(&host, ctx, call, Ok(token)).is_none());
