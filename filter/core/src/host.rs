@@ -166,13 +166,15 @@ pub mod fake {
         fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
             Ok(self.shared.borrow().get(key).cloned())
         }
+        /// As Envoy does it: a key that exists is written only if `cas` is 0 or its CAS; a key
+        /// that does not exist is created whatever `cas` says.
         fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
             let mut map = self.shared.borrow_mut();
-            let current = map.get(key).map_or(0, |(_, c)| *c);
-            if cas != 0 && cas != current {
+            let current = map.get(key).map(|(_, c)| *c);
+            if current.is_some_and(|c| cas != 0 && cas != c) {
                 return Err(SharedError::CasMismatch);
             }
-            map.insert(key.to_string(), (value.to_vec(), current + 1));
+            map.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
             Ok(())
         }
     }

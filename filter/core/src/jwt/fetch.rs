@@ -24,7 +24,7 @@ mod record;
 
 #[cfg(test)]
 use record::RECORD_PREFIX;
-use record::{document_name, encode_document, read_document, update};
+use record::{publish_document, read_document, update, CREATE_ONLY};
 pub use record::{record_name, Record};
 
 /// Why a fetch is made: counted and logged differently, and only a refetch is rate-limited.
@@ -243,14 +243,18 @@ impl Fetcher {
         host.count(Metric::JwksFetches);
         let changed = keys.replace(provider, set);
         s.adopted_ms = now;
-        // The document first, then the record that points at it.
-        let _ = host.shared_set(&document_name(&name), &encode_document(now, body), 0);
-        update(host, &name, |r| Record {
-            fetched_ms: now,
-            attempt_ms: 0,
-            failed_ms: 0,
-            ..r
-        });
+        // The document first, then the record that points at it; both only move forward, so
+        // whatever order two VMs' writes take, the record never names a document older than the
+        // one there (and a VM that reads the record finds that document or a newer one).
+        match publish_document(host, &name, now, body) {
+            Some(stamp) => update(host, &name, |r| Record {
+                fetched_ms: r.fetched_ms.max(stamp),
+                attempt_ms: 0,
+                failed_ms: 0,
+                ..r
+            }),
+            None => update(host, &name, |r| Record { attempt_ms: 0, ..r }),
+        }
         Ok(changed)
     }
 
@@ -263,9 +267,10 @@ impl Fetcher {
         if let Some(found) = read() {
             return Some(found);
         }
-        // A write with CAS 0 is unconditional, so a claim on a record nobody wrote yet could
-        // not lose a race: the record is created first, and claimed with its CAS.
-        let _ = host.shared_set(&s.name, &Record::default().encode(), 0);
+        // A claim on a record nobody wrote yet could not lose a race (a missing key is written
+        // whatever the CAS): the record is created first (unless another VM just did), and
+        // claimed with its CAS.
+        let _ = host.shared_set(&s.name, &Record::default().encode(), CREATE_ONLY);
         // Without shared data, this VM fetches on its own.
         Some(read().unwrap_or_default())
     }
@@ -284,10 +289,10 @@ impl Fetcher {
         if record.fetched_ms <= s.adopted_ms {
             return false;
         }
-        let Some(document) = read_document(host, &s.name, record.fetched_ms) else {
+        let Some((stamp, document)) = read_document(host, &s.name, record.fetched_ms) else {
             return false;
         };
-        s.adopted_ms = record.fetched_ms;
+        s.adopted_ms = stamp;
         match KeySet::parse(&document) {
             Ok((set, _)) => keys.replace(provider, set),
             Err(_) => false,
@@ -317,5 +322,7 @@ impl Fetcher {
     }
 }
 
+#[cfg(test)]
+mod race_tests;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,10 @@ const RECORD_VERSION: u8 = 2;
 const WORDS: usize = 4;
 const RECORD_BYTES: usize = 1 + WORDS * 8;
 pub(super) const RECORD_PREFIX: &str = "mesh-authz/jwks/v2/";
+/// A CAS for a write that must only create: Envoy writes a key that does not exist whatever the
+/// CAS, and an existing key only if the CAS is 0 or its own (Envoy counts CAS values up from 1,
+/// one per write of the whole shared-data store: this one is never reached in practice).
+pub(super) const CREATE_ONLY: u32 = u32::MAX;
 
 /// The shared record of one JWKS source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,14 +74,53 @@ pub fn encode_document(fetched_ms: u64, document: &[u8]) -> Vec<u8> {
     [&fetched_ms.to_le_bytes()[..], document].concat()
 }
 
-/// The document fetched at `fetched_ms`, if the entry holds that one (a writer may be between
-/// writing the document and the record: then it is read at the next look).
-pub fn read_document(host: &dyn Host, record_name: &str, fetched_ms: u64) -> Option<Vec<u8>> {
-    let (bytes, _) = host.shared_get(&document_name(record_name)).ok()??;
+fn decode_document(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let stamp = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let document = bytes.get(8..)?;
-    (stamp == fetched_ms && !document.is_empty() && document.len() <= MAX_JWKS_BYTES)
-        .then(|| document.to_vec())
+    Some((stamp, bytes.get(8..)?))
+}
+
+/// The document entry, if it holds the one the record names or a newer one (the document is
+/// written before the record, so a writer may be between the two: its document is good already).
+/// With its stamp, which is what a VM has then adopted.
+pub fn read_document(
+    host: &dyn Host,
+    record_name: &str,
+    fetched_ms: u64,
+) -> Option<(u64, Vec<u8>)> {
+    let (bytes, _) = host.shared_get(&document_name(record_name)).ok()??;
+    let (stamp, document) = decode_document(&bytes)?;
+    (stamp >= fetched_ms && !document.is_empty() && document.len() <= MAX_JWKS_BYTES)
+        .then(|| (stamp, document.to_vec()))
+}
+
+/// Publishes a document fetched at `fetched_ms`, unless a newer one is there: the entry's stamp
+/// only moves forward, so a VM whose fetch landed late never replaces a newer document. The stamp
+/// the entry holds afterwards (`None`: the write failed, and the record must not name it).
+pub fn publish_document(
+    host: &dyn Host,
+    record_name: &str,
+    fetched_ms: u64,
+    document: &[u8],
+) -> Option<u64> {
+    let name = document_name(record_name);
+    for _ in 0..3 {
+        let (stamp, cas) = match host.shared_get(&name) {
+            Ok(Some((bytes, cas))) => (decode_document(&bytes).map_or(0, |(s, _)| s), cas),
+            // CAS 0 would write unconditionally, over a document another VM may have created
+            // since: a CAS that no entry has creates the entry if it is still absent, else fails.
+            Ok(None) => (0, CREATE_ONLY),
+            Err(_) => return None,
+        };
+        if stamp >= fetched_ms {
+            return Some(stamp);
+        }
+        match host.shared_set(&name, &encode_document(fetched_ms, document), cas) {
+            Ok(()) => return Some(fetched_ms),
+            Err(crate::host::SharedError::CasMismatch) => continue,
+            Err(crate::host::SharedError::Host(_)) => return None,
+        }
+    }
+    None
 }
 
 /// The shared-data key of a source: the same cluster, authority and path share one record.
@@ -97,7 +140,7 @@ pub(super) fn update(host: &dyn Host, name: &str, f: impl Fn(Record) -> Record) 
     for _ in 0..2 {
         let (record, cas) = match host.shared_get(name) {
             Ok(Some((bytes, cas))) => (Record::decode(&bytes).unwrap_or_default(), cas),
-            Ok(None) => (Record::default(), 0),
+            Ok(None) => (Record::default(), CREATE_ONLY),
             Err(_) => return,
         };
         if host.shared_set(name, &f(record).encode(), cas).is_ok() {

@@ -1,3 +1,4 @@
+use super::record::publish_document;
 use super::*;
 use crate::host::fake::FakeHost;
 use crate::jwt::testing::{ec, jwks, jwt_config};
@@ -217,7 +218,7 @@ fn records_round_trip_and_damaged_ones_are_ignored() {
 }
 
 #[test]
-fn the_document_is_read_only_when_it_is_the_one_the_record_names() {
+fn the_document_is_read_when_it_is_the_one_the_record_names_or_newer() {
     let shared = crate::host::fake::SharedData::default();
     let mut a = Vm::new(&shared);
     a.tick(T0);
@@ -227,23 +228,28 @@ fn the_document_is_read_only_when_it_is_the_one_the_record_names() {
     let name = a.fetcher.sources[0].as_ref().unwrap().name.clone();
     assert_eq!(
         read_document(&a.host, &name, T0 + 100),
-        Some(body.clone().into_bytes())
+        Some((T0 + 100, body.clone().into_bytes()))
     );
-    // A writer between its document and its record: the document is not the record's yet.
-    a.host
-        .shared_set(
-            &document_name(&name),
-            &encode_document(T0 + 999, b"{\"keys\": []}"),
-            0,
-        )
-        .unwrap();
-    assert_eq!(read_document(&a.host, &name, T0 + 100), None);
+    assert_eq!(
+        read_document(&a.host, &name, T0 + 101),
+        None,
+        "older than the record names"
+    );
+    // A writer between its document and its record: its document is whole already (one write),
+    // and newer, so it is the one adopted.
+    let newer = jwks(&[ec(0)]);
+    assert_eq!(
+        publish_document(&a.host, &name, T0 + 999, newer.as_bytes()),
+        Some(T0 + 999)
+    );
+    assert_eq!(
+        publish_document(&a.host, &name, T0 + 500, body.as_bytes()),
+        Some(T0 + 999),
+        "a late writer never replaces a newer document"
+    );
     let mut b = Vm::new(&shared);
-    assert!(
-        !b.fetcher.adopt_now(&b.host, &mut b.keys, 0),
-        "nothing half-written is adopted"
-    );
-    assert!(b.keys.get(0).is_none());
+    assert!(b.fetcher.adopt_now(&b.host, &mut b.keys, 0));
+    assert!(b.keys.get(0).is_some_and(|k| k.has_kid("ec-0")));
     // The record is small: the document is not in it.
     let (record, _) = a.host.shared_get(&name).unwrap().unwrap();
     assert!(record.len() < 64, "{} bytes", record.len());
