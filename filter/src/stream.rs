@@ -13,17 +13,31 @@ use crate::root::Root;
 use crate::vm;
 use mesh_authz_core::decision::CalloutError;
 use mesh_authz_core::flow::{CallOut, Landed, Next, Rerun, Waiter};
+use mesh_authz_core::host::Host;
 use mesh_authz_core::jwt::Removal;
 use mesh_authz_core::reply;
 use mesh_authz_core::request::RequestHead;
 use mesh_authz_core::response::Answer;
+use mesh_authz_core::throttle::{held_back, Topic};
 use mesh_authz_core::{Action, Authorizer, Outcome};
 use std::rc::Rc;
 
 /// Answers 500 when the filter cannot do its job safely: fail closed, never open. The request
 /// leaves any callout it waited on, so that the answer never acts on it again.
 fn fail_closed(h: &impl Hostcalls, ctx: u32, what: std::fmt::Arguments<'_>) -> Flow {
-    log::error!("{what}; answering 500");
+    // Once per window: every request would say it (one that arrives before any configuration).
+    let now = crate::host::ProxyHost {
+        calls: h,
+        metrics: Metrics::default(),
+    }
+    .now_ms()
+    .unwrap_or(0);
+    match vm::with(|vm| vm.log_throttle.admit(Topic::FailClosed, now)) {
+        Some(None) => {}
+        Some(Some(held)) => log::error!("{what}; answering 500{}", held_back(held)),
+        // The VM state is busy (a re-entrant call): say it unthrottled rather than not at all.
+        None => log::error!("{what}; answering 500"),
+    }
     with_root(ctx, |_, root| root.gate.gone(ctx));
     let _ = h.send_local_response(
         500,
@@ -314,7 +328,10 @@ fn ask_again_for(
         }
     };
     let req = RequestHead::new(&headers);
-    let next = with_root(ctx, |_, root| root.gate.retry(authz, waiter, &req));
+    let next = with_root(ctx, |_, root| {
+        let host = root.host(h);
+        root.gate.retry(&host, authz, waiter, &req)
+    });
     match next {
         Some(Next::CallOut(call)) => {
             dispatch(h, root_id, ctx, metrics, call, true);
@@ -388,10 +405,6 @@ fn carry_out(
     outcome: &Outcome,
     done: Done,
 ) -> Flow {
-    if let Outcome::BadRequest(bad) = outcome {
-        // Info, not warn: any client can cause this line.
-        log::info!("answering 400: {bad}");
-    }
     if authz.config().access_log {
         record(h, authz, outcome, done.cached);
     }
@@ -419,7 +432,8 @@ fn carry_out(
             }
             if done.resume {
                 if let Err(s) = h.resume_request() {
-                    log::warn!("could not resume the request ({s}); the client may have gone");
+                    // Debug: any client can cause this line by going away.
+                    log::debug!("could not resume the request ({s}); the client may have gone");
                 }
             }
             Flow::Continue
@@ -430,7 +444,7 @@ fn carry_out(
             body,
         } => {
             if let Err(s) = h.send_local_response(status, &headers, body, "mesh_authz_denied") {
-                log::warn!("could not send the {status} reply ({s}); the client may have gone");
+                log::debug!("could not send the {status} reply ({s}); the client may have gone");
             }
             Flow::Pause
         }

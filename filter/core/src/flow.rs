@@ -132,10 +132,11 @@ impl Gate {
         }
         let (walk, looked_up_ms, cap_ms) = match start {
             Start::Done(outcome) => {
+                explain::bad_request(&mut self.throttle, host, &outcome);
                 return Ok(Headers {
                     strip,
                     next: Next::Decided(authz, outcome),
-                })
+                });
             }
             Start::Miss(walk, looked_up_ms, cap_ms) => (walk, looked_up_ms, cap_ms),
             Start::AwaitKeys { provider, fetch } => {
@@ -284,7 +285,8 @@ impl Gate {
     /// else can join, so that its answer cannot be handed round either. It carries the request's
     /// own cap: its decision is cached no longer than its token's `exp`, like a first ask's.
     pub fn retry<'r>(
-        &self,
+        &mut self,
+        host: &dyn Host,
         authz: &Rc<Authorizer>,
         waiter: Waiter,
         req: &RequestHead<'r>,
@@ -297,7 +299,11 @@ impl Gate {
                 started_ms: None,
                 cap_ms: waiter.cap_ms,
             }),
-            Err(bad) => Next::Decided(Rc::clone(authz), Outcome::BadRequest(bad)),
+            Err(bad) => {
+                let outcome = Outcome::BadRequest(bad);
+                explain::bad_request(&mut self.throttle, host, &outcome);
+                Next::Decided(Rc::clone(authz), outcome)
+            }
         }
     }
 

@@ -1,9 +1,9 @@
 //! What an operator reads when a callout fails: one line per cause per window, saying what to check.
 
 use crate::config::Config;
-use crate::decision::{CalloutError, Unreachable};
+use crate::decision::{CalloutError, Outcome, Unreachable};
 use crate::host::Host;
-use crate::throttle::{Throttle, WINDOW_MS};
+use crate::throttle::{held_back, Throttle, Topic};
 
 /// One line per failed callout saying what to check, at most once per cause per window.
 pub(super) fn explain(
@@ -15,7 +15,7 @@ pub(super) fn explain(
     let Some(held) = host
         .now_ms()
         .ok()
-        .and_then(|now| throttle.admit(error.cause(), now))
+        .and_then(|now| throttle.admit(Topic::Failure(error.cause()), now))
     else {
         return;
     };
@@ -23,14 +23,7 @@ pub(super) fn explain(
         return;
     };
     let cluster = &auth.cluster;
-    let also = if held > 0 {
-        format!(
-            " ({held} more like this in the last {} s)",
-            WINDOW_MS / 1000
-        )
-    } else {
-        String::new()
-    };
+    let also = held_back(held);
     match error {
         CalloutError::Timeout => log::warn!(
             "no answer from the auth service on cluster '{cluster}' within {} ms: check the service's latency and authService.timeoutMs{also}",
@@ -54,5 +47,20 @@ pub(super) fn explain(
         CalloutError::NoKeys => log::warn!(
             "tokens not checked: their issuer's keys are not fetched yet (see the JWKS fetch lines){also}"
         ),
+    }
+}
+
+/// A request refused as malformed: any client can send these at will, so info (not warn) and at
+/// most once per window.
+pub(super) fn bad_request(throttle: &mut Throttle, host: &dyn Host, outcome: &Outcome) {
+    let Outcome::BadRequest(bad) = outcome else {
+        return;
+    };
+    if let Some(held) = host
+        .now_ms()
+        .ok()
+        .and_then(|now| throttle.admit(Topic::BadRequest, now))
+    {
+        log::info!("answering 400: {bad}{}", held_back(held));
     }
 }

@@ -153,7 +153,7 @@ fn an_answer_for_one_client_goes_to_it_alone_and_the_others_ask_again_alone() {
     let head = RequestHead::new(&h);
     for (waiter, token) in landed.ask_again.iter().zip([20, 30]) {
         let ctx = waiter.ctx;
-        let Next::CallOut(call) = g.retry(&landed.authz, *waiter, &head) else {
+        let Next::CallOut(call) = g.retry(&host, &landed.authz, *waiter, &head) else {
             panic!("retry must call out")
         };
         assert!(g.dispatched(&host, ctx, call, Ok(token)).is_none());

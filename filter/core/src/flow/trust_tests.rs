@@ -93,8 +93,12 @@ fn a_request_that_asks_again_keeps_its_tokens_exp_cap() {
             cap_ms: Some(exp * 1000)
         }]
     );
-    let Next::CallOut(call) = g.retry(&landed.authz, landed.ask_again[0], &RequestHead::new(&h))
-    else {
+    let Next::CallOut(call) = g.retry(
+        &host,
+        &landed.authz,
+        landed.ask_again[0],
+        &RequestHead::new(&h),
+    ) else {
         panic!("asking again calls out")
     };
     assert!(g.dispatched(&host, 2, call, Ok(9)).is_none());
