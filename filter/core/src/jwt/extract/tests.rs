@@ -353,7 +353,7 @@ fn prefixes_without_a_scheme_or_without_a_space() {
         (Some("tok_"), format!("TOK_{JWT}"), t()),
         (Some("tok_"), format!("tok_ {JWT}"), t()),
         (Some("tok_"), format!("other_{JWT}"), BAD),
-        (Some("  "), format!("{JWT}"), t()),
+        (Some("  "), JWT.to_string(), t()),
     ];
     for (prefix, value, want) in cases {
         let config = config(prefix);
