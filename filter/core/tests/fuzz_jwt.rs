@@ -1,6 +1,7 @@
 //! Fuzzing the JWT checks: whatever bytes a client puts where a token goes, extraction and
 //! verification never panic and never accept; a valid token (RS256, ES256, EdDSA) with any one
-//! byte changed never verifies; any JWKS document parses or is refused without a panic.
+//! byte changed never verifies; any JWKS document parses or is refused without a panic; in gate
+//! mode, no value an auth service could read as a JWT is ever "no token" (passed on unchecked).
 
 #![cfg(test)]
 
@@ -96,6 +97,53 @@ fn shaped() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Gate mode reading the authorization header (`Bearer `), the `id_token` cookie and the
+/// `access_token` query parameter.
+fn gate_config() -> &'static JwtConfig {
+    static C: OnceLock<JwtConfig> = OnceLock::new();
+    C.get_or_init(|| {
+        let text = json!({
+            "authService": {"cluster": "c", "authority": "a"},
+            "jwt": {"mode": "gate", "providers": [{
+                "name": "p", "issuer": "https://id.example.com",
+                "jwks": {"cluster": "c", "authority": "a", "path": "/jwks.json"},
+                "from": [{"header": "authorization", "prefix": "Bearer "}, {"cookie": "id_token"}, {"query": "access_token"}],
+            }]},
+        });
+        Config::parse(text.to_string().as_bytes()).unwrap().jwt.unwrap()
+    })
+}
+
+/// The invariant's own reading, kept apart from the filter's: a word (split at spaces, tabs and
+/// commas) of three dot-separated parts, or one that begins with `eyJ`.
+fn has_a_jwt_word(value: &[u8]) -> bool {
+    value
+        .split(|b| b" \t,".contains(b))
+        .any(|w| w.starts_with(b"eyJ") || w.iter().filter(|b| **b == b'.').count() == 2)
+}
+
+/// Values built from the pieces of the spellings that matter, and arbitrary bytes.
+fn spelled() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"Bearer".to_vec()),
+        Just(b"bEARER".to_vec()),
+        Just(b"Token".to_vec()),
+        Just(b" ".to_vec()),
+        Just(b"\t".to_vec()),
+        Just(b",".to_vec()),
+        Just(b".".to_vec()),
+        Just(b"%2E".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"=".to_vec()),
+        Just(b"eyJ".to_vec()),
+        Just(b"\x0b".to_vec()),
+        Just("\u{a0}".as_bytes().to_vec()),
+        "[a-zA-Z0-9_+/-]{1,8}".prop_map(String::into_bytes),
+        vec(any::<u8>(), 1..4),
+    ];
+    vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
 #[test]
 fn the_valid_tokens_are_accepted() {
     for t in &fixture().tokens {
@@ -140,6 +188,26 @@ proptest! {
                     prop_assert!(verify(&f.config, &keys, &t, NOW).is_err());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn no_value_readable_as_a_jwt_is_passed_on_unchecked(value in spelled(), place in 0usize..3) {
+        let c = gate_config();
+        let (name, line) = match place {
+            0 => ("authorization", value.clone()),
+            1 => ("cookie", [b"id_token=".as_slice(), &value].concat()),
+            _ => (":path", [b"/x?access_token=".as_slice(), &value].concat()),
+        };
+        // The cookie and the query value end at their separators; the invariant reads them so.
+        let own: &[u8] = match place {
+            0 => &value,
+            1 => value.split(|b| *b == b';').next().unwrap_or_default(),
+            _ => value.split(|b| b"&#".contains(b)).next().unwrap_or_default(),
+        };
+        let headers: [(&str, &[u8]); 1] = [(name, &line)];
+        if has_a_jwt_word(own) {
+            prop_assert!(!matches!(extract(c, &RequestHead::new(&headers)), Extracted::Absent), "{:?}", String::from_utf8_lossy(&line));
         }
     }
 }

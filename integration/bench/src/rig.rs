@@ -134,9 +134,12 @@ impl Rig {
     ) -> Result<Rig, HarnessError> {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let (tokens, users) = tokens(&mixed);
-        // In gate mode the auth service gets a verified token; it takes its `sub` as the
-        // identity (`accept_jwt`, on by default).
-        let state = AuthState::new(tokens, "/check");
+        // In gate mode the auth service gets a verified token; it checks it again against the
+        // same keys and takes its `sub` as the identity (`accept_jwt`, on by default).
+        let keys = jwt
+            .as_ref()
+            .map_or(r#"{"keys":[]}"#, |(p, _)| p.jwks.as_str());
+        let state = AuthState::new(tokens, "/check").with_jwks(keys);
         state.set_recording(false);
         let auth = AuthService::spawn(any, service_threads, state)?;
         let echo = echo::spawn(any, service_threads)?;

@@ -1,10 +1,10 @@
 //! The example service's rules, pure: a callout's head in, an answer out.
 //!
 //! No credential: 302 to `/login?rd=<original path>` for browsers (`accept` has `text/html`), else
-//! 401 with a Bearer challenge. A token not in the tokens file but shaped as a JWT with a `sub`,
-//! when JWTs are accepted: that `sub` as `x-user-id`, unverified (see `jwt_subject`). Unknown
-//! token: 401 `invalid_token`. `/admin` without the `admin`
-//! role: 403. Otherwise 200 with the token's identity headers.
+//! 401 with a Bearer challenge. A token not in the tokens file that is a JWT verified by the keys
+//! this service serves (see `jwt_subject`), when JWTs are accepted: its `sub` as `x-user-id`.
+//! Unknown token: 401 `invalid_token`. `/admin` without the `admin` role: 403. Otherwise 200 with
+//! the token's identity headers.
 
 use super::jwt_subject;
 use super::tokens::Tokens;
@@ -46,8 +46,8 @@ pub struct CalloutHead<'a> {
 }
 
 /// Applies the rules. `prefix` is the filter's `pathPrefix` (stripped to find the original path);
-/// `accept_jwt`: a JWT's `sub` is an identity (see `jwt_subject`).
-pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>, accept_jwt: bool) -> Answer {
+/// `jwks`: the keys a JWT must be signed by for its `sub` to be an identity (`None`: no JWT is).
+pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>, jwks: Option<&str>) -> Answer {
     let original = original_path(prefix, head.path);
     let Some(token) = credential(head.authorization, head.cookie) else {
         let browser = head
@@ -64,7 +64,7 @@ pub fn decide(tokens: &Tokens, prefix: &str, head: &CalloutHead<'_>, accept_jwt:
     };
     let identity = tokens
         .identity(token)
-        .or_else(|| accept_jwt.then(|| jwt_subject::identity(token)).flatten());
+        .or_else(|| jwks.and_then(|keys| jwt_subject::identity(token, keys)));
     let Some(identity) = identity else {
         return Answer::new(401, "unknown-token", "invalid token\n")
             .with("www-authenticate", "Bearer error=\"invalid_token\"")
@@ -93,12 +93,14 @@ pub fn original_path(prefix: &str, path: &str) -> String {
     }
 }
 
+/// A bearer token (the scheme in any case, then any run of spaces or tabs, as RFC 9110 allows),
+/// else the `session` cookie.
 fn credential<'a>(authorization: Option<&'a str>, cookie: Option<&'a str>) -> Option<&'a str> {
     if let Some(auth) = authorization {
-        let mut parts = auth.trim().splitn(2, ' ');
-        if let (Some(scheme), Some(token)) = (parts.next(), parts.next()) {
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-                return Some(token.trim());
+        if let Some((scheme, token)) = auth.trim().split_once([' ', '\t']) {
+            let token = token.trim_matches([' ', '\t']);
+            if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
+                return Some(token);
             }
         }
     }
@@ -191,7 +193,7 @@ mod tests {
             ),
         ];
         for (h, status) in cases {
-            assert_eq!(decide(&t, "/check", h, true).status, *status, "{h:?}");
+            assert_eq!(decide(&t, "/check", h, None).status, *status, "{h:?}");
         }
     }
 
@@ -201,7 +203,7 @@ mod tests {
             &Tokens::example(),
             "/check",
             &head("/check/", Some("Bearer alice-token"), None, None),
-            true,
+            None,
         );
         assert_eq!(header(&a, "x-user-id"), Some("alice"));
         assert_eq!(header(&a, "x-tenant-id"), Some("acme"));
@@ -210,7 +212,7 @@ mod tests {
     #[test]
     fn challenges_and_redirects() {
         let t = Tokens::example();
-        let a = decide(&t, "/check", &head("/check/x", None, None, None), true);
+        let a = decide(&t, "/check", &head("/check/x", None, None, None), None);
         assert_eq!(
             header(&a, "www-authenticate"),
             Some("Bearer realm=\"mesh-authz-example\"")
@@ -219,7 +221,7 @@ mod tests {
             &t,
             "/check",
             &head("/check/x", Some("Bearer nope"), None, None),
-            true,
+            None,
         );
         assert_eq!(
             header(&a, "www-authenticate"),
@@ -229,7 +231,7 @@ mod tests {
             &t,
             "/check",
             &head("/check/app/page?a=b c", None, None, Some("text/html")),
-            true,
+            None,
         );
         assert_eq!(
             header(&a, "location"),
@@ -238,31 +240,49 @@ mod tests {
     }
 
     #[test]
-    fn a_jwt_sub_is_the_identity_only_when_accepted() {
+    fn a_jwt_sub_is_the_identity_only_when_verified() {
+        use crate::jwt::{Claims, Issuer, KeyKind};
+        let mut i = Issuer::new("https://id.example.com");
+        i.add_key(KeyKind::Ed25519, "ed-1").unwrap();
+        let jwks = i.jwks();
         let t = Tokens::example();
-        let jwt = crate::jwt::forge(
-            &serde_json::json!({"alg": "RS256"}),
-            &serde_json::json!({"sub": "jwt-user"}),
-            b"unchecked",
-        );
+        let jwt = i.token(&Claims::new().sub("jwt-user").exp_in(600)).unwrap();
+        for spelling in ["Bearer {}", "bearer  {}", "BEARER\t{}", " Bearer {} "] {
+            let bearer = spelling.replace("{}", &jwt);
+            let h = head("/check/x", Some(&bearer), None, None);
+            let a = decide(&t, "/check", &h, Some(&jwks));
+            assert_eq!(a.status, 200, "{spelling}");
+            assert_eq!(header(&a, "x-user-id"), Some("jwt-user"), "{spelling}");
+            assert_eq!(header(&a, "x-user-roles"), None);
+        }
         let bearer = format!("Bearer {jwt}");
         let h = head("/check/x", Some(&bearer), None, None);
-        let a = decide(&t, "/check", &h, true);
-        assert_eq!(a.status, 200);
-        assert_eq!(header(&a, "x-user-id"), Some("jwt-user"));
-        assert_eq!(header(&a, "x-user-roles"), None);
         // No roles: the admin rule still applies.
         let admin = head("/check/admin", Some(&bearer), None, None);
-        assert_eq!(decide(&t, "/check", &admin, true).status, 403);
-        let a = decide(&t, "/check", &h, false);
-        assert_eq!(
-            (a.status, header(&a, REASON_HEADER)),
-            (401, Some("unknown-token"))
+        assert_eq!(decide(&t, "/check", &admin, Some(&jwks)).status, 403);
+        // Forged, or no keys to check it with: an unknown token.
+        let forged = format!(
+            "Bearer {}",
+            i.alg_none(&Claims::new().sub("mallory").exp_in(600))
+                .unwrap()
         );
+        let unsigned = head("/check/x", Some(&forged), None, None);
+        for (what, h, keys) in [
+            ("alg none", &unsigned, Some(jwks.as_str())),
+            ("no keys", &h, None),
+            ("an empty set", &h, Some(r#"{"keys":[]}"#)),
+        ] {
+            let a = decide(&t, "/check", h, keys);
+            assert_eq!(
+                (a.status, header(&a, REASON_HEADER)),
+                (401, Some("unknown-token")),
+                "{what}"
+            );
+        }
         // The tokens file wins over the JWT reading.
         let mut t = t;
         t.insert(&jwt, &[("x-user-id", "from-file")]);
-        let a = decide(&t, "/check", &h, true);
+        let a = decide(&t, "/check", &h, Some(&jwks));
         assert_eq!(header(&a, "x-user-id"), Some("from-file"));
     }
 

@@ -6,6 +6,9 @@
 //! answers), and on `AuthService`, killed (port closed, connections dropped) and restored on the
 //! same port.
 //!
+//! A JWT bearer is an identity only when a key of the JWKS it serves verifies it (`jwt_subject`):
+//! the service never trusts a token the filter may not have checked.
+//!
 //! It also serves the JWKS a JWT-checking filter fetches: `GET <jwks path>` (default
 //! `/.well-known/jwks.json`) answers the document it was given, which a test can replace
 //! (rotation), fail with a status, or hang. A JWKS fetch is counted apart (`jwks_fetches`) and is
@@ -161,9 +164,9 @@ impl AuthState {
         self.jwks.set_hung(on);
     }
 
-    /// `true` (the default): a bearer token shaped as a JWT with a `sub`, not in the tokens file,
-    /// is allowed as `x-user-id: <sub>` without any check (see `jwt_subject`). `false`: it is an
-    /// unknown token (401).
+    /// `true` (the default): a bearer token not in the tokens file that a key of the served JWKS
+    /// verifies (and that has not expired) is allowed as `x-user-id: <sub>` (see `jwt_subject`);
+    /// with no keys served, none is. `false`: every JWT is an unknown token (401).
     pub fn set_accept_jwt(&self, on: bool) {
         self.accept_jwt.store(on, Ordering::SeqCst);
     }
@@ -262,8 +265,12 @@ impl AuthState {
                     cookie: get("cookie"),
                     accept: get("accept"),
                 };
-                let accept_jwt = self.accept_jwt.load(Ordering::SeqCst);
-                decide::decide(&self.tokens, &self.prefix, &head, accept_jwt)
+                // The keys as served now (a test may rotate them), whatever the fetch knobs say.
+                let jwks = self
+                    .accept_jwt
+                    .load(Ordering::SeqCst)
+                    .then(|| self.jwks.document());
+                decide::decide(&self.tokens, &self.prefix, &head, jwks.as_deref())
             }
             status => Answer {
                 status,
@@ -540,28 +547,40 @@ mod tests {
     }
 
     #[test]
-    fn a_jwt_bearer_is_allowed_as_its_sub_unless_turned_off() {
+    fn a_jwt_bearer_is_allowed_as_its_sub_only_when_the_served_keys_verify_it() {
         let (auth, issuer) = jwks_service();
         let claims = crate::jwt::Claims::new().sub("jwt-user");
         let token = issuer.token(&claims).unwrap();
         let r = Request::get("/check/x")
-            .bearer(&token)
+            .header("authorization", &format!("bearer \t {token}"))
             .send(auth.addr())
             .unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-user-id").as_deref(), Some("jwt-user"));
-        // Not verified: the filter in gate mode did that.
-        let forged = issuer
+        // Sent straight to the service, no filter in front: forged tokens are no identity.
+        let tampered = issuer
             .tampered(&claims, |p| {
                 p.insert("sub".into(), "mallory".into());
             })
             .unwrap();
+        let unsigned = issuer.alg_none(&claims.clone().sub("mallory")).unwrap();
+        for forged in [tampered, unsigned] {
+            let r = Request::get("/check/x")
+                .header("authorization", &format!("Bearer  {forged}"))
+                .send(auth.addr())
+                .unwrap();
+            assert_eq!(r.status, 401);
+            assert_eq!(r.header("x-user-id"), None);
+        }
+        assert_eq!((auth.calls(), auth.jwks_fetches()), (3, 0));
+        // The keys as served now: none, no JWT.
+        auth.set_jwks(r#"{"keys":[]}"#);
         let r = Request::get("/check/x")
-            .bearer(&forged)
+            .bearer(&token)
             .send(auth.addr())
             .unwrap();
-        assert_eq!(r.header("x-user-id").as_deref(), Some("mallory"));
-        assert_eq!((auth.calls(), auth.jwks_fetches()), (2, 0));
+        assert_eq!(r.status, 401);
+        auth.set_jwks(&issuer.jwks());
         auth.set_accept_jwt(false);
         let r = Request::get("/check/x")
             .bearer(&token)

@@ -2,7 +2,7 @@
 //! [--path-prefix /check] [--threads N] [--jwks FILE] [--jwks-path /.well-known/jwks.json]
 //! [--accept-jwt on|off]`: the example auth service the filter calls. With `--jwks` it also serves
 //! that JWKS document (an empty set without) for a filter that checks JWTs; `--accept-jwt on` (the
-//! default) allows a JWT bearer as its `sub`, unverified, as behind a filter in JWT gate mode.
+//! default) allows a JWT bearer as its `sub` once a key of that JWKS verifies it (none without).
 
 use mesh_authz_integration::auth::{AuthHandler, AuthState, Tokens, DEFAULT_JWKS_PATH};
 use mesh_authz_integration::{paths, server};

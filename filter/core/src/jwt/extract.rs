@@ -1,13 +1,23 @@
-//! Finding the token of a request. Every configured place is read (a header after its prefix, a
+//! Finding the token of a request. Every configured place is read (a header after its scheme, a
 //! cookie, a query parameter), and two values that are tokens anywhere are refused, even identical
-//! ones: there is no "first one wins" for an upstream to read differently. In gate mode only a value
-//! shaped like a JWT is a token (`Bearer <api-key>` goes on to the auth service as before); in
-//! authenticate mode every value found is one, and a misshapen one is refused.
+//! ones: there is no "first one wins" for an upstream to read differently.
+//!
+//! A header's scheme (its prefix without the trailing whitespace, `Bearer`) matches in any case
+//! and may be followed by any run of spaces and tabs (RFC 9110 11.4); the whitespace around a
+//! value, or around each piece of a header Envoy joined with `,`, is no part of it. Whatever an
+//! auth service could read as a JWT in a place (`jwt_like`: two dots, or `eyJ` starting a word,
+//! also once percent-decoded, whatever scheme precedes it, or none) is a token: checked when it is
+//! a compact JWS where one belongs, refused otherwise. Only what is nothing like a JWT (`Bearer
+//! <api-key>`, `Basic ...`) is no token in gate mode and goes on to the auth service as before; in
+//! authenticate mode every value found after the scheme is one, and a misshapen one is refused.
+
+mod read;
 
 use super::config::{JwtConfig, Mode, Source};
 use super::error::JwtError;
-use super::token::{looks_like_jwt, MAX_TOKEN_BYTES};
+use super::token::{jwt_like, looks_like_jwt, MAX_TOKEN_BYTES};
 use crate::request::RequestHead;
+use read::{cookies, percent_decode, query, trim_cow, trim_ows, trim_ows_start, unquote};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -28,34 +38,58 @@ pub enum Extracted<'a> {
     Invalid(JwtError),
 }
 
+/// One value of a place, sorted by what the filter makes of it.
+enum Found<'a> {
+    /// A compact JWS's shape where a token belongs: checked.
+    Jwt(Cow<'a, [u8]>),
+    /// Readable as a JWT but not in that form (`Token <jwt>`, `<jwt> x`, `eyJ` garbage): a
+    /// token no check can pass.
+    Misshapen,
+    /// A credential in the token's place that is nothing like a JWT (an API key).
+    Other(Cow<'a, [u8]>),
+    /// A piece of the header with another scheme and nothing like a JWT (`Basic ...`): no
+    /// credential of this place, but a second one beside a token in the same header.
+    Foreign,
+}
+
 pub fn extract<'a>(config: &JwtConfig, head: &RequestHead<'a>) -> Extracted<'a> {
-    let mut found: Option<(usize, Cow<'a, [u8]>)> = None;
+    let gate = config.mode == Mode::Gate;
+    let mut token: Option<(usize, Found<'a>)> = None;
     for (index, source) in config.sources.iter().enumerate() {
         let found_here = values(source, head);
-        // A JWT beside any other credential in one header (`Bearer <jwt>, Bearer <key>`, as Envoy
+        // A JWT beside any other credential in one place (`Bearer <jwt>, Bearer <key>`, as Envoy
         // joins repeated headers) is two credentials: the service would see both.
-        if found_here.len() > 1 && found_here.iter().any(|v| looks_like_jwt(v)) {
+        let jwt_here = found_here
+            .iter()
+            .any(|f| matches!(f, Found::Jwt(_) | Found::Misshapen));
+        if found_here.len() > 1 && jwt_here {
             return Extracted::Invalid(JwtError::TwoTokens);
         }
-        for value in found_here {
-            if value.len() > MAX_TOKEN_BYTES {
-                return Extracted::Invalid(JwtError::TooLarge);
+        for found in found_here {
+            if let Found::Jwt(v) | Found::Other(v) = &found {
+                if v.len() > MAX_TOKEN_BYTES {
+                    return Extracted::Invalid(JwtError::TooLarge);
+                }
             }
-            if config.mode == Mode::Gate && !looks_like_jwt(&value) {
+            let is_token = match found {
+                Found::Jwt(_) | Found::Misshapen => true,
+                Found::Other(_) => !gate,
+                Found::Foreign => false,
+            };
+            if !is_token {
                 continue;
             }
-            if found.is_some() {
+            if token.is_some() {
                 return Extracted::Invalid(JwtError::TwoTokens);
             }
-            found = Some((index, value));
+            token = Some((index, found));
         }
     }
-    let Some((source, value)) = found else {
-        return Extracted::Absent;
+    let (source, value) = match token {
+        None => return Extracted::Absent,
+        Some((source, Found::Jwt(value))) => (source, value),
+        Some(_) => return Extracted::Invalid(JwtError::Malformed("not three base64url parts")),
     };
-    if !looks_like_jwt(&value) {
-        return Extracted::Invalid(JwtError::Malformed("not three base64url parts"));
-    }
     let value = match value {
         Cow::Borrowed(b) => std::str::from_utf8(b).map(Cow::Borrowed),
         Cow::Owned(b) => String::from_utf8(b)
@@ -70,7 +104,7 @@ pub fn extract<'a>(config: &JwtConfig, head: &RequestHead<'a>) -> Extracted<'a> 
 }
 
 /// Every value `source` holds in this request, in order.
-fn values<'a>(source: &Source, head: &RequestHead<'a>) -> Vec<Cow<'a, [u8]>> {
+fn values<'a>(source: &Source, head: &RequestHead<'a>) -> Vec<Found<'a>> {
     match source {
         // Envoy joins a repeated header into one value with `,` (a token has none): each piece
         // is a value of its own.
@@ -78,92 +112,59 @@ fn values<'a>(source: &Source, head: &RequestHead<'a>) -> Vec<Cow<'a, [u8]>> {
             .pairs()
             .filter(|(n, _)| n == name)
             .flat_map(|(_, v)| v.split(|b| *b == b','))
-            .map(<[u8]>::trim_ascii_start)
-            .filter_map(|v| {
-                let (p, rest) = (v.get(..prefix.len())?, v.get(prefix.len()..)?);
-                p.eq_ignore_ascii_case(prefix.as_bytes())
-                    .then_some(Cow::Borrowed(rest))
-            })
+            .map(trim_ows)
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| header_piece(piece, prefix))
             .collect(),
         Source::Cookie(name) => cookies(head)
             .filter(|(n, _)| *n == name.as_bytes())
-            .map(|(_, v)| Cow::Borrowed(unquote(v)))
+            .map(|(_, v)| sort(Cow::Borrowed(trim_ows(unquote(v)))))
             .collect(),
         Source::Query(name) => query(head)
             .filter(|(n, _)| percent_decode(n).as_ref() == name.as_bytes())
-            .map(|(_, v)| percent_decode(v))
+            .map(|(_, v)| sort(trim_cow(percent_decode(v))))
             .collect(),
     }
 }
 
-/// `name=value` pairs of every `cookie` header (RFC 6265 section 5.4 joins them with `; `).
-fn cookies<'a>(head: &RequestHead<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-    head.values("cookie").flat_map(|line| {
-        line.split(|b| *b == b';').filter_map(|pair| {
-            let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|b| *b == b'=')?;
-            Some((
-                pair.get(..eq)?.trim_ascii(),
-                pair.get(eq + 1..)?.trim_ascii(),
-            ))
-        })
-    })
-}
-
-fn unquote(v: &[u8]) -> &[u8] {
-    match v {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => v,
+/// A piece of a header place: `<scheme><spaces or tabs><value>`, the scheme in any case (with no
+/// scheme configured, the whole piece is the value).
+fn header_piece<'a>(piece: &'a [u8], prefix: &str) -> Found<'a> {
+    let scheme = prefix.trim_end_matches([' ', '\t']).as_bytes();
+    // `Bearer ` needs whitespace after `Bearer`; a prefix that ends without any (`tok_`) does not.
+    let needs_space = !scheme.is_empty() && scheme.len() < prefix.len();
+    let value = piece
+        .get(..scheme.len())
+        .filter(|p| p.eq_ignore_ascii_case(scheme))
+        .and_then(|_| piece.get(scheme.len()..))
+        .and_then(|rest| {
+            let value = trim_ows_start(rest);
+            let separated = rest.is_empty() || value.len() < rest.len();
+            (!needs_space || separated).then_some(value)
+        });
+    match value {
+        Some(v) if looks_like_jwt(v) => Found::Jwt(Cow::Borrowed(v)),
+        _ if readable_as_jwt(piece) => Found::Misshapen,
+        Some(v) => Found::Other(Cow::Borrowed(v)),
+        None => Found::Foreign,
     }
 }
 
-/// `name=value` pairs of the `:path`'s query (a name without `=` has an empty value).
-fn query<'a>(head: &RequestHead<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-    let q = head
-        .first(":path")
-        .and_then(|p| {
-            p.iter()
-                .position(|b| *b == b'?')
-                .and_then(|i| p.get(i + 1..))
-        })
-        .unwrap_or_default();
-    let q = q.split(|b| *b == b'#').next().unwrap_or_default();
-    q.split(|b| *b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.iter().position(|b| *b == b'=') {
-            Some(eq) => (
-                pair.get(..eq).unwrap_or_default(),
-                pair.get(eq + 1..).unwrap_or_default(),
-            ),
-            None => (pair, &b""[..]),
-        })
+/// A cookie's or a query parameter's value, trimmed.
+fn sort(value: Cow<'_, [u8]>) -> Found<'_> {
+    if looks_like_jwt(&value) {
+        Found::Jwt(value)
+    } else if readable_as_jwt(&value) {
+        Found::Misshapen
+    } else {
+        Found::Other(value)
+    }
 }
 
-/// `%XX` decoded once; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(v: &[u8]) -> Cow<'_, [u8]> {
-    if !v.contains(&b'%') {
-        return Cow::Borrowed(v);
-    }
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while let Some(&b) = v.get(i) {
-        let pair = (
-            v.get(i + 1).copied().and_then(hex),
-            v.get(i + 2).copied().and_then(hex),
-        );
-        match (b, pair) {
-            (b'%', (Some(h), Some(l))) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(out)
+/// `jwt_like` as the bytes are, or once percent-decoded (a service that decodes a cookie, or a
+/// query value a second time, finds the dots `%2E` hid).
+fn readable_as_jwt(v: &[u8]) -> bool {
+    jwt_like(v) || (v.contains(&b'%') && jwt_like(&percent_decode(v)))
 }
 
 /// What to change in the request so that the upstream does not receive the token

@@ -25,6 +25,22 @@ pub fn looks_like_jwt(value: &[u8]) -> bool {
     }
 }
 
+/// What an auth service could read as a JWT, wherever it sits in a value: two dots or more (a
+/// compact JWS has two, a JWE four, and words a reader splits where this one does not keep
+/// theirs), or `eyJ` (base64url of `{"`) starting a word, after anything that is not base64
+/// (`"eyJ`, `token=eyJ`, a tab or a byte another reader takes for a space). A looser reading
+/// than `looks_like_jwt`, on purpose: what is `jwt_like` and not `looks_like_jwt` is refused, never
+/// passed on unchecked.
+pub fn jwt_like(value: &[u8]) -> bool {
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b"-_+/".contains(&b);
+    let dots = value.iter().filter(|b| **b == b'.').count();
+    let before = std::iter::once(None).chain(value.iter().copied().map(Some));
+    dots >= 2
+        || before
+            .zip(value.windows(3))
+            .any(|(prev, w)| w == b"eyJ" && !prev.is_some_and(b64))
+}
+
 #[derive(Debug)]
 pub struct Parsed<'t> {
     pub alg: Alg,
@@ -112,6 +128,38 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(looks_like_jwt(v), *want, "{}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn readable_as_a_jwt() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"a.b.c", true),
+            (b"a.b.", true),
+            (b"..", true),
+            (b"a+b.c=.d/", true),
+            (b"Token \xff.a.b", true),
+            (b"a.b.c.d.e", true),
+            (b"eyJhbGciOiJub25lIn0", true),
+            (b"eyJ", true),
+            (b"\"eyJx", true),
+            (b"token=eyJx", true),
+            (b"Bearer\x0beyJx", true),
+            (b"x\xc2\xa0eyJx", true),
+            (b"Basic dXNlcjpwYXNz", false),
+            (b"abc123", false),
+            (b"a.b", false),
+            (b"key-eyJ", false),
+            (b"xeyJ", false),
+            (b"eyj.x", false),
+            (b"", false),
+        ];
+        for (v, want) in cases {
+            assert_eq!(jwt_like(v), *want, "{}", String::from_utf8_lossy(v));
+        }
+        // Every compact JWS is readable as one.
+        for v in [&b"a.b.c"[..], b"a-_.B9.c", b"a.b."] {
+            assert!(looks_like_jwt(v) && jwt_like(v));
         }
     }
 
