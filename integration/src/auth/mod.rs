@@ -82,6 +82,8 @@ pub struct AuthState {
     forced_status: AtomicU16,
     forced_body_bytes: AtomicU64,
     fresh_cookie: AtomicBool,
+    /// Answers still to set a fresh cookie after `fresh_cookie` is off (`set_fresh_cookies`).
+    fresh_cookies_left: AtomicU64,
     cookies_given: AtomicU64,
     record: AtomicBool,
     extra_headers: Mutex<Vec<(String, String)>>,
@@ -108,6 +110,7 @@ impl AuthState {
             forced_status: AtomicU16::new(0),
             forced_body_bytes: AtomicU64::new(0),
             fresh_cookie: AtomicBool::new(false),
+            fresh_cookies_left: AtomicU64::new(0),
             cookies_given: AtomicU64::new(0),
             record: AtomicBool::new(true),
             extra_headers: Mutex::new(Vec::new()),
@@ -227,6 +230,12 @@ impl AuthState {
         self.forced_body_bytes.store(n, Ordering::SeqCst);
     }
 
+    /// The next `n` answers set a fresh cookie, and the ones after do not: an answer made for one
+    /// client among requests that share a key.
+    pub fn set_fresh_cookies(&self, n: u64) {
+        self.fresh_cookies_left.store(n, Ordering::SeqCst);
+    }
+
     /// Every answer sets a new cookie, `pre_session=<n>` with `n` counting from 1, as a service
     /// that starts a pre-session or hands out a CSRF nonce on a 401 does.
     pub fn set_fresh_cookie(&self, on: bool) {
@@ -284,7 +293,11 @@ impl AuthState {
         answer
             .headers
             .extend(lock(&self.extra_headers).iter().cloned());
-        if self.fresh_cookie.load(Ordering::SeqCst) {
+        let counted = self
+            .fresh_cookies_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if self.fresh_cookie.load(Ordering::SeqCst) || counted {
             let n = self.cookies_given.fetch_add(1, Ordering::SeqCst) + 1;
             answer.headers.push((
                 "set-cookie".into(),
