@@ -9,9 +9,8 @@
 
 use mesh_authz_integration::client::{Request, Response};
 use mesh_authz_integration::echo::Echoed;
-use mesh_authz_integration::envoy::stats::stat;
 use mesh_authz_integration::require_prerequisites;
-use mesh_authz_integration::stack::Stack;
+use mesh_authz_integration::stack::{Parked, Stack};
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
@@ -31,59 +30,13 @@ fn held_stack(p: &mesh_authz_integration::paths::Prerequisites, workers: u32) ->
         .unwrap()
 }
 
-/// The filter's gauges (summed over workers, updated once a second), from one `/stats` read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Parked {
-    /// Callouts made and not answered.
-    in_flight: u64,
-    /// Requests paused in the filter until a callout answers, the one that made it included.
-    waiting: u64,
-}
-
-fn parked(s: &Stack) -> Parked {
-    let stats = s.envoy.stats().unwrap();
-    let g = |n: &str| stat(&stats, &format!("wasmcustom.mesh_authz_{n}")).unwrap();
-    Parked {
-        in_flight: g("callouts_in_flight"),
-        waiting: g("requests_waiting"),
-    }
-}
-
-/// Polls the gauges until `expected` holds: the whole burst is in the filter, so what follows does
-/// not depend on how fast threads start. While callouts are held the gauges only grow, so a state
-/// the filter should not reach (one callout too many) never turns into `expected` and fails here.
-fn until_parked(s: &Stack, expected: impl Fn(Parked) -> bool) -> Parked {
-    let deadline = Instant::now() + HOLD_LIMIT;
-    loop {
-        let now = parked(s);
-        if expected(now) {
-            return now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the burst not parked as expected within {HOLD_LIMIT:?}: last {now:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Sends `requests` at once, each on its own connection, while the auth service holds every
-/// callout; releases the callouts once the gauges show what `expected` wants.
+/// Sends `requests` with every callout held until the gauges show `expected`, then released.
 fn held_burst(
     s: &Stack,
     requests: Vec<Request>,
     expected: impl Fn(Parked) -> bool,
 ) -> (Parked, Vec<Response>) {
-    let addr = s.envoy.listen_addr().unwrap();
-    s.auth.set_hung(true);
-    let handles: Vec<_> = requests
-        .into_iter()
-        .map(|req| thread::spawn(move || req.send(addr).unwrap()))
-        .collect();
-    let parked = until_parked(s, expected);
-    s.auth.set_hung(false);
-    let responses = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    (parked, responses)
+    s.held_burst(requests, HOLD_LIMIT, expected).unwrap()
 }
 
 fn alice(n: usize, target: &str) -> Vec<Request> {
@@ -248,7 +201,7 @@ fn clients_that_leave_mid_callout_leave_nothing_behind() {
         in_flight: 1,
         waiting: 5,
     };
-    until_parked(&s, |p| p == five);
+    s.wait_parked(HOLD_LIMIT, |p| p == five).unwrap();
     drop(first);
     drop(waiter);
     // Envoy saw both connections close with their request unanswered.

@@ -22,7 +22,12 @@ pub fn parse_stats(text: &str) -> BTreeMap<String, u64> {
 pub fn stat(stats: &BTreeMap<String, u64>, name: &str) -> Result<u64, HarnessError> {
     stats.get(name).copied().ok_or_else(|| {
         // The listed names sharing the longest prefix with it, to show a misspelling at once.
-        let shared = |k: &str| k.bytes().zip(name.bytes()).take_while(|(a, b)| a == b).count();
+        let shared = |k: &str| {
+            k.bytes()
+                .zip(name.bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
         let mut near: Vec<&str> = stats.keys().map(String::as_str).collect();
         near.sort_by_key(|k| std::cmp::Reverse(shared(k)));
         near.truncate(3);
@@ -59,9 +64,14 @@ mod tests {
     fn a_missing_stat_is_an_error_naming_it() {
         let s = parse_stats("wasmcustom.mesh_authz_errors: 0\nwasm.mesh_authz.vm_reload: 0\n");
         assert_eq!(stat(&s, "wasmcustom.mesh_authz_errors").unwrap(), 0);
-        let e = stat(&s, "wasmcustom.mesh_authz_error").unwrap_err().to_string();
+        let e = stat(&s, "wasmcustom.mesh_authz_error")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"wasmcustom.mesh_authz_error\""), "{e}");
-        assert!(e.contains("wasmcustom.mesh_authz_errors"), "near names listed: {e}");
+        assert!(
+            e.contains("wasmcustom.mesh_authz_errors"),
+            "near names listed: {e}"
+        );
         assert!(stat(&s, "wasm.mesh_authz.vm_reloads").is_err());
     }
 
