@@ -10,6 +10,7 @@ use crate::server::ServerHandle;
 use crate::{echo, HarnessError};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 
@@ -63,6 +64,76 @@ impl Stack {
     pub fn get(&self, target: &str) -> Result<Response, HarnessError> {
         self.envoy.send(&Request::get(target))
     }
+
+    /// The filter's flight gauges from one `/stats` read.
+    pub fn parked(&self) -> Result<Parked, HarnessError> {
+        let stats = self.envoy.stats()?;
+        let g = |n: &str| crate::envoy::stats::stat(&stats, &format!("wasmcustom.mesh_authz_{n}"));
+        Ok(Parked {
+            in_flight: g("callouts_in_flight")?,
+            waiting: g("requests_waiting")?,
+        })
+    }
+
+    /// Polls the gauges until `expected` holds, or fails at `timeout` with the last reading.
+    /// While callouts are held the gauges only grow, so a state the filter should not reach (one
+    /// callout too many) never turns into `expected`.
+    pub fn wait_parked(
+        &self,
+        timeout: Duration,
+        expected: impl Fn(Parked) -> bool,
+    ) -> Result<Parked, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.parked()?;
+            if expected(now) {
+                return Ok(now);
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Envoy(format!(
+                    "the filter's gauges not as expected within {timeout:?}: last {now:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends `requests` at once, each on its own connection, while the auth service holds every
+    /// callout (its hung knob), and answers them once the gauges show what `expected` wants: what
+    /// follows does not depend on how fast threads start. The hold is lifted on every path. The
+    /// callout timeout (`authService.timeoutMs`) must be above `timeout`.
+    pub fn held_burst(
+        &self,
+        requests: Vec<Request>,
+        timeout: Duration,
+        expected: impl Fn(Parked) -> bool,
+    ) -> Result<(Parked, Vec<Response>), HarnessError> {
+        let addr = self.envoy.listen_addr()?;
+        self.auth.set_hung(true);
+        let handles: Vec<_> = requests
+            .into_iter()
+            .map(|req| std::thread::spawn(move || req.send(addr)))
+            .collect();
+        let parked = self.wait_parked(timeout, expected);
+        self.auth.set_hung(false);
+        let mut responses = Vec::with_capacity(handles.len());
+        for h in handles {
+            let r = h
+                .join()
+                .map_err(|_| HarnessError::Missing("a burst thread panicked".into()))?;
+            responses.push(r?);
+        }
+        Ok((parked?, responses))
+    }
+}
+
+/// The filter's gauges for single flight, summed over workers and updated once a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parked {
+    /// Callouts made and not answered.
+    pub in_flight: u64,
+    /// Requests paused in the filter until a callout answers, the one that made it included.
+    pub waiting: u64,
 }
 
 impl StackBuilder {

@@ -7,7 +7,7 @@
 
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::echo::Echoed;
-use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind};
+use mesh_authz_integration::jwt::{self, Claims, Issuer, KeyKind};
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::{Stack, StackBuilder};
 use serde_json::{json, Value};
@@ -377,7 +377,12 @@ fn a_decision_is_never_cached_past_its_token_exp() {
     );
     let warm = token(&i, &claims());
     until_keys(&s, &warm);
-    let short = token(&i, &claims().exp_in(2));
+    // Seconds the token lives: room for two requests on a loaded machine. The cap's arithmetic
+    // (never past exp, skew or not) is the core's, tested there on a fake clock.
+    const LIFETIME: i64 = 5;
+    let short = token(&i, &claims().exp_in(LIFETIME));
+    // The latest `exp` the token can carry (minted from the clock in whole seconds).
+    let exp = jwt::now() + LIFETIME;
     let calls = s.auth.calls();
     assert_eq!(
         s.send(&Request::get("/x").bearer(&short)).unwrap().status,
@@ -388,7 +393,10 @@ fn a_decision_is_never_cached_past_its_token_exp() {
         200
     );
     assert_eq!(s.auth.calls(), calls + 1, "cached while the token lives");
-    std::thread::sleep(Duration::from_millis(2600));
+    // Past exp by the clock Envoy reads too; how late does not matter (the skew is a minute).
+    while jwt::now() <= exp {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
         s.send(&Request::get("/x").bearer(&short)).unwrap().status,
         200,

@@ -81,32 +81,69 @@ fn each_cause_gets_its_own_policy() {
 
 #[test]
 fn a_recent_decision_serves_while_the_auth_service_fails() {
+    // Seconds, long enough that no step below has to land in a short window on a loaded machine;
+    // the window arithmetic is the core's, tested on a fake clock. Nothing sleeps a fixed time:
+    // the failing service is set at once, so the first callout marks the entry's expiry.
+    const TTL: u64 = 3;
+    const STALE: u64 = 3;
     let p = require_prerequisites!();
     let s = Stack::builder(&p)
         .unwrap()
         .config(|c| {
-            c["cache"]["allowTtlSeconds"] = 1.into();
-            c["cache"]["staleIfErrorSeconds"] = 2.into();
+            c["cache"]["allowTtlSeconds"] = TTL.into();
+            c["cache"]["staleIfErrorSeconds"] = STALE.into();
         })
         .start()
         .unwrap();
     let alice = || Request::get("/x").bearer("alice-token");
+    let sent = Instant::now();
     assert_eq!(s.send(&alice()).unwrap().status, 200);
-    std::thread::sleep(Duration::from_millis(1200));
+    let stored_by = Instant::now();
     s.auth.set_forced_status(Some(500));
-    let r = s.send(&alice()).unwrap();
-    assert_eq!(r.status, 200, "stale allow: {}", r.text());
-    let seen: Echoed = r.json().unwrap();
-    assert_eq!(seen.header("x-user-id"), Some("alice"));
-    assert_eq!(s.auth.calls(), 2, "the callout was tried first");
-    assert_eq!(counter(&s, "stale_served"), 1);
+    // Cache hits until the entry expires; then the callout is tried, fails, and the expired
+    // decision serves.
+    let limit = Duration::from_secs(TTL + 10);
+    while s.auth.calls() < 2 {
+        let r = s.send(&alice()).unwrap();
+        assert_eq!(r.status, 200, "a hit, then a stale allow: {}", r.text());
+        let seen: Echoed = r.json().unwrap();
+        assert_eq!(seen.header("x-user-id"), Some("alice"));
+        assert!(sent.elapsed() < limit, "the entry never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sent.elapsed() >= Duration::from_secs(TTL), "expired early");
+    assert_eq!(
+        counter(&s, "stale_served"),
+        1,
+        "the callout was tried first"
+    );
     // Another credential has nothing to fall back on.
     let r = s.send(&Request::get("/x").bearer("bob-token")).unwrap();
     assert_eq!(r.status, 503);
-    // Past the window, onError again.
-    std::thread::sleep(Duration::from_millis(2100));
-    assert_eq!(s.send(&alice()).unwrap().status, 503);
-    assert_eq!(counter(&s, "stale_served"), 1);
+    // Each request in the window tries the callout and is served stale; past it, onError.
+    let mut stale = 1;
+    let limit = Duration::from_secs(TTL + STALE + 10);
+    loop {
+        let before = Instant::now();
+        let status = s.send(&alice()).unwrap().status;
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200);
+        stale += 1;
+        // Served stale although sent after the window closed (the entry was stored by then).
+        assert!(
+            before < stored_by + Duration::from_secs(TTL + STALE),
+            "stale past the window"
+        );
+        assert!(sent.elapsed() < limit, "the window never closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        sent.elapsed() >= Duration::from_secs(TTL + STALE),
+        "the window closed early"
+    );
+    assert_eq!(counter(&s, "stale_served"), stale);
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub const DEFAULT_AUTH_PORT: u16 = 8081;
 pub const DEFAULT_ECHO_PORT: u16 = 8082;
 
 const POLL: Duration = Duration::from_millis(20);
+/// `/stats` is a few hundred lines; the filter's gauges change once a second.
+const STAT_POLL: Duration = Duration::from_millis(100);
 
 /// Where each default port goes. 0 for `listen`/`admin` lets Envoy pick a free port, which the
 /// harness then reads back from the admin endpoint (no bind-then-release race).
@@ -327,9 +329,34 @@ impl Envoy {
         Ok(stats::parse_stats(&self.admin_get("/stats")?.text()))
     }
 
-    /// One counter or gauge by its full `/stats` name; 0 when Envoy does not list it yet.
+    /// One counter or gauge by its full `/stats` name. A name Envoy does not list is an error
+    /// that names it (`stats::stat`), so an assertion on a misnamed stat fails instead of reading 0.
     pub fn counter(&self, name: &str) -> Result<u64, HarnessError> {
-        Ok(self.stats()?.get(name).copied().unwrap_or(0))
+        stats::stat(&self.stats()?, name)
+    }
+
+    /// Polls `name` until `done` holds for its value; returns that value. A stat Envoy does not
+    /// list is an error at once (as in `counter`); a value that never satisfies `done` is an
+    /// error at the deadline that gives the last value read.
+    pub fn wait_for_stat(
+        &self,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(u64) -> bool,
+    ) -> Result<u64, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.counter(name)?;
+            if done(value) {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Envoy(format!(
+                    "{name} still {value} after {timeout:?}"
+                )));
+            }
+            std::thread::sleep(STAT_POLL);
+        }
     }
 
     /// Downstream connections each worker accepted so far, from the per-worker listener stats

@@ -1,5 +1,6 @@
 //! Envoy's admin `/stats` text (`name: value` lines) as numbers.
 
+use crate::HarnessError;
 use std::collections::BTreeMap;
 
 /// Counters and gauges by name; histogram lines (not plain integers) are skipped.
@@ -14,6 +15,27 @@ pub fn parse_stats(text: &str) -> BTreeMap<String, u64> {
                 .map(|v| (name.trim().to_string(), v))
         })
         .collect()
+}
+
+/// One stat by its full name. A name Envoy does not list is an error, never 0: a misnamed or
+/// removed stat would otherwise make `assert_eq!(x, 0)` pass whatever the filter did.
+pub fn stat(stats: &BTreeMap<String, u64>, name: &str) -> Result<u64, HarnessError> {
+    stats.get(name).copied().ok_or_else(|| {
+        // The listed names sharing the longest prefix with it, to show a misspelling at once.
+        let shared = |k: &str| {
+            k.bytes()
+                .zip(name.bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let mut near: Vec<&str> = stats.keys().map(String::as_str).collect();
+        near.sort_by_key(|k| std::cmp::Reverse(shared(k)));
+        near.truncate(3);
+        HarnessError::Missing(format!(
+            "stat {name:?} is not in Envoy's /stats (misnamed, removed, or not created yet); \
+             nearest listed: {near:?}"
+        ))
+    })
 }
 
 /// The value of the first Prometheus sample whose name (with labels, if given) matches. Envoy
@@ -36,6 +58,21 @@ mod tests {
         assert_eq!(s.get("a.b"), Some(&3));
         assert_eq!(s.get("wasmcustom.x"), Some(&0));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_stat_is_an_error_naming_it() {
+        let s = parse_stats("wasmcustom.mesh_authz_errors: 0\nwasm.mesh_authz.vm_reload: 0\n");
+        assert_eq!(stat(&s, "wasmcustom.mesh_authz_errors").unwrap(), 0);
+        let e = stat(&s, "wasmcustom.mesh_authz_error")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"wasmcustom.mesh_authz_error\""), "{e}");
+        assert!(
+            e.contains("wasmcustom.mesh_authz_errors"),
+            "near names listed: {e}"
+        );
+        assert!(stat(&s, "wasm.mesh_authz.vm_reloads").is_err());
     }
 
     #[test]

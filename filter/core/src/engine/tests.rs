@@ -531,3 +531,65 @@ mod tokens {
         }
     }
 }
+
+mod token_exp {
+    //! A decision made behind a token check lives no longer than the token, skew or not.
+    use super::*;
+    use crate::jwt::testing::{claims, rsa, sign, two_providers, NOW};
+    use serde_json::json;
+
+    /// `run` as the flow does it: the answer cached with the cap `start` found (`run` drops it).
+    fn run_capped(a: &Authorizer, host: &FakeHost, h: &[(&str, &[u8])]) -> (Outcome, bool) {
+        match a.start(host, &RequestHead::new(h)) {
+            Start::Done(v) => (v, false),
+            Start::Miss(walk, now, cap) => {
+                let answer = Answer {
+                    headers: ALLOW,
+                    body: b"",
+                };
+                (a.finish_at(host, &walk.key, Ok(answer), now, cap).0, true)
+            }
+            Start::AwaitKeys { .. } => panic!("the keys are inline"),
+        }
+    }
+
+    #[test]
+    fn a_decision_is_never_cached_past_the_token_exp_even_within_the_skew() {
+        // exp 30 s away, under allowTtlSeconds (60): only the cap can expire the decision then.
+        // The provider's clockSkewSeconds (60) still lets the token pass at exp.
+        let exp = NOW + 30;
+        let bearer = format!("Bearer {}", sign(rsa(), &claims(json!({"exp": exp}))));
+        let h = vec![
+            (":method", b"GET".as_slice()),
+            (":path", b"/x"),
+            (":authority", b"app"),
+            ("authorization", bearer.as_bytes()),
+        ];
+        // The decision looked up before the token checks, and after them.
+        for forward in [&["authorization"][..], &["authorization", "cookie"]] {
+            let text = json!({
+                "authService": {"cluster": "c", "authority": "a", "forwardHeaders": forward},
+                "identityHeaders": ["x-user-id"],
+                "jwt": two_providers("gate"),
+            });
+            let a = Authorizer::new(Config::parse(text.to_string().as_bytes()).unwrap());
+            let host = FakeHost::default();
+            host.now.set(NOW * 1000);
+            let (_, called) = run_capped(&a, &host, &h);
+            assert!(called, "{forward:?}: the first request calls out");
+            host.now.set(exp * 1000 - 1);
+            let (v, called) = run_capped(&a, &host, &h);
+            assert!(
+                !called && matches!(v, Outcome::Decided(_)),
+                "{forward:?}: served from cache while the token lives: {v:?}"
+            );
+            host.now.set(exp * 1000);
+            let (v, called) = run_capped(&a, &host, &h);
+            assert!(called, "{forward:?}: the decision outlived the token");
+            assert!(
+                matches!(v, Outcome::Decided(_)),
+                "{forward:?}: within the skew the token still passes: {v:?}"
+            );
+        }
+    }
+}
