@@ -103,7 +103,7 @@ fn prepare(h: &FakeHost, ctx: u32, path: &str, token: &str) {
 fn arrive(h: &FakeHost, ctx: u32) -> Flow {
     on_context_create(ctx, ROOT);
     h.enter(ctx);
-    on_request_headers(h, ctx)
+    on_request_headers(h, ctx, true)
 }
 
 fn answer(h: &FakeHost, token: u32) {
