@@ -208,14 +208,31 @@ pub fn plugin_jwt(j: JwtVariant, jwks: &str) -> Value {
     provider.insert("name".into(), "bench".into());
     provider.insert("issuer".into(), EXAMPLE_ISSUER.into());
     provider.insert("audiences".into(), json!([EXAMPLE_AUDIENCE]));
-    provider.insert("jwks".into(), json!({"inline": jwks}));
     if j.load == TokenLoad::ForgedPs256 {
         provider.insert("algorithms".into(), json!(["RS256", "PS256"]));
+        provider.insert("jwks".into(), json!({"inline": unpinned(jwks)}));
+    } else {
+        provider.insert("jwks".into(), json!({"inline": jwks}));
     }
     if let Some(c) = claim_headers {
         provider.insert("claimHeaders".into(), c);
     }
     json!({"mode": mode, "providers": [provider]})
+}
+
+/// `jwks` with no key pinned to one `alg`. The benchmark's issuer pins RS256 on its key, which
+/// refuses a PS256 token before any check: the forged PS256 load would measure nothing. Many
+/// issuers leave `alg` out, and then every algorithm of the key's type is checked.
+fn unpinned(jwks: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(jwks) else {
+        return jwks.to_string();
+    };
+    if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
+        for key in keys.iter_mut().filter_map(Value::as_object_mut) {
+            key.remove("alg");
+        }
+    }
+    doc.to_string()
 }
 
 #[cfg(test)]
@@ -263,8 +280,16 @@ mod tests {
         assert_eq!(authn["providers"][0]["claimHeaders"]["sub"], "x-user-id");
         assert_eq!(authn["providers"][0]["issuer"], EXAMPLE_ISSUER);
         // PS256 is checked in the VM and only when listed: its forged load lists it.
-        let ps = plugin_jwt(jv(Checker::Authenticate, TokenLoad::ForgedPs256), "{}");
+        let pinned = r#"{"keys":[{"kty":"RSA","kid":"k","alg":"RS256","n":"x","e":"AQAB"}]}"#;
+        let ps = plugin_jwt(jv(Checker::Authenticate, TokenLoad::ForgedPs256), pinned);
         assert_eq!(ps["providers"][0]["algorithms"], json!(["RS256", "PS256"]));
+        let inline: Value =
+            serde_json::from_str(ps["providers"][0]["jwks"]["inline"].as_str().unwrap()).unwrap();
+        assert_eq!(inline["keys"][0]["kid"], "k");
+        assert!(
+            inline["keys"][0].get("alg").is_none(),
+            "PS256 must reach the check"
+        );
         let rs = plugin_jwt(jv(Checker::Authenticate, TokenLoad::ForgedRs256), "{}");
         assert!(rs["providers"][0].get("algorithms").is_none());
     }
