@@ -462,7 +462,9 @@ fn a_token_is_tried_against_at_most_two_keys() {
     let no_kid_refused =
         JwtError::Malformed("no kid, and more than 2 of the issuer's keys fit the alg");
     let kid_refused = JwtError::Malformed("kid names more than 2 of the issuer's keys for the alg");
-    let cases: Vec<(&str, &String, String, Result<(), JwtError>, usize)> = vec![
+    /// Name, key set, token, verdict, keys tried.
+    type Case<'a> = (&'a str, &'a String, String, Result<(), JwtError>, usize);
+    let cases: Vec<Case> = vec![
         (
             "no kid, 2 keys, the 1st signed",
             &two,
