@@ -38,7 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "authService": {"cluster": "c", "authority": "a"},
         "identityHeaders": ["x-user-id"],
         "jwt": {"mode": "authenticate", "providers": [{"name": "p", "issuer": "https://id.example.com",
-            "jwks": {"inline": jwks.to_string()}, "claimHeaders": {"sub": "x-user-id"}}]},
+            "jwks": {"inline": jwks.to_string()}, "algorithms": ["RS256", "ES256", "EdDSA"],
+            "claimHeaders": {"sub": "x-user-id"}}]},
     });
     let config = Config::parse(text.to_string().as_bytes())?
         .jwt

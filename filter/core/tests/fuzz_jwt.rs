@@ -50,6 +50,7 @@ fn fixture() -> &'static Fixture {
             "jwt": {"mode": "authenticate", "providers": [{
                 "name": "p", "issuer": "https://id.example.com", "audiences": ["api"],
                 "jwks": {"inline": jwks.to_string()},
+                "algorithms": ["RS256", "ES256", "EdDSA"],
                 "claimHeaders": {"sub": "x-user-id"},
             }]},
         });

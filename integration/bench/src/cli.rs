@@ -30,8 +30,10 @@ variants: passthrough, bypass, hit, cache_off, mixed, lua, ext_authz (all), and 
 lua_2ms, ext_authz_2ms: the same with an auth service that takes 2 ms per check (auth2ms: these
 three and passthrough); jwt: jwt_authn_*, jwt_authn_cached_*, jwt_gate_*, jwt_authenticate_*,
 each with *_new (a new RS256 token each request), *_repeated and *_zipf tokens, and hit_jwt
-(hit with the repeated JWT as an unchecked bearer: jwt_gate_repeated's bytes, no token check).
---jwt-tokens: new-token requests per window (full 10000, check 4000, smoke 1000; the warm-up
+(hit with the repeated JWT as an unchecked bearer: jwt_gate_repeated's bytes, no token check);
+jwt_authenticate_forged_rs256 and _ps256: a forged token each request (no kid, random
+signature; all 401; the PS256 provider lists PS256, so it is checked in the VM).
+--jwt-tokens: new-token (and forged-token) requests per window (full 10000, check 4000, smoke 1000; the warm-up
 takes a tenth, at least 200); --jwt-users: users of the JWT Zipf variants (full 20000). Each
 token is signed before the first measurement (about 1.5 ms of CPU each).
 Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or dist/mesh_authz.wasm.
@@ -359,7 +361,7 @@ mod tests {
         };
         assert_eq!(a.rounds, 1);
         assert_eq!(a.duration, Duration::from_secs(3));
-        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7 + 13);
+        assert!(a.cases.iter().all(|c| c.workers == 2) && a.cases.len() == 7 + 15);
         assert_eq!(a.jwt, JwtWorkload::for_mode("smoke"));
         let Command::Run(a) = parse(&args("run --mode check")).unwrap() else {
             panic!()
@@ -377,7 +379,7 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(a.cases.len(), 14);
+        assert_eq!(a.cases.len(), 16);
         assert_eq!(
             (a.jwt.new_per_window, a.jwt.new_per_warmup, a.jwt.users),
             (5000, 500, 300)

@@ -2,12 +2,18 @@
 //! distinct RS256 tokens (one user each), the token the repeated variants send, and a tampered
 //! one the checkers must refuse. New-token variants take each round's own slice of the pool, so
 //! an Envoy never sees a token twice; the Zipf variants draw from its first `users` tokens (each
-//! variant is its own Envoy, so sharing tokens between variants shares no cache).
+//! variant is its own Envoy, so sharing tokens between variants shares no cache). The forged
+//! loads get their own pools, as large as a new-token one: one valid token's header and payload
+//! (no `kid`) with a random signature each, which costs nothing to make.
 
 use crate::conn::get_with_bearer;
 use crate::jwt_variant::{JwtWorkload, TokenLoad};
 use crate::rig::PATH;
-use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind, EXAMPLE_AUDIENCE, EXAMPLE_ISSUER};
+use mesh_authz_integration::jwt::forge::b64url;
+use mesh_authz_integration::jwt::{
+    Algorithm, Claims, Issuer, KeyKind, EXAMPLE_AUDIENCE, EXAMPLE_ISSUER,
+};
+use mesh_authz_integration::zipf::Rng;
 use std::time::{Duration, Instant};
 
 /// Long enough for any run: a token that expired mid-run would be refused, not measured.
@@ -26,6 +32,10 @@ pub struct TokenPool {
     pub one: String,
     /// `one` with its `sub` changed after signing: every checker must answer 401.
     pub tampered: String,
+    /// The forged loads' requests, by load (`ForgedRs256`, `ForgedPs256`), `per_round` a round.
+    forged: Vec<(TokenLoad, Vec<Vec<u8>>)>,
+    /// The issuer, kept to forge the tokens probes send (never among the loads' own).
+    issuer: Issuer,
     pub jwks: String,
     pub signing_time: Duration,
 }
@@ -75,6 +85,14 @@ impl TokenPool {
             .map_err(|e| e.to_string())?;
         let n = size(w, loads, rounds, connections);
         let bodies = sign_all(&issuer, n)?;
+        let per_round = per_round(w, connections);
+        let mut forged = Vec::new();
+        for (seed, load) in loads.iter().filter(|l| l.is_forged()).enumerate() {
+            let n = per_round.saturating_mul(rounds as usize);
+            let tokens = forge_all(&issuer, *load, n, seed as u64 + 1)?;
+            let bodies = tokens.iter().map(|t| get_with_bearer(PATH, t)).collect();
+            forged.push((*load, bodies));
+        }
         let claims = claims("bench-jwt-repeated");
         let one = issuer.token(&claims).map_err(|e| e.to_string())?;
         let tampered = issuer
@@ -84,10 +102,12 @@ impl TokenPool {
             .map_err(|e| e.to_string())?;
         Ok(TokenPool {
             bodies,
-            per_round: per_round(w, connections),
+            per_round,
             one,
             tampered,
+            forged,
             jwks: issuer.jwks(),
+            issuer,
             signing_time: started.elapsed(),
         })
     }
@@ -98,9 +118,28 @@ impl TokenPool {
 
     /// Round `round`'s (1-based) tokens for a new-token variant, in order.
     pub fn round(&self, round: u32) -> &[Vec<u8>] {
+        self.round_of(&self.bodies, round)
+    }
+
+    /// Round `round`'s forged tokens of `load`; none when the run did not ask for that load.
+    pub fn forged_round(&self, load: TokenLoad, round: u32) -> &[Vec<u8>] {
+        self.forged
+            .iter()
+            .find(|(l, _)| *l == load)
+            .map_or(&[], |(_, bodies)| self.round_of(bodies, round))
+    }
+
+    /// A forged token of `load` for a probe: another seed than the load's own tokens.
+    pub fn forged_probe(&self, load: TokenLoad) -> Result<String, String> {
+        forge_all(&self.issuer, load, 1, u64::MAX)?
+            .pop()
+            .ok_or_else(|| "no forged token".to_string())
+    }
+
+    fn round_of<'a>(&self, bodies: &'a [Vec<u8>], round: u32) -> &'a [Vec<u8>] {
         let start = (round.saturating_sub(1) as usize).saturating_mul(self.per_round);
-        let end = start.saturating_add(self.per_round).min(self.bodies.len());
-        self.bodies.get(start..end).unwrap_or_default()
+        let end = start.saturating_add(self.per_round).min(bodies.len());
+        bodies.get(start..end).unwrap_or_default()
     }
 
     /// The Zipf variants' users (fewer when the pool is smaller).
@@ -116,6 +155,44 @@ fn claims(sub: &str) -> Claims {
         .sub(sub)
         .aud(EXAMPLE_AUDIENCE)
         .exp_in(LIFETIME_SECS)
+}
+
+/// The algorithm a forged load's tokens claim.
+fn forged_alg(load: TokenLoad) -> Result<Algorithm, String> {
+    match load {
+        TokenLoad::ForgedRs256 => Ok(Algorithm::RS256),
+        TokenLoad::ForgedPs256 => Ok(Algorithm::PS256),
+        other => Err(format!("{other:?} is not a forged load")),
+    }
+}
+
+/// `n` forged tokens of `load`: the header and payload of one token the issuer signed (valid
+/// claims, no `kid`, so every key of the type is a candidate) and a random signature each. Its
+/// first byte is kept below 0x40 so that the number is under any 2048-bit modulus: a signature
+/// at or above it is refused before the exponentiation, and an attacker would not send one.
+pub fn forge_all(
+    issuer: &Issuer,
+    load: TokenLoad,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<String>, String> {
+    let alg = forged_alg(load)?;
+    let signed = issuer
+        .token(&claims("bench-jwt-forged").no_kid().alg(alg))
+        .map_err(|e| e.to_string())?;
+    let (head, _) = signed
+        .rsplit_once('.')
+        .ok_or("a signed token without three parts")?;
+    let mut rng = Rng::new(seed);
+    Ok((0..n)
+        .map(|_| {
+            let mut sig: Vec<u8> = (0..32).flat_map(|_| rng.next_u64().to_le_bytes()).collect();
+            if let Some(top) = sig.first_mut() {
+                *top &= 0x3f;
+            }
+            format!("{head}.{}", b64url(&sig))
+        })
+        .collect())
 }
 
 /// `n` requests, token i for user `bench-jwt-<i>`, in order; the signing is spread over threads.
@@ -177,6 +254,36 @@ mod tests {
         assert_eq!(size(&w, &[TokenLoad::Zipf, TokenLoad::Repeated], 3, 2), 30);
         assert_eq!(size(&w, &[TokenLoad::Repeated], 3, 2), 0);
         assert_eq!(size(&w, &[TokenLoad::Zipf, TokenLoad::New], 1, 2), 44);
+    }
+
+    #[test]
+    fn forged_tokens_are_new_each_and_claim_their_alg_without_kid() {
+        use mesh_authz_integration::jwt::parts;
+        let loads = [TokenLoad::ForgedRs256, TokenLoad::ForgedPs256];
+        let pool = TokenPool::new(&workload(), &loads, 2, 2).unwrap();
+        assert_eq!(pool.len(), 0, "no signed pool for forged loads alone");
+        for load in loads {
+            let (r1, r2) = (pool.forged_round(load, 1), pool.forged_round(load, 2));
+            assert_eq!((r1.len(), r2.len()), (44, 44));
+            let distinct: BTreeSet<&Vec<u8>> = r1.iter().chain(r2).collect();
+            assert_eq!(distinct.len(), 88);
+        }
+        assert!(pool.forged_round(TokenLoad::New, 1).is_empty());
+        let mut issuer = Issuer::new(EXAMPLE_ISSUER);
+        issuer.add_key(KeyKind::Rsa, KID).unwrap();
+        for (load, alg) in [(loads[0], "RS256"), (loads[1], "PS256")] {
+            let tokens = forge_all(&issuer, load, 3, 7).unwrap();
+            for t in &tokens {
+                let p = parts(t).unwrap();
+                assert_eq!(p.header["alg"], alg);
+                assert!(p.header.get("kid").is_none());
+                assert_eq!(p.payload["iss"], EXAMPLE_ISSUER);
+                assert_eq!(p.signature.len(), 256);
+                assert!(p.signature[0] < 0x40);
+            }
+            assert_ne!(tokens[0], tokens[1]);
+        }
+        assert!(forge_all(&issuer, TokenLoad::New, 1, 1).is_err());
     }
 
     #[test]

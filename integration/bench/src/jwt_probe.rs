@@ -1,7 +1,8 @@
 //! Before a JWT variant is timed, its Envoy must behave as named: a tampered token is refused
 //! with 401 and no callout, a valid one is allowed, and the auth service is called exactly when
 //! the checker is meant to call it (gate mode: once for a token's first request, never again
-//! while its decision is cached; jwt_authn and authenticate mode: never).
+//! while its decision is cached; jwt_authn and authenticate mode: never). A forged variant's own
+//! token (random signature, no `kid`) must be refused the same way.
 
 use crate::conn::{get_with_bearer, Conn};
 use crate::jwt_pool::TokenPool;
@@ -33,6 +34,16 @@ pub fn probe(
         return Err(format!(
             "{id}: a token with a tampered payload got {status} after {calls} callout(s), not 401 without a callout"
         ));
+    }
+    if j.load.is_forged() {
+        let forged = pool.forged_probe(j.load)?;
+        let (status, calls) = send(&mut conn, auth, &forged)?;
+        if (status, calls) != (401, 0) {
+            return Err(format!(
+                "{id}: a forged token ({:?}) got {status} after {calls} callout(s), not 401 without a callout",
+                j.load
+            ));
+        }
     }
     // The first request with a valid token, then the same token again.
     let first = if j.checker == Checker::Gate { 1 } else { 0 };

@@ -87,7 +87,10 @@ pub fn derive(
         None => "(reported)".into(),
     };
     let new_limit = (envoy_verify == Some(true)).then_some(NEW_OVER_JWT_AUTHN);
-    let ratios: [(&str, Variant, Variant, String, Option<f64>); 7] = [
+    let forged_rs = jwt(Checker::Authenticate, TokenLoad::ForgedRs256);
+    let forged_ps = jwt(Checker::Authenticate, TokenLoad::ForgedPs256);
+    let valid_new = jwt(Checker::Authenticate, TokenLoad::New);
+    let ratios: [(&str, Variant, Variant, String, Option<f64>); 10] = [
         (
             "jwt_authenticate_zipf_over_jwt_authn_zipf_cpu",
             jwt(Checker::Authenticate, TokenLoad::Zipf),
@@ -134,6 +137,28 @@ pub fn derive(
             "jwt_gate_zipf_over_mixed_cpu",
             jwt(Checker::Gate, TokenLoad::Zipf),
             Variant::Mixed,
+            "(reported)".into(),
+            None,
+        ),
+        // What an anonymous client's forged token costs next to a valid new one.
+        (
+            "jwt_authenticate_forged_rs256_over_new_cpu",
+            forged_rs,
+            valid_new,
+            "(reported)".into(),
+            None,
+        ),
+        (
+            "jwt_authenticate_forged_ps256_over_new_cpu",
+            forged_ps,
+            valid_new,
+            "(reported)".into(),
+            None,
+        ),
+        (
+            "jwt_authenticate_forged_ps256_over_forged_rs256_cpu",
+            forged_ps,
+            forged_rs,
             "(reported)".into(),
             None,
         ),
@@ -233,6 +258,24 @@ mod tests {
         assert!((new.value - 1.6).abs() < 1e-9);
         assert_eq!(new.met, Some(false));
         assert!((f.ratios["jwt_gate_repeated_over_hit_cpu@1w"] - 1.05).abs() < 1e-9);
+        assert!(!d.iter().any(|d| d.name.contains("forged")));
+        // Forged tokens beside valid new ones, when the run has them.
+        let forged = run(&[
+            (jwt(Checker::Authenticate, TokenLoad::New), [160.0, 320.0]),
+            (
+                jwt(Checker::Authenticate, TokenLoad::ForgedRs256),
+                [80.0, 160.0],
+            ),
+            (
+                jwt(Checker::Authenticate, TokenLoad::ForgedPs256),
+                [960.0, 1920.0],
+            ),
+        ]);
+        let (f2, _) = figures(&forged, &summarize(&forged), Some(true));
+        let ratio = |n: &str| f2.ratios[&format!("jwt_authenticate_{n}_cpu@1w")];
+        assert!((ratio("forged_rs256_over_new") - 0.5).abs() < 1e-9);
+        assert!((ratio("forged_ps256_over_new") - 6.0).abs() < 1e-9);
+        assert!((ratio("forged_ps256_over_forged_rs256") - 12.0).abs() < 1e-9);
         // Without the cached jwt_authn case, no ratio against it.
         assert!(!d.iter().any(|d| d.name.contains("jwt_authn_cached")));
         // In the VM the new-token target does not apply: reported, neither met nor missed.

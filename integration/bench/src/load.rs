@@ -31,6 +31,8 @@ pub struct LoadSpec {
 pub struct Requests {
     pub bodies: Vec<Vec<u8>>,
     pub pick: Pick,
+    /// The one status every answer must have (a load of forged tokens: 401); `None`: any 2xx.
+    pub expect: Option<u16>,
 }
 
 pub enum Pick {
@@ -65,7 +67,8 @@ impl Requests {
 pub struct LoadResult {
     pub requests: u64,
     pub ok: u64,
-    /// Non-2xx answers by status, and transport errors under status 0.
+    /// Answers other than expected (non-2xx, or not `Requests::expect`) by status, and transport
+    /// errors under status 0.
     pub failures: BTreeMap<u16, u64>,
     pub window: Duration,
     pub warmup_requests: u64,
@@ -153,8 +156,12 @@ fn worker(
                 }
                 out.latencies
                     .push(u32::try_from(dt.as_micros()).unwrap_or(u32::MAX));
+                let expected = |s: u16| match requests.expect {
+                    Some(e) => s == e,
+                    None => (200..300).contains(&s),
+                };
                 match result {
-                    Ok(s) if (200..300).contains(&s) => out.ok += 1,
+                    Ok(s) if expected(s) => out.ok += 1,
                     Ok(s) => *out.failures.entry(s).or_default() += 1,
                     Err(_) => {
                         *out.failures.entry(0).or_default() += 1;
@@ -258,6 +265,7 @@ mod tests {
         let reqs = Requests {
             bodies: vec![get_with_bearer("/", "t")],
             pick: Pick::First,
+            expect: None,
         };
         let (r, s, e) = run(svc.addr(), &spec, &reqs, || 1, || 2);
         assert_eq!((s, e), (1, 2));
@@ -265,6 +273,14 @@ mod tests {
         assert_eq!(r.ok, r.requests);
         assert!(r.window < Duration::from_secs(5));
         assert!(r.rps() > 0.0 && r.quantile_ms(0.99) > 0.0);
+        // A load that expects 401 counts the echo's 200s as failures, by status.
+        let refused = Requests {
+            expect: Some(401),
+            ..reqs
+        };
+        let (r, _, _) = run(svc.addr(), &spec, &refused, || 1, || 2);
+        assert!(r.requests > 0);
+        assert_eq!((r.ok, r.failures.get(&200).copied()), (0, Some(r.requests)));
     }
 
     #[test]
@@ -283,6 +299,7 @@ mod tests {
                 .map(|i| get_with_bearer("/", &format!("t{i}")))
                 .collect(),
             pick: Pick::once(),
+            expect: None,
         };
         let (r, (), ()) = run(svc.addr(), &spec, &reqs, || (), || ());
         // The warm-up stops at its bound (plus what was in flight on each connection), the
@@ -309,6 +326,7 @@ mod tests {
         let reqs = Requests {
             bodies: vec![get_with_bearer("/", "t")],
             pick: Pick::First,
+            expect: None,
         };
         let (r, (), ()) = run(
             SocketAddr::from(([127, 0, 0, 1], port)),

@@ -251,47 +251,48 @@ impl Rig {
 
     /// What the load sends in round `round`.
     fn requests(&self, variant: Variant, round: u32) -> Result<Requests, String> {
-        Ok(match variant.credentials(&self.mixed) {
-            Credentials::One => Requests {
-                bodies: vec![get_with_bearer(PATH, TOKEN)],
-                pick: Pick::First,
-            },
-            Credentials::Zipf { users, s } => Requests {
-                bodies: self
-                    .users
+        let (bodies, pick) = match variant.credentials(&self.mixed) {
+            Credentials::One => (vec![get_with_bearer(PATH, TOKEN)], Pick::First),
+            Credentials::Zipf { users, s } => (
+                self.users
                     .iter()
                     .take(users)
                     .map(|t| get_with_bearer(PATH, t))
                     .collect(),
-                pick: Pick::Zipf(Zipf::new(users, s)),
-            },
-            Credentials::Jwt(TokenLoad::Repeated) => Requests {
-                bodies: vec![get_with_bearer(PATH, &self.pool()?.one)],
-                pick: Pick::First,
-            },
-            Credentials::Jwt(TokenLoad::New) => Requests {
-                bodies: self.pool()?.round(round).to_vec(),
-                pick: Pick::once(),
-            },
+                Pick::Zipf(Zipf::new(users, s)),
+            ),
+            Credentials::Jwt(TokenLoad::Repeated) => {
+                (vec![get_with_bearer(PATH, &self.pool()?.one)], Pick::First)
+            }
+            Credentials::Jwt(TokenLoad::New) => (self.pool()?.round(round).to_vec(), Pick::once()),
+            Credentials::Jwt(load @ (TokenLoad::ForgedRs256 | TokenLoad::ForgedPs256)) => (
+                self.pool()?.forged_round(load, round).to_vec(),
+                Pick::once(),
+            ),
             Credentials::Jwt(TokenLoad::Zipf) => {
                 let users = self.jwt.as_ref().map_or(0, |(_, w)| w.users);
                 let bodies = self.pool()?.users(users).to_vec();
                 let pick = Pick::Zipf(Zipf::new(bodies.len(), self.mixed.zipf_s));
-                Requests { bodies, pick }
+                (bodies, pick)
             }
+        };
+        // Forged tokens are all refused: a 401 is the answer that counts as served.
+        let expect = variant
+            .jwt()
+            .is_some_and(|j| j.load.is_forged())
+            .then_some(401);
+        Ok(Requests {
+            bodies,
+            pick,
+            expect,
         })
     }
 
-    /// The new-token variants' window and warm-up also end when their share of tokens is used.
+    /// The new-token and forged variants' window and warm-up also end when their share of tokens
+    /// is used.
     fn spec_for(&self, variant: Variant, spec: &LoadSpec) -> LoadSpec {
         match (variant.jwt(), &self.jwt) {
-            (
-                Some(JwtVariant {
-                    load: TokenLoad::New,
-                    ..
-                }),
-                Some((_, w)),
-            ) => LoadSpec {
+            (Some(JwtVariant { load, .. }), Some((_, w))) if load.is_new_each() => LoadSpec {
                 max_requests: spec.max_requests.min(w.new_per_window),
                 max_warmup_requests: spec.max_warmup_requests.min(w.new_per_warmup),
                 ..*spec

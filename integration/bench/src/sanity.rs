@@ -90,7 +90,9 @@ fn token_problem(c: &CaseSummary, j: JwtVariant) -> Option<String> {
         return None;
     }
     let (lo, hi, what) = match j.load {
-        TokenLoad::New => (0.0, 0.01, "each token checked (never seen before)"),
+        TokenLoad::New | TokenLoad::ForgedRs256 | TokenLoad::ForgedPs256 => {
+            (0.0, 0.01, "each token checked (never seen before)")
+        }
         // Gate mode serves the decision cached for these very tokens before the token checks:
         // a repeated token is checked once, then never again.
         TokenLoad::Repeated if j.checker == Checker::Gate && c.token_hit_ratio.is_none() => {
@@ -176,8 +178,25 @@ mod tests {
             jwt("jwt_gate_zipf", 0.3, Some(0.8)),
             jwt("jwt_authenticate_new", 0.0, Some(0.005)),
             jwt("jwt_authenticate_zipf", 0.0, Some(0.9)),
+            jwt("jwt_authenticate_forged_rs256", 0.0, Some(0.0)),
+            jwt("jwt_authenticate_forged_ps256", 0.0, Some(0.0)),
         ];
         assert_eq!(check(&good_jwt), Vec::<String>::new());
+        // A forged token answered from the cache was not checked; one not refused is a failure
+        // (the load expects 401), and a callout means it got past the token check.
+        let bad_forged = [
+            jwt("jwt_authenticate_forged_rs256", 0.0, Some(0.5)),
+            CaseSummary {
+                token_hit_ratio: Some(0.0),
+                ..case("jwt_authenticate_forged_ps256", 0.0, 1.0)
+            },
+            jwt("jwt_authenticate_forged_ps256", 1.0, Some(0.0)),
+        ];
+        let p = check(&bad_forged);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("50.0% token cache hits"), "{}", p[0]);
+        assert!(p[1].contains("100.0% of requests failed"), "{}", p[1]);
+        assert!(p[2].contains("no callout at all"), "{}", p[2]);
         let bad_jwt = [
             // Authenticate mode must never call out; a repeated token must be a cache hit.
             jwt("jwt_authenticate_repeated", 0.001, Some(1.0)),

@@ -241,7 +241,7 @@ impl Variant {
                 set(&mut c, "cache", cache.into())?;
             }
             Variant::Jwt(j) => {
-                set(&mut c, "jwt", jwt_variant::plugin_jwt(j.checker, jwks))?;
+                set(&mut c, "jwt", jwt_variant::plugin_jwt(j, jwks))?;
                 if j.checker == Checker::Authenticate {
                     // Tokens alone: nothing to call, so nothing configured to call.
                     if let Some(obj) = c.as_object_mut() {

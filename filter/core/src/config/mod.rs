@@ -136,6 +136,7 @@ impl Config {
                 )
             })
             .chain(unused_auth)
+            .chain(self.jwt.iter().flat_map(crate::jwt::JwtConfig::warnings))
             .collect()
     }
 

@@ -2,6 +2,10 @@
 //! backend. `none` is never accepted, and neither is HMAC: a proxy holding the issuer's shared
 //! secret could mint tokens, and an HMAC check with a public key as the secret is the classic
 //! `alg` confusion. Each algorithm names the one key shape it verifies with.
+//!
+//! Only the algorithms Envoy's `verify_signature` checks (outside the VM) are accepted by default:
+//! PS* and EdDSA are checked inside the VM, where one RSA-PSS check costs about a millisecond of a
+//! worker's CPU, so a flood of forged tokens could saturate a worker. They must be listed.
 
 use std::fmt;
 
@@ -39,6 +43,14 @@ impl Alg {
         Alg::Es384,
         Alg::EdDsa,
     ];
+
+    /// A provider's `algorithms` when it lists none: those Envoy's `verify_signature` checks.
+    pub const DEFAULT: [Alg; 5] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384];
+
+    /// Whether the signature is always checked inside the VM (no Envoy checker takes it).
+    pub fn in_vm(self) -> bool {
+        !Alg::DEFAULT.contains(&self)
+    }
 
     /// The JOSE name (RFC 7518).
     pub fn name(self) -> &'static str {
@@ -127,6 +139,17 @@ mod tests {
         ];
         for (name, why) in cases {
             assert!(refusal(name).is_some_and(|r| r.contains(why)), "{name}");
+        }
+    }
+
+    /// The default must be exactly what Envoy's checker takes, or a default algorithm would be
+    /// checked in the VM (the cost the default exists to avoid).
+    #[test]
+    fn the_default_is_what_envoy_checks() {
+        for a in Alg::ALL {
+            let envoy = crate::jwt::envoy_verify::hash(a).is_some();
+            assert_eq!(Alg::DEFAULT.contains(&a), envoy, "{a:?}");
+            assert_eq!(a.in_vm(), !envoy, "{a:?}");
         }
     }
 }

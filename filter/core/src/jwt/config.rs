@@ -4,6 +4,7 @@
 use super::alg::{self, Alg};
 use super::jwks::KeySet;
 use super::raw::{RawJwt, RawMode, RawProvider};
+use super::verify::MAX_KEYS_TRIED;
 use crate::config::ConfigError;
 use crate::identity;
 
@@ -84,6 +85,41 @@ impl JwtConfig {
     /// Whether some provider takes its token out before the upstream (`forwardToken: false`).
     pub fn removes_tokens(&self) -> bool {
         self.providers.iter().any(|p| !p.forward_token)
+    }
+
+    /// What loads but costs: algorithms checked inside the VM, and inline key sets where a token
+    /// without `kid` is refused because more keys fit than one token is tried against.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let in_vm: Vec<&str> = p
+                .algorithms
+                .iter()
+                .filter(|a| a.in_vm())
+                .map(|a| a.name())
+                .collect();
+            if !in_vm.is_empty() {
+                out.push(format!(
+                    "jwt.providers[{i}].algorithms: {} signatures are checked inside the Wasm VM (an RSA-PSS check costs about 1 ms of a worker's CPU, forged tokens included; RS*/ES* are checked by Envoy): list them only for an issuer that signs with them",
+                    in_vm.join(", ")
+                ));
+            }
+            if let Jwks::Inline(set) = &p.jwks {
+                let crowded = p
+                    .algorithms
+                    .iter()
+                    .filter(|a| set.fitting(**a).count() > MAX_KEYS_TRIED)
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>();
+                if !crowded.is_empty() {
+                    out.push(format!(
+                        "jwt.providers[{i}].jwks.inline: more than {MAX_KEYS_TRIED} keys fit {}: a token without kid is refused (it would be checked against every one)",
+                        crowded.join(", ")
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -203,12 +239,12 @@ fn provider(
 
 fn algorithms(at: &str, raw: Option<Vec<String>>) -> Result<Vec<Alg>, ConfigError> {
     let Some(names) = raw else {
-        return Ok(Alg::ALL.to_vec());
+        return Ok(Alg::DEFAULT.to_vec());
     };
     if names.is_empty() {
         return Err(ConfigError::new(
             format!("{at}.algorithms"),
-            "is empty; leave it out for every supported asymmetric algorithm",
+            "is empty; leave it out for RS256, RS384, RS512, ES256 and ES384",
         ));
     }
     let mut out = Vec::with_capacity(names.len());

@@ -14,6 +14,15 @@ use super::signature::{RustCrypto, SignatureCheck};
 use super::token;
 use crate::tagged::TaggedHeaders;
 
+/// The most keys one token's signature is checked against. A token without `kid` is tried against
+/// every key that fits its `alg`, and each check of a forged signature costs as much as a real one
+/// (about 1 ms in the VM for RSA-PSS), so the set's size must not multiply what an anonymous
+/// request costs. Two covers a rotation's overlap (the old key and the new); an issuer with more
+/// keys of one type must put `kid` in its tokens.
+pub const MAX_KEYS_TRIED: usize = 2;
+// The refusal texts below are static and say "2".
+const _: () = assert!(MAX_KEYS_TRIED == 2);
+
 /// A token that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -61,19 +70,29 @@ pub fn verify_with(
     let set = keys
         .get(index)
         .ok_or(JwtError::KeysMissing { provider: index })?;
-    let candidates: Vec<&PublicKey> = match parsed.kid.as_deref() {
-        Some(kid) => {
-            if !set.has_kid(kid) {
-                return Err(JwtError::UnknownKid { provider: index });
-            }
-            set.fitting(parsed.alg)
-                .filter(|k| k.kid.as_deref() == Some(kid))
-                .collect()
+    let kid = parsed.kid.as_deref();
+    if let Some(kid) = kid {
+        if !set.has_kid(kid) {
+            return Err(JwtError::UnknownKid { provider: index });
         }
-        None => set.fitting(parsed.alg).collect(),
-    };
+    }
+    // One more than the bound is enough to know the bound is passed.
+    let candidates: Vec<&PublicKey> = set
+        .fitting(parsed.alg)
+        .filter(|k| kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)))
+        .take(MAX_KEYS_TRIED + 1)
+        .collect();
     if candidates.is_empty() {
         return Err(JwtError::NoFittingKey);
+    }
+    if candidates.len() > MAX_KEYS_TRIED {
+        // Refused before any check rather than checked against some: which keys would be tried
+        // must not depend on the order of the issuer's document.
+        return Err(JwtError::Malformed(if kid.is_some() {
+            "kid names more than 2 of the issuer's keys for the alg"
+        } else {
+            "no kid, and more than 2 of the issuer's keys fit the alg"
+        }));
     }
     if !any_verifies(
         checker,

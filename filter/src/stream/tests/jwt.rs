@@ -48,6 +48,7 @@ fn authenticate(key: &Key) -> String {
         "identityHeaders": ["x-user-id"],
         "jwt": {"mode": "authenticate", "providers": [{
             "name": "corp", "issuer": ISS, "jwks": {"inline": jwks(&[key])},
+            "algorithms": ["EdDSA"],
             "claimHeaders": {"sub": "x-user-id"}, "forwardToken": false,
         }]},
     })
@@ -61,6 +62,7 @@ fn gate_remote() -> String {
         "jwt": {"mode": "gate", "providers": [{
             "name": "corp", "issuer": ISS,
             "jwks": {"cluster": "idp", "authority": "id.example.com", "path": "/jwks.json"},
+            "algorithms": ["EdDSA"],
         }]},
     })
     .to_string()

@@ -36,7 +36,7 @@ pub(super) fn jwks(at: &str, raw: RawJwks, algorithms: &[Alg]) -> Result<Jwks, C
     if !algorithms.iter().any(|a| set.fitting(*a).next().is_some()) {
         return Err(ConfigError::new(
             field,
-            "has no key for any of the provider's algorithms",
+            "has no key for any of the provider's algorithms (RS256, RS384, RS512, ES256 and ES384 unless algorithms lists others: PS256, PS384, PS512 and EdDSA are accepted only when listed)",
         ));
     }
     Ok(Jwks::Inline(set))

@@ -1,5 +1,5 @@
 use super::*;
-use crate::jwt::testing::{ec, jwks, jwt_config};
+use crate::jwt::testing::{ec, ed, jwks, jwt_config};
 use crate::Config;
 use serde_json::{json, Value};
 
@@ -49,7 +49,11 @@ fn defaults() {
     );
     assert!(!c.require_token);
     let p = &c.providers[0];
-    assert_eq!(p.algorithms, Alg::ALL);
+    assert_eq!(
+        p.algorithms,
+        [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384]
+    );
+    assert!(c.warnings().is_empty());
     assert_eq!(
         c.sources,
         [Source::Header {
@@ -335,6 +339,12 @@ fn load_time_rules() {
             format!("{p0}.jwks.inline"),
             "no key for any",
         ),
+        (
+            // An Ed25519-only set needs EdDSA listed: the default is what Envoy checks.
+            json!({"provider.jwks": {"inline": jwks(&[ed()])}}),
+            format!("{p0}.jwks.inline"),
+            "EdDSA are accepted only when listed",
+        ),
     ];
     for (patch, field, reason) in cases {
         let text = with(patch.clone());
@@ -378,4 +388,52 @@ fn gate_mode_needs_an_auth_service() {
         "issuer": "i", "jwks": {"cluster": "outbound|443||id.example.com", "path": "/jwks"}}]}))
         .unwrap();
     assert!(validate(raw, &[], false).is_ok());
+}
+
+/// Algorithms checked in the VM load, with a warning that names them and their cost; so does an
+/// inline set where a token without `kid` would meet more keys than it is tried against.
+#[test]
+fn costly_choices_load_with_a_warning() {
+    let provider = |extra: Value| {
+        let mut p = json!({"name": "p", "issuer": "i",
+            "jwks": {"cluster": "outbound|443||id.example.com", "path": "/jwks"}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            p[k] = v.clone();
+        }
+        json!({"mode": "gate", "providers": [p]})
+    };
+    let three_ec = jwks(&[ec(0), ec(1), ec(2)]);
+    let two_ec = jwks(&[ec(0), ec(1)]);
+    let cases: Vec<(Value, &[&str])> = vec![
+        (json!({}), &[]),
+        (json!({"algorithms": ["RS256", "ES384"]}), &[]),
+        (
+            json!({"algorithms": ["RS256", "PS256", "EdDSA"]}),
+            &["jwt.providers[0].algorithms: PS256, EdDSA ", "inside the Wasm VM", "1 ms"],
+        ),
+        (json!({"algorithms": ["PS512"]}), &["algorithms: PS512 "]),
+        (json!({"jwks": {"inline": two_ec}}), &[]),
+        (
+            json!({"jwks": {"inline": three_ec}}),
+            &["jwt.providers[0].jwks.inline: more than 2 keys fit ES256: a token without kid is refused"],
+        ),
+    ];
+    for (extra, want) in cases {
+        let w = jwt_config(&provider(extra.clone())).warnings();
+        assert_eq!(w.len(), usize::from(!want.is_empty()), "{extra}: {w:?}");
+        for part in want {
+            assert!(w[0].contains(part), "{extra}: {w:?}");
+        }
+    }
+    // And the configuration's own warnings, which the adapter logs at load, carry them.
+    let text = json!({"authService": {"cluster": "c", "authority": "a"},
+        "jwt": provider(json!({"algorithms": ["EdDSA"]}))});
+    let w = Config::parse(text.to_string().as_bytes())
+        .unwrap()
+        .warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("EdDSA signatures are checked inside")),
+        "{w:?}"
+    );
 }

@@ -241,7 +241,7 @@ fn every_check_in_a_table() {
         (
             "the other issuer, keys not fetched",
             bad(
-                sign(ed(), &c(json!({"iss": "https://other.example.com"}))),
+                sign(ec(0), &c(json!({"iss": "https://other.example.com"}))),
                 JwtError::KeysMissing { provider: 1 },
             ),
         ),
@@ -249,7 +249,7 @@ fn every_check_in_a_table() {
             "the other issuer, expired: 401 without keys",
             bad(
                 sign(
-                    ed(),
+                    ec(0),
                     &c(json!({"iss": "https://other.example.com", "exp": NOW - 100})),
                 ),
                 JwtError::Expired,
@@ -317,9 +317,9 @@ fn claims_become_the_identity_in_authenticate_mode_only() {
 #[test]
 fn a_token_counts_only_where_its_provider_reads_tokens() {
     let (config, mut keys) = setup("gate");
-    let (set, _) = KeySet::parse(jwks(&[ed()]).as_bytes()).unwrap();
+    let (set, _) = KeySet::parse(jwks(&[ec(0)]).as_bytes()).unwrap();
     assert!(keys.replace(1, set));
-    let other = sign(ed(), &claims(json!({"iss": "https://other.example.com"})));
+    let other = sign(ec(0), &claims(json!({"iss": "https://other.example.com"})));
     assert!(run_at(&config, &keys, &other, 0, NOW).is_ok());
     for source in [1, 2] {
         assert_eq!(
@@ -411,4 +411,192 @@ fn errors_never_carry_the_token() {
         !shown.contains(&t[..20]) && !shown.contains("s3cret"),
         "{shown}"
     );
+}
+
+/// RustCrypto, counting the checks: how many keys a token was tried against.
+#[derive(Default)]
+struct Counting(std::cell::Cell<usize>);
+
+impl SignatureCheck for Counting {
+    fn check(
+        &self,
+        alg: Alg,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Unavailable> {
+        self.0.set(self.0.get() + 1);
+        RustCrypto.check(alg, key, message, signature)
+    }
+}
+
+/// A token is checked against at most `MAX_KEYS_TRIED` keys: past that, it is refused before any
+/// check, with or without a `kid`, and keys of another type do not count.
+#[test]
+fn a_token_is_tried_against_at_most_two_keys() {
+    let with_kid = |key: &TestKey, kid: &str| {
+        let mut jwk = key.jwk.clone();
+        jwk["kid"] = json!(kid);
+        jwk
+    };
+    let set = |jwks: Vec<serde_json::Value>| json!({"keys": jwks}).to_string();
+    let (e0, e1, e2, r) = (ec(0), ec(1), ec(2), rsa());
+    let two = set(vec![e0.jwk.clone(), e1.jwk.clone()]);
+    let three = set(vec![e0.jwk.clone(), e1.jwk.clone(), e2.jwk.clone()]);
+    let three_and_rsa = set(vec![
+        e0.jwk.clone(),
+        e1.jwk.clone(),
+        e2.jwk.clone(),
+        r.jwk.clone(),
+    ]);
+    let two_dup = set(vec![with_kid(e0, "dup"), with_kid(e1, "dup")]);
+    let three_dup = set(vec![
+        with_kid(e0, "dup"),
+        with_kid(e1, "dup"),
+        with_kid(e2, "dup"),
+    ]);
+    let c = claims(json!({}));
+    let no_kid = |k: &TestKey| sign_as(k, k.alg, Some(None), &c);
+    let forged_no_kid = forge(&json!({"alg": "ES256"}), &c, &[7; 64]);
+    let forged_kid = forge(&json!({"alg": "ES256", "kid": "ec-2"}), &c, &[7; 64]);
+    let no_kid_refused =
+        JwtError::Malformed("no kid, and more than 2 of the issuer's keys fit the alg");
+    let kid_refused = JwtError::Malformed("kid names more than 2 of the issuer's keys for the alg");
+    /// Name, key set, token, verdict, keys tried.
+    type Case<'a> = (&'a str, &'a String, String, Result<(), JwtError>, usize);
+    let cases: Vec<Case> = vec![
+        (
+            "no kid, 2 keys, the 1st signed",
+            &two,
+            no_kid(e0),
+            Ok(()),
+            1,
+        ),
+        (
+            "no kid, 2 keys, the 2nd signed",
+            &two,
+            no_kid(e1),
+            Ok(()),
+            2,
+        ),
+        (
+            "no kid, 2 keys, forged",
+            &two,
+            forged_no_kid.clone(),
+            Err(JwtError::BadSignature),
+            2,
+        ),
+        (
+            "no kid, 3 keys, the 1st signed",
+            &three,
+            no_kid(e0),
+            Err(no_kid_refused),
+            0,
+        ),
+        (
+            "no kid, 3 keys, the 3rd signed",
+            &three,
+            no_kid(e2),
+            Err(no_kid_refused),
+            0,
+        ),
+        (
+            "no kid, 3 keys, forged",
+            &three,
+            forged_no_kid,
+            Err(no_kid_refused),
+            0,
+        ),
+        (
+            "kid, 3 keys, the 3rd signed",
+            &three,
+            sign(e2, &c),
+            Ok(()),
+            1,
+        ),
+        (
+            "kid, 3 keys, forged",
+            &three,
+            forged_kid,
+            Err(JwtError::BadSignature),
+            1,
+        ),
+        (
+            "no kid, 3 EC keys, the one RSA key",
+            &three_and_rsa,
+            no_kid(r),
+            Ok(()),
+            1,
+        ),
+        (
+            "kid on 2 keys, the 2nd signed",
+            &two_dup,
+            sign_as(e1, Alg::Es256, Some(Some("dup")), &c),
+            Ok(()),
+            2,
+        ),
+        (
+            "kid on 3 keys",
+            &three_dup,
+            sign_as(e0, Alg::Es256, Some(Some("dup")), &c),
+            Err(kid_refused),
+            0,
+        ),
+    ];
+    for (name, jwks, token, want, tried) in cases {
+        let config = jwt_config(&json!({"mode": "gate", "providers": [{
+            "name": "p", "issuer": ISS, "jwks": {"inline": jwks}}]}));
+        let keys = Keys::new(&config);
+        let counting = Counting::default();
+        let token = Token {
+            value: Cow::Borrowed(&token),
+            source: 0,
+        };
+        let got = verify_with(&config, &keys, &token, NOW, &counting).map(|_| ());
+        assert_eq!((got, counting.0.get()), (want, tried), "{name}");
+    }
+}
+
+/// What the bound exists for: with the default algorithms, a PS256 or EdDSA token is refused
+/// before any key is looked at, even where a key would verify it.
+#[test]
+fn in_vm_algorithms_are_refused_unless_listed() {
+    let jwks = jwks(&[rsa(), ed()]);
+    let c = claims(json!({}));
+    for (algorithms, ps256, eddsa) in [
+        (
+            json!(null),
+            Err(JwtError::AlgRefused),
+            Err(JwtError::AlgRefused),
+        ),
+        (json!(["RS256", "PS256"]), Ok(()), Err(JwtError::AlgRefused)),
+        (json!(["EdDSA"]), Err(JwtError::AlgRefused), Ok(())),
+    ] {
+        let mut p = json!({"name": "p", "issuer": ISS, "jwks": {"inline": jwks}});
+        if !algorithms.is_null() {
+            p["algorithms"] = algorithms.clone();
+        }
+        let config = jwt_config(&json!({"mode": "gate", "providers": [p]}));
+        let keys = Keys::new(&config);
+        let counting = Counting::default();
+        let run = |t: &str| {
+            let token = Token {
+                value: Cow::Borrowed(t),
+                source: 0,
+            };
+            verify_with(&config, &keys, &token, NOW, &counting).map(|_| ())
+        };
+        assert_eq!(
+            run(&sign_as(rsa(), Alg::Ps256, None, &c)),
+            ps256,
+            "{algorithms}"
+        );
+        assert_eq!(run(&sign(ed(), &c)), eddsa, "{algorithms}");
+        let listed = usize::from(ps256.is_ok()) + usize::from(eddsa.is_ok());
+        assert_eq!(
+            counting.0.get(),
+            listed,
+            "{algorithms}: only listed ones are checked"
+        );
+    }
 }
