@@ -112,13 +112,24 @@ impl Gate {
             (Ok(mut f), Ok(mut k)) => f.landed(host, &mut k, provider, body, now),
             _ => Err("state busy".to_string()),
         };
-        let name = authz
+        let config = authz
             .config()
             .jwt
             .as_ref()
-            .and_then(|j| j.providers.get(provider))
-            .map_or("?", |p| p.name.as_str());
+            .and_then(|j| j.providers.get(provider));
+        let name = config.map_or("?", |p| p.name.as_str());
+        // Keys none of the accepted algorithms fit (an issuer signing with EdDSA or PS*, which
+        // must be listed) would answer 401 to every token of the issuer without saying why.
+        let usable = match (config, checks.keys().try_borrow()) {
+            (Some(p), Ok(keys)) => keys.get(provider).is_some_and(|set| {
+                p.algorithms
+                    .iter()
+                    .any(|a| set.fitting(*a).next().is_some())
+            }),
+            _ => true,
+        };
         match result {
+            Ok(true) if !usable => log::warn!("JWKS of provider '{name}' fetched, but none of its keys fits the provider's algorithms: every token of it gets 401; list in algorithms the ones its keys use (PS256/384/512 and EdDSA are accepted only when listed)"),
             Ok(true) => log::info!("JWKS of provider '{name}' fetched: new keys in use"),
             Ok(false) => log::debug!("JWKS of provider '{name}' fetched: unchanged"),
             Err(why) => log::warn!("JWKS fetch for provider '{name}' failed ({why}): the last good keys stay in use; tokens that need keys it never had get onError"),

@@ -214,8 +214,24 @@ fn provider(
             Some(list)
         }
     };
-    let algorithms = algorithms(at, p.algorithms)?;
-    let jwks = jwks_source::jwks(&format!("{at}.jwks"), p.jwks, &algorithms)?;
+    let listed = p.algorithms.is_some();
+    let mut algorithms = algorithms(at, p.algorithms)?;
+    let jwks = jwks_source::jwks(
+        &format!("{at}.jwks"),
+        p.jwks,
+        if listed { &algorithms } else { &Alg::ALL },
+    )?;
+    // An inline key set with no key for the default algorithms (only Ed25519 or RSA-PSS keys)
+    // loaded before the default narrowed: it keeps loading, with the algorithms its keys fit
+    // (checked in the VM, so `warnings` names the cost), rather than break on upgrade.
+    if let (false, Jwks::Inline(set)) = (listed, &jwks) {
+        if !algorithms.iter().any(|a| set.fitting(*a).next().is_some()) {
+            algorithms = Alg::ALL
+                .into_iter()
+                .filter(|a| set.fitting(*a).next().is_some())
+                .collect();
+        }
+    }
     let from = places::from(at, &p.from, identity_headers, sources)?;
     let claim_headers = claim_headers(at, p.claim_headers, mode, identity_headers)?;
     if p.clock_skew_seconds > MAX_CLOCK_SKEW_SECS {

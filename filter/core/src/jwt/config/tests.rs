@@ -339,12 +339,6 @@ fn load_time_rules() {
             format!("{p0}.jwks.inline"),
             "no key for any",
         ),
-        (
-            // An Ed25519-only set needs EdDSA listed: the default is what Envoy checks.
-            json!({"provider.jwks": {"inline": jwks(&[ed()])}}),
-            format!("{p0}.jwks.inline"),
-            "EdDSA are accepted only when listed",
-        ),
     ];
     for (patch, field, reason) in cases {
         let text = with(patch.clone());
@@ -353,6 +347,28 @@ fn load_time_rules() {
         assert!(err.reason.contains(reason), "{patch}: {err}");
         assert!(!err.to_string().contains(secret), "{patch}: {err}");
     }
+}
+
+#[test]
+fn an_inline_set_the_default_fits_no_key_of_keeps_loading_with_a_warning() {
+    // Loaded before the default narrowed to what Envoy checks: an upgrade must not refuse it.
+    let text = json!({
+        "authService": {"cluster": "c", "authority": "a"},
+        "jwt": {"mode": "gate", "providers": [{"name": "p", "issuer": "i",
+                "jwks": {"inline": jwks(&[ed()])}}]},
+    });
+    let config = Config::parse(text.to_string().as_bytes()).unwrap();
+    let jwt = config.jwt.as_ref().unwrap();
+    assert_eq!(jwt.providers[0].algorithms, [Alg::EdDsa]);
+    assert!(
+        config.warnings().iter().any(|w| w.contains("EdDSA")),
+        "{:?}",
+        config.warnings()
+    );
+    // Listed, the list is what holds.
+    let mut listed = text.clone();
+    listed["jwt"]["providers"][0]["algorithms"] = json!(["RS256"]);
+    assert!(Config::parse(listed.to_string().as_bytes()).is_err());
 }
 
 #[test]
