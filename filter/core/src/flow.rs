@@ -342,4 +342,6 @@ pub use keys::{FetchRequest, KeyFetch, KeysLanded, Rerun};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
 mod trust_tests;

@@ -1,0 +1,644 @@
+//! The flow's promises, checked after every step of random interleavings: requests (credentials,
+//! paths, tokens with various `exp`, bypassed and not, forged identity spellings), dispatches
+//! accepted or refused, answers (allow, deny, made for one client, short `max-age`, 5xx, timeouts,
+//! malformed), requests that go away at any point, JWKS fetches landing or failing, and the clock.
+//! The test plays the adapter: it carries out what the flow says, as the adapter does.
+//!
+//! 1. nothing continues upstream without a decision (allow, bypass, a configured fail-open, shadow);
+//! 2. identity on a continued request comes only from an allow made for that request's key, or
+//!    from its own verified token in authenticate mode; a forged spelling is always stripped;
+//! 3. no decision is served for a token after its `exp`, from either cache level or a flight;
+//! 4. an answer made for one client is never given to another request;
+//! 5. once every request is gone and every callout answered, nothing is left waiting;
+//! 6. no order of events panics (a panic fails the property).
+//!
+//! `FLOW_CASES` sets the number of cases (`make test`: the default; `make fuzz`: many more).
+
+use super::*;
+use crate::config::ErrorPolicy;
+use crate::decision::{Cause, Decision};
+use crate::host::fake::FakeHost;
+use crate::jwt::testing::{claims, ec, forge, jwks, rsa, sign, two_providers, NOW};
+use crate::reply::Action;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+
+/// The configurations the flow runs under: gate mode with decisions served before the token
+/// checks, gate mode with the token checked first and fail-open for missing keys, no cache with
+/// fail-open everywhere in shadow mode, and authenticate mode.
+fn config(which: usize) -> Config {
+    let auth = |forward: Value| {
+        json!({"cluster": "auth", "authority": "a", "forwardHeaders": forward, "timeoutMs": 200})
+    };
+    let identity = json!(["x-user-id", "x-user-roles", "x-tenant-id"]);
+    let cache = json!({"allowTtlSeconds": 60, "denyTtlSeconds": 5, "staleIfErrorSeconds": 30});
+    let text = match which % 4 {
+        0 => json!({
+            "authService": auth(json!(["authorization", "cookie"])),
+            "identityHeaders": identity, "cache": cache,
+            "bypass": [{"pathPrefix": "/healthz"}, {"corsPreflight": true}],
+            "jwt": two_providers("gate"),
+        }),
+        1 => json!({
+            "authService": auth(json!(["authorization"])),
+            "identityHeaders": identity, "cache": cache,
+            "onError": {"mode": "deny", "jwks": {"mode": "allow"}, "timeout": {"mode": "allow"}},
+            "jwt": two_providers("gate"),
+        }),
+        2 => json!({
+            "authService": auth(json!(["authorization", "cookie"])),
+            "identityHeaders": identity, "cache": {"enabled": false},
+            "mode": "shadow", "onError": {"mode": "allow"},
+            "bypass": [{"pathPrefix": "/healthz"}],
+        }),
+        _ => json!({"identityHeaders": identity, "jwt": two_providers("authenticate")}),
+    };
+    Config::parse(text.to_string().as_bytes()).unwrap()
+}
+
+/// A token in the pool: its value, its `exp` (seconds), and whether it verifies (once its keys
+/// are there).
+struct PoolToken {
+    value: String,
+    exp: u64,
+    sub: &'static str,
+}
+
+/// Tokens: long-lived, short-lived (expiring within a case), expired, forged (bad signature), and
+/// the `other` provider's (its keys come from a remote JWKS the case may or may not fetch).
+fn tokens() -> &'static [PoolToken] {
+    static POOL: OnceLock<Vec<PoolToken>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let corp = |sub: &'static str, exp: u64| PoolToken {
+            value: sign(rsa(), &claims(json!({"sub": sub, "exp": exp}))),
+            exp,
+            sub,
+        };
+        let forged = forge(
+            &json!({"alg": "RS256", "kid": "rsa-1"}),
+            &claims(json!({"sub": "admin"})),
+            &[7; 256],
+        );
+        let other_claims = claims(
+            json!({"iss": "https://other.example.com", "aud": null, "sub": "carol", "exp": NOW + 40}),
+        );
+        vec![
+            corp("alice", NOW + 3_600),
+            corp("bob", NOW + 20),
+            corp("dave", NOW - 120),
+            PoolToken {
+                value: forged,
+                exp: NOW + 600,
+                sub: "admin",
+            },
+            PoolToken {
+                value: sign(ec(2), &other_claims),
+                exp: NOW + 40,
+                sub: "carol",
+            },
+        ]
+    })
+}
+
+/// `authService.timeoutMs` of the configurations.
+const TIMEOUT_MS: u64 = 200;
+
+/// The clock skew both providers of `two_providers` allow.
+const SKEW_SECS: u64 = 60;
+
+/// The `other` provider's JWKS, as its issuer serves it.
+fn other_jwks() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| jwks(&[ec(2)]))
+}
+
+#[derive(Debug, Clone)]
+struct Shape {
+    path: u8,
+    credential: u8,
+    forged_identity: bool,
+}
+
+fn request(shape: &Shape) -> Vec<(String, Vec<u8>)> {
+    let path = match shape.path % 5 {
+        0 | 1 => "/orders",
+        2 => "/healthz/live",
+        3 => "/a/../admin",
+        _ => "/api",
+    };
+    let method = if shape.path % 5 == 4 { "OPTIONS" } else { "GET" };
+    let mut h = vec![
+        (":method".to_string(), method.as_bytes().to_vec()),
+        (":path".to_string(), path.as_bytes().to_vec()),
+        (":authority".to_string(), b"app".to_vec()),
+    ];
+    if method == "OPTIONS" {
+        h.push(("origin".into(), b"https://app.example".to_vec()));
+        h.push(("access-control-request-method".into(), b"DELETE".to_vec()));
+    }
+    let bearer = |v: &str| ("authorization".to_string(), format!("Bearer {v}").into_bytes());
+    match shape.credential % 8 {
+        0 => {}
+        1 => h.push(bearer("key-1")),
+        2 => h.push(bearer("key-2")),
+        n => {
+            let t = tokens().get(usize::from(n) - 3).map_or("", |t| t.value.as_str());
+            h.push(bearer(t));
+        }
+    }
+    if shape.forged_identity {
+        h.push(("X-User-Id".into(), b"mallory".to_vec()));
+        h.push(("x_tenant_id".into(), b"evil".to_vec()));
+    }
+    h
+}
+
+/// What the auth service answers.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Allow,
+    AllowForOne,
+    AllowBriefly,
+    Deny,
+    DenyForOne,
+    ServerError,
+    Timeout,
+    Malformed,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Arrive { shape: Shape, refuse: bool },
+    Answer { pick: usize, reply: Reply },
+    Gone { pick: usize },
+    Advance { ms: u64 },
+    Tick,
+    Keys { pick: usize, ok: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let shape = (0u8..5, 0u8..8, any::<bool>()).prop_map(|(path, credential, forged_identity)| {
+        Shape {
+            path,
+            credential,
+            forged_identity,
+        }
+    });
+    let reply = prop_oneof![
+        3 => Just(Reply::Allow),
+        1 => Just(Reply::AllowForOne),
+        1 => Just(Reply::AllowBriefly),
+        2 => Just(Reply::Deny),
+        1 => Just(Reply::DenyForOne),
+        1 => Just(Reply::ServerError),
+        1 => Just(Reply::Timeout),
+        1 => Just(Reply::Malformed),
+    ];
+    prop_oneof![
+        6 => (shape, prop::bool::weighted(0.1)).prop_map(|(shape, refuse)| Step::Arrive { shape, refuse }),
+        5 => (any::<usize>(), reply).prop_map(|(pick, reply)| Step::Answer { pick, reply }),
+        2 => any::<usize>().prop_map(|pick| Step::Gone { pick }),
+        2 => prop_oneof![Just(500u64), Just(2_000), Just(15_000), Just(45_000)]
+            .prop_map(|ms| Step::Advance { ms }),
+        1 => Just(Step::Tick),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, ok)| Step::Keys { pick, ok }),
+    ]
+}
+
+/// A callout as the test's auth service sees it.
+struct Call {
+    /// The request it was made for, and that request's key.
+    opener: Ctx,
+    key: crate::key::CacheKey,
+    started_ms: u64,
+    /// Its answer was made for the opener alone.
+    for_one: bool,
+}
+
+struct Live {
+    headers: Vec<(String, Vec<u8>)>,
+    done: bool,
+    /// The key of the configuration the request arrived under (`None`: a bad request).
+    key: Option<crate::key::CacheKey>,
+}
+
+/// The adapter, played by the test, with the checks of every promise.
+struct Sim {
+    which: usize,
+    g: Gate,
+    host: FakeHost,
+    live: BTreeMap<Ctx, Live>,
+    calls: BTreeMap<Token, Call>,
+    key_fetches: Vec<Token>,
+    /// Every identity value an allow minted, with the key of the callout that asked.
+    origins: HashMap<Vec<u8>, crate::key::CacheKey>,
+    /// The identity values minted by answers made for one client.
+    for_one: HashSet<Vec<u8>>,
+    next_ctx: Ctx,
+    next_token: Token,
+}
+
+fn pairs(h: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
+}
+
+impl Sim {
+    fn new(which: usize) -> Sim {
+        let host = FakeHost::default();
+        host.now.set(NOW * 1000);
+        let mut g = Gate::default();
+        g.configure(Authorizer::new(config(which)));
+        Sim {
+            which,
+            g,
+            host,
+            live: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            key_fetches: Vec::new(),
+            origins: HashMap::new(),
+            for_one: HashSet::new(),
+            next_ctx: 100,
+            next_token: 1,
+        }
+    }
+
+    fn token_id(&mut self) -> Token {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn now(&self) -> u64 {
+        self.host.now.get()
+    }
+
+    fn run(&mut self, step: &Step) {
+        match step {
+            Step::Arrive { shape, refuse } => {
+                let ctx = self.next_ctx;
+                self.next_ctx += 1;
+                let headers = request(shape);
+                self.live.insert(
+                    ctx,
+                    Live {
+                        headers,
+                        done: false,
+                        key: None,
+                    },
+                );
+                self.headers(ctx, *refuse, true);
+            }
+            Step::Answer { pick, reply } => {
+                let Some(token) = self.calls.keys().nth(pick % self.calls.len().max(1)).copied()
+                else {
+                    return;
+                };
+                self.answer(token, *reply);
+            }
+            Step::Gone { pick } => {
+                let Some(ctx) = self.live.keys().nth(pick % self.live.len().max(1)).copied()
+                else {
+                    return;
+                };
+                self.live.remove(&ctx);
+                self.g.gone(ctx);
+            }
+            Step::Advance { ms } => {
+                self.host.now.set(self.now() + ms);
+                // Envoy ends every callout within its timeout: whatever is older now timed out.
+                let late: Vec<Token> = self
+                    .calls
+                    .iter()
+                    .filter(|(_, c)| self.now() >= c.started_ms + TIMEOUT_MS)
+                    .map(|(t, _)| *t)
+                    .collect();
+                for t in late {
+                    self.answer(t, Reply::Timeout);
+                }
+                while !self.key_fetches.is_empty() {
+                    self.run(&Step::Keys { pick: 0, ok: false });
+                }
+            }
+            Step::Tick => {
+                let (fetches, reruns) = self.g.tick(&self.host);
+                for fetch in fetches {
+                    let token = self.token_id();
+                    self.g.keys_dispatched(fetch, Ok(token));
+                    self.key_fetches.push(token);
+                }
+                for r in reruns {
+                    self.headers(r.ctx, false, r.headers_only);
+                }
+            }
+            Step::Keys { pick, ok } => {
+                if self.key_fetches.is_empty() {
+                    return;
+                }
+                let token = self.key_fetches.remove(pick % self.key_fetches.len());
+                let body = if *ok {
+                    Ok(other_jwks().as_bytes())
+                } else {
+                    Err("answered 503".to_string())
+                };
+                if let Some(landed) = self.g.keys_answered(&self.host, token, body) {
+                    for r in landed.rerun {
+                        self.headers(r.ctx, false, r.headers_only);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Request headers of `ctx` through the flow (first arrival or a rerun), as the adapter does.
+    fn headers(&mut self, ctx: Ctx, refuse: bool, headers_only: bool) {
+        let Some(live) = self.live.get(&ctx) else {
+            return;
+        };
+        let owned = live.headers.clone();
+        let h = pairs(&owned);
+        let head = RequestHead::new(&h).ending(headers_only);
+        let Ok(plan) = self.g.request_headers(&self.host, ctx, &head) else {
+            panic!("configured")
+        };
+        // 2: every spelling of a configured identity header the client sent is stripped first.
+        for forged in ["X-User-Id", "x_tenant_id"] {
+            if h.iter().any(|(n, _)| *n == forged) {
+                assert!(plan.strip.contains(&forged), "{forged} not stripped");
+            }
+        }
+        let key = self.g.authz.as_ref().and_then(|a| {
+            crate::callout::walk(a.config(), &head)
+                .ok()
+                .map(|w| w.key)
+        });
+        if let Some(l) = self.live.get_mut(&ctx) {
+            l.key = key;
+        }
+        match plan.next {
+            Next::Decided(authz, outcome) => self.carry_out(ctx, &authz, &outcome, true),
+            Next::Wait | Next::FetchKeys(_) => {}
+            Next::CallOut(call) => self.dispatch(ctx, call, refuse),
+        }
+    }
+
+    fn dispatch(&mut self, ctx: Ctx, call: CallOut<'_>, refuse: bool) {
+        let key = call.walk.key;
+        if refuse {
+            if let Some((authz, outcome)) =
+                self.g
+                    .dispatched(&self.host, ctx, call, Err("unknown cluster".into()))
+            {
+                self.carry_out(ctx, &authz, &outcome, false);
+            }
+            return;
+        }
+        let token = self.token_id();
+        assert!(self
+            .g
+            .dispatched(&self.host, ctx, call, Ok(token))
+            .is_none());
+        self.calls.insert(
+            token,
+            Call {
+                opener: ctx,
+                key,
+                started_ms: self.now(),
+                for_one: false,
+            },
+        );
+    }
+
+    fn answer(&mut self, token: Token, reply: Reply) {
+        let minted = format!("u{token}").into_bytes();
+        let mut headers: Vec<(&str, &[u8])> = Vec::new();
+        let answer = match reply {
+            Reply::Allow | Reply::AllowForOne | Reply::AllowBriefly => {
+                headers.push((":status", b"200"));
+                headers.push(("x-user-id", &minted));
+                match reply {
+                    Reply::AllowForOne => headers.push(("set-cookie", b"session=1")),
+                    Reply::AllowBriefly => headers.push(("cache-control", b"max-age=1")),
+                    _ => {}
+                }
+                Ok(())
+            }
+            Reply::Deny | Reply::DenyForOne => {
+                headers.push((":status", b"401"));
+                if matches!(reply, Reply::DenyForOne) {
+                    headers.push(("cache-control", b"private"));
+                }
+                Ok(())
+            }
+            Reply::ServerError => {
+                headers.push((":status", b"503"));
+                Ok(())
+            }
+            Reply::Timeout => Err(CalloutError::Timeout),
+            Reply::Malformed => Err(CalloutError::Malformed),
+        };
+        if let Some(c) = self.calls.get_mut(&token) {
+            c.for_one = matches!(reply, Reply::AllowForOne | Reply::DenyForOne);
+            self.origins.insert(minted.clone(), c.key);
+            if c.for_one {
+                self.for_one.insert(minted.clone());
+            }
+        }
+        let answer = answer.map(|()| Answer {
+            headers: &headers,
+            body: b"",
+        });
+        let landed = self.g.answered(&self.host, token, answer);
+        let call = self.calls.remove(&token);
+        let Some(landed) = landed else {
+            return;
+        };
+        let Some(call) = call else {
+            panic!("an answer landed for a callout never made")
+        };
+        // 4: an answer made for one client goes to that client alone.
+        if call.for_one {
+            assert!(
+                landed.answered.iter().all(|c| *c == call.opener),
+                "an answer made for {} went to {:?}",
+                call.opener,
+                landed.answered
+            );
+        }
+        for ctx in landed.answered.clone() {
+            self.carry_out(ctx, &landed.authz, &landed.outcome, false);
+        }
+        for waiter in landed.ask_again.clone() {
+            let Some(live) = self.live.get(&waiter.ctx) else {
+                continue;
+            };
+            let owned = live.headers.clone();
+            let h = pairs(&owned);
+            let head = RequestHead::new(&h);
+            match self.g.retry(&self.host, &landed.authz, waiter, &head) {
+                Next::CallOut(c) => self.dispatch(waiter.ctx, c, false),
+                Next::Decided(authz, outcome) => self.carry_out(waiter.ctx, &authz, &outcome, false),
+                Next::Wait | Next::FetchKeys(_) => panic!("asking again never waits"),
+            }
+        }
+    }
+
+    /// The adapter carries `outcome` out for `ctx`: every promise about what reaches the
+    /// upstream is checked here.
+    fn carry_out(&mut self, ctx: Ctx, authz: &Authorizer, outcome: &Outcome, at_arrival: bool) {
+        let Some(live) = self.live.get_mut(&ctx) else {
+            panic!("carried out for request {ctx}, which is gone")
+        };
+        assert!(!live.done, "request {ctx} decided twice");
+        live.done = true;
+        let key = live.key;
+        let owned = live.headers.clone();
+        let now = self.now();
+        let config = authz.config();
+        let action = authz.conclude(&self.host, outcome);
+        // 3: no decision served for a token past its exp.
+        let bearer = owned
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .and_then(|(_, v)| v.strip_prefix(b"Bearer "));
+        let token = bearer.and_then(|b| tokens().iter().find(|t| t.value.as_bytes() == b));
+        // A fresh decision may come within the provider's clock skew; one from a cache never
+        // past `exp` itself.
+        let skew_ms = SKEW_SECS * 1000;
+        if let (Some(t), Some(_), Outcome::Decided(_) | Outcome::Stale(..)) =
+            (token, &config.jwt, outcome)
+        {
+            let limit = if at_arrival || matches!(outcome, Outcome::Stale(..)) {
+                t.exp * 1000
+            } else {
+                t.exp * 1000 + skew_ms
+            };
+            assert!(
+                now < limit,
+                "a decision served for {}'s token {} ms past its exp (from a cache: {at_arrival})",
+                t.sub,
+                now.saturating_sub(t.exp * 1000)
+            );
+        }
+        let Action::Continue { identity } = action else {
+            return;
+        };
+        // 1: nothing upstream without a decision.
+        let shadow = config.mode == crate::config::Mode::Shadow;
+        let allowed = match outcome {
+            Outcome::Bypass | Outcome::Authenticated(_) => true,
+            Outcome::Decided(d) | Outcome::Stale(d, _) => {
+                matches!(d.as_ref(), Decision::Allow { .. }) || shadow
+            }
+            Outcome::Error(e) => {
+                shadow || config.on_error.policy(e.cause()) == ErrorPolicy::Allow
+            }
+            Outcome::BadRequest(_) | Outcome::Unauthenticated { .. } => shadow,
+        };
+        assert!(allowed, "request {ctx} continued on {outcome:?}");
+        if let Outcome::Error(e) = outcome {
+            assert!(
+                e.cause() != Cause::Jwks || shadow,
+                "a token whose keys are missing skipped the auth service"
+            );
+        }
+        // 2: identity only from an allow for this request's key, or its own verified token.
+        for (name, value) in identity {
+            match outcome {
+                Outcome::Authenticated(_) => {
+                    let t = token.unwrap_or_else(|| panic!("authenticated without a token"));
+                    if name == "x-user-id" {
+                        assert_eq!(value, t.sub.as_bytes(), "identity not from the token");
+                    }
+                    assert_ne!(t.sub, "admin", "a forged token authenticated");
+                }
+                _ => {
+                    let origin = self.origins.get(value);
+                    assert!(origin.is_some(), "identity {value:?} not from an allow");
+                    assert_eq!(
+                        origin.copied(),
+                        key,
+                        "request {ctx} got identity {value:?} minted for another key"
+                    );
+                    // 4 again, through the caches: an answer for one client is never reused,
+                    // and its opener got it straight from its flight.
+                    assert!(
+                        !self.for_one.contains(value) || !at_arrival,
+                        "an answer made for one client was served from a cache to request {ctx}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every callout and fetch answered, time past every TTL, every request gone: nothing left.
+    fn drain(&mut self) {
+        for _ in 0..4 {
+            let tokens: Vec<Token> = self.calls.keys().copied().collect();
+            for t in tokens {
+                self.answer(t, Reply::Allow);
+            }
+            while !self.key_fetches.is_empty() {
+                self.run(&Step::Keys { pick: 0, ok: false });
+            }
+            self.run(&Step::Tick);
+        }
+        let ctxs: Vec<Ctx> = self.live.keys().copied().collect();
+        for ctx in ctxs {
+            self.live.remove(&ctx);
+            self.g.gone(ctx);
+        }
+        assert!(self.calls.is_empty(), "callouts never answered");
+        assert_eq!(
+            (self.g.in_flight(), self.g.waiting()),
+            (0, 0),
+            "state left after every request is gone ({})",
+            self.which
+        );
+        assert!(self.g.key_waiters.is_empty(), "requests left waiting for keys");
+        assert!(self.g.removals.is_empty(), "token removals left behind");
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("FLOW_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_interleaving_keeps_the_promises(which in 0usize..4, steps in prop::collection::vec(step(), 1..60)) {
+        let mut sim = Sim::new(which);
+        for s in &steps {
+            sim.run(s);
+        }
+        sim.drain();
+    }
+}
+
+#[test]
+fn the_promises_are_checked_for_real() {
+    // A forged identity value in an allow for another key, or a decision past exp, must trip
+    // the checks: make sure the sim's own bookkeeping sees a decision at all.
+    let mut sim = Sim::new(0);
+    let shape = Shape {
+        path: 0,
+        credential: 1,
+        forged_identity: true,
+    };
+    sim.run(&Step::Arrive {
+        shape: shape.clone(),
+        refuse: false,
+    });
+    assert_eq!(sim.calls.len(), 1);
+    sim.run(&Step::Answer {
+        pick: 0,
+        reply: Reply::Allow,
+    });
+    assert!(sim.live.values().all(|l| l.done));
+    assert_eq!(sim.origins.len(), 1);
+}
