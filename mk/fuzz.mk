@@ -8,6 +8,9 @@
 
 FUZZ_CASES      ?= 20000
 FUZZ_LONG_CASES ?= 2000000
+# The flow's invariants over random interleavings (filter/core/src/flow/invariants.rs): a case is a
+# whole sequence of events, so far fewer; make test runs them with the unit tests (400 cases).
+FLOW_LONG_CASES ?= 100000
 FUZZ_TESTS      := $(foreach f,$(wildcard filter/core/tests/fuzz_*.rs filter/tests/fuzz_*.rs),--test $(basename $(notdir $(f))))
 
 TEST_TARGETS += test-fuzz
@@ -19,3 +22,4 @@ test-fuzz:
 
 fuzz:
 	PROPTEST_CASES=$(FUZZ_LONG_CASES) $(CARGO) test --release -p mesh-authz-core -p mesh-authz $(FUZZ_TESTS)
+	FLOW_CASES=$(FLOW_LONG_CASES) $(CARGO) test --release -p mesh-authz-core --lib flow::invariants

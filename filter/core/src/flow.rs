@@ -340,8 +340,8 @@ use keys::KeyWaiter;
 pub use keys::{FetchRequest, KeyFetch, KeysLanded, Rerun};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod invariants;
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod trust_tests;
