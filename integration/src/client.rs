@@ -145,7 +145,7 @@ impl Response {
     }
 }
 
-/// Writes `bytes`, reads to EOF and parses one response.
+/// Writes `bytes` (exactly, whatever they say) and reads one response.
 pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<Response, HarnessError> {
     let mut stream =
         TcpStream::connect_timeout(&addr, TIMEOUT).map_err(io(format!("connecting to {addr}")))?;
@@ -158,47 +158,28 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<Response, HarnessError
     stream
         .write_all(bytes)
         .map_err(io(format!("writing to {addr}")))?;
-    // Read until the response is complete by its own framing (content-length or the last chunk),
-    // not until Envoy closes: after a local reply with `connection: close` Envoy may hold the
-    // socket for its delayed-close timeout (1 s), which would time the harness, not the filter.
+    read_response(&mut stream, &addr.to_string())
+}
+
+/// Reads one response from `stream` (a request already written, by whatever means), up to the end
+/// its own framing gives (content-length, or chunked through the last chunk and its trailers),
+/// else to EOF: after a local reply with `connection: close` Envoy may hold the socket for its
+/// delayed-close timeout (1 s), which would time the harness, not the filter. Bytes after the
+/// response stay unread.
+pub fn read_response(stream: &mut impl Read, from: &str) -> Result<Response, HarnessError> {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let n = stream
             .read(&mut chunk)
-            .map_err(io(format!("reading from {addr}")))?;
+            .map_err(io(format!("reading from {from}")))?;
         if n == 0 {
-            break;
+            return parse_response(&raw);
         }
         raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if framed_and_complete(&raw) {
-            break;
+        if let Some(r) = framed(&raw)? {
+            return Ok(r);
         }
-    }
-    parse_response(&raw)
-}
-
-/// Whether `raw` holds a whole response that says its own length (content-length, or chunked
-/// through its last chunk and trailers). A response framed by the close is never complete here.
-fn framed_and_complete(raw: &[u8]) -> bool {
-    let Some(end) = find(raw, b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_ascii_lowercase();
-    let body = raw.get(end + 4..).unwrap_or_default();
-    let header = |name: &str| {
-        head.split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim().to_string())
-    };
-    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        return dechunk(body).is_ok() && body.ends_with(b"\r\n\r\n");
-    }
-    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        Some(len) => body.len() >= len,
-        None => false,
     }
 }
 
@@ -207,9 +188,8 @@ pub fn get(addr: SocketAddr, target: &str) -> Result<Response, HarnessError> {
     Request::get(target).send(addr)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
+/// More than any response in these tests carries; more is refused, not truncated.
+const MAX_HEADERS: usize = 256;
 
 fn bad(msg: &str) -> HarnessError {
     HarnessError::Io(
@@ -218,63 +198,147 @@ fn bad(msg: &str) -> HarnessError {
     )
 }
 
-/// Parses a complete HTTP/1.1 response (content-length, chunked, or read-to-EOF body).
-pub fn parse_response(raw: &[u8]) -> Result<Response, HarnessError> {
-    let end =
-        find(raw, b"\r\n\r\n").ok_or_else(|| bad("no end of head (connection closed early?)"))?;
-    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned();
-    let rest = raw.get(end + 4..).unwrap_or_default();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| bad(&format!("bad status line {status_line:?}")))?;
-    let headers: Vec<(String, Vec<u8>)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().as_bytes().to_vec()))
-        .collect();
-    let chunked = headers.iter().any(|(n, v)| {
-        n == "transfer-encoding"
-            && String::from_utf8_lossy(v)
-                .to_ascii_lowercase()
-                .contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(len) = headers
+/// Where a response's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    /// Neither: the body runs to the close.
+    Close,
+}
+
+struct Head {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    /// Bytes up to and with the blank line.
+    len: usize,
+    framing: Framing,
+}
+
+/// The final head (interim 1xx ones, such as `100 Continue`, are skipped), or `None` while it is
+/// incomplete. Names are lowercased; values are bytes as sent.
+fn head(raw: &[u8]) -> Result<Option<Head>, HarnessError> {
+    let mut skipped = 0;
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut slots);
+        let len = match parsed.parse(raw.get(skipped..).unwrap_or_default()) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(bad(&format!("bad response head: {e}"))),
+        };
+        let status = parsed.code.ok_or_else(|| bad("no status code"))?;
+        if (100..=199).contains(&status) && status != 101 {
+            skipped += len;
+            continue;
+        }
+        return Ok(Some(final_head(status, parsed.headers, skipped + len)?));
+    }
+}
+
+fn final_head(
+    status: u16,
+    parsed: &[httparse::Header<'_>],
+    len: usize,
+) -> Result<Head, HarnessError> {
+    let headers: Vec<(String, Vec<u8>)> = parsed
         .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| String::from_utf8_lossy(v).parse::<usize>().ok())
-    {
-        rest.get(..len)
-            .ok_or_else(|| bad("body shorter than content-length"))?
-            .to_vec()
-    } else {
-        rest.to_vec()
+        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+        .collect();
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
     };
-    Ok(Response {
+    // RFC 9112 6.3: no body for 101, 204 and 304; chunked wins over a content-length.
+    let framing = if matches!(status, 101 | 204 | 304) {
+        Framing::Length(0)
+    } else if value("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        Framing::Chunked
+    } else if let Some(v) = value("content-length") {
+        Framing::Length(
+            v.trim()
+                .parse()
+                .map_err(|_| bad(&format!("bad content-length {v:?}")))?,
+        )
+    } else {
+        Framing::Close
+    };
+    Ok(Head {
         status,
         headers,
+        len,
+        framing,
+    })
+}
+
+/// The response in `raw` if its own framing says it is whole; `None` while more is due, and for a
+/// body only the close can end.
+fn framed(raw: &[u8]) -> Result<Option<Response>, HarnessError> {
+    let Some(h) = head(raw)? else { return Ok(None) };
+    let rest = raw.get(h.len..).unwrap_or_default();
+    let body = match h.framing {
+        Framing::Length(n) => rest.get(..n).map(<[u8]>::to_vec),
+        Framing::Chunked => dechunk(rest)?,
+        Framing::Close => None,
+    };
+    Ok(body.map(|body| Response {
+        status: h.status,
+        headers: h.headers,
+        body,
+    }))
+}
+
+/// Parses a response from every byte the connection sent before it closed (so a body without
+/// framing runs to the end).
+pub fn parse_response(raw: &[u8]) -> Result<Response, HarnessError> {
+    let h = head(raw)?.ok_or_else(|| bad("no end of head (connection closed early?)"))?;
+    let rest = raw.get(h.len..).unwrap_or_default();
+    let body = match h.framing {
+        Framing::Length(n) => rest
+            .get(..n)
+            .ok_or_else(|| bad("body shorter than content-length"))?
+            .to_vec(),
+        Framing::Chunked => dechunk(rest)?.ok_or_else(|| bad("chunked body cut short"))?,
+        Framing::Close => rest.to_vec(),
+    };
+    Ok(Response {
+        status: h.status,
+        headers: h.headers,
         body,
     })
 }
 
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, HarnessError> {
+/// A chunked body, decoded; `None` until its last chunk and trailers are all there. Trailers are
+/// checked for form and dropped.
+fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, HarnessError> {
     let mut body = Vec::new();
     loop {
-        let line_end = find(rest, b"\r\n").ok_or_else(|| bad("truncated chunk size"))?;
-        let size_text =
-            String::from_utf8_lossy(rest.get(..line_end).unwrap_or_default()).into_owned();
-        let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| bad("bad chunk size"))?;
-        rest = rest.get(line_end + 2..).unwrap_or_default();
+        let (start, size) = match httparse::parse_chunk_size(rest) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(bad("bad chunk size")),
+        };
+        rest = rest.get(start..).unwrap_or_default();
         if size == 0 {
-            return Ok(body);
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            return match httparse::parse_headers(rest, &mut slots) {
+                Ok(httparse::Status::Complete(_)) => Ok(Some(body)),
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(e) => Err(bad(&format!("bad trailers: {e}"))),
+            };
         }
-        body.extend_from_slice(rest.get(..size).ok_or_else(|| bad("truncated chunk"))?);
-        rest = rest.get(size + 2..).unwrap_or_default();
+        let size = usize::try_from(size).map_err(|_| bad("chunk too large"))?;
+        let Some(data) = rest.get(..size) else {
+            return Ok(None);
+        };
+        body.extend_from_slice(data);
+        match rest.get(size..).unwrap_or_default() {
+            [b'\r', b'\n', after @ ..] => rest = after,
+            [] | [b'\r'] => return Ok(None),
+            _ => return Err(bad("chunk not followed by CRLF")),
+        }
     }
 }
 
@@ -289,6 +353,71 @@ mod tests {
         assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
         let r = parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!(r.text(), "abcde");
+        // Chunk extensions and trailers are allowed and not part of the body.
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nx-t: 1\r\n\r\n").unwrap();
+        assert_eq!(r.text(), "abc");
+        let r = parse_response(b"HTTP/1.1 200 OK\r\n\r\nbody until close").unwrap();
+        assert_eq!(r.text(), "body until close");
+        let r = parse_response(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap();
+        assert_eq!((r.status, r.body.len()), (204, 0));
+    }
+
+    #[test]
+    fn header_values_are_bytes_and_names_lowercase() {
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nX-A: one\r\nx-a: t\xffo\r\ncontent-length: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers,
+            vec![
+                ("x-a".to_string(), b"one".to_vec()),
+                ("x-a".to_string(), b"t\xffo".to_vec()),
+                ("content-length".to_string(), b"0".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_or_cut_responses_are_errors() {
+        for raw in [
+            &b""[..],
+            b"garbage\r\n\r\n",
+            b"HTTP/1.1 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                parse_response(raw).is_err(),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn reads_up_to_the_framing_not_the_close() {
+        // A reader that would block (here: fail) after the response: the read must stop first.
+        struct ThenFail(std::io::Cursor<Vec<u8>>);
+        impl Read for ThenFail {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(5);
+                match self.0.read(&mut buf[..n])? {
+                    0 => Err(std::io::ErrorKind::WouldBlock.into()),
+                    n => Ok(n),
+                }
+            }
+        }
+        let raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let r = read_response(&mut ThenFail(std::io::Cursor::new(raw.to_vec())), "t").unwrap();
+        assert_eq!(r.text(), "abc");
+        let raw = b"HTTP/1.1 200 OK\r\n\r\nuntil close";
+        assert!(read_response(&mut ThenFail(std::io::Cursor::new(raw.to_vec())), "t").is_err());
     }
 
     #[test]
@@ -310,9 +439,23 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
                 true,
             ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n",
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n",
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n",
+                true,
+            ),
+            (b"HTTP/1.1 100 Continue\r\n\r\n", false),
+            (b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n", true),
         ] {
             assert_eq!(
-                framed_and_complete(raw),
+                framed(raw).unwrap().is_some(),
                 complete,
                 "{}",
                 String::from_utf8_lossy(raw)
