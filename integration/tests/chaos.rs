@@ -6,8 +6,8 @@
 //!
 //! `CHAOS_PHASE_SECONDS` sets the phase length (`make chaos`: 4 s; here by default 1.5 s, so
 //! `make test` stays short). Each test is one configuration variant of the same plan; a filter
-//! feature that changes failure behaviour adds a variant with its config patch, and `Policy` reads
-//! the expectations from it: per-cause `onError` objects (`timeout` for the hung and slow phases,
+//! feature that changes failure behaviour adds a variant with its config patch, and the filter's
+//! own config parser reads the expectations from it: per-cause `onError` objects (`timeout` for the hung and slow phases,
 //! `unreachable` for killed, `serverError` for 500), `cache.staleIfErrorSeconds` (with an
 //! `allowTtlSeconds` shorter than a phase, so entries expire during the failures; `stale_served`
 //! then counts as served from the cache), `"mode": "shadow"` (denials and errors reach the
@@ -31,7 +31,7 @@ fn run(p: &Prerequisites, name: &str, patch: impl FnOnce(&mut serde_json::Value)
     let mut config = plugin_config_of(&default_envoy_yaml()).unwrap();
     patch(&mut config);
     let length = chaos::phase_length_from_env(Duration::from_millis(1500));
-    let plan = Plan::new(name, config, length);
+    let plan = Plan::new(name, config, length).unwrap();
     let (rows, problems) = chaos::run(p, &plan).unwrap();
     assert_eq!(rows.len(), plan.phases.len());
     assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));

@@ -3,11 +3,11 @@
 
 #![cfg(test)]
 
-use mesh_authz_integration::client::parse_response;
+use mesh_authz_integration::client::read_response;
 use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::Stack;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
@@ -33,9 +33,7 @@ fn post_in_two_parts(s: &Stack, path: &str, token: &str, body: &[u8]) -> (u16, S
     c.write_all(head.as_bytes()).unwrap();
     thread::sleep(Duration::from_millis(150));
     c.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    c.read_to_end(&mut raw).unwrap();
-    let r = parse_response(&raw).unwrap();
+    let r = read_response(&mut c, "envoy").unwrap();
     (r.status, r.text())
 }
 

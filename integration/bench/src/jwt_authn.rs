@@ -4,7 +4,7 @@
 //! the result is a file the harness then starts as any other bootstrap.
 
 use crate::jwt_variant::JWT_AUTHN_CACHE_SIZE;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::path::Path;
 
 fn key(k: &str) -> Value {
@@ -31,7 +31,7 @@ fn providers(v: &mut Value, f: &mut dyn FnMut(&mut Mapping)) {
 /// The template's text with `jwks` inline in every provider (and their token cache when
 /// `cached`).
 pub fn render(template: &str, jwks: &str, cached: bool) -> Result<String, String> {
-    let mut doc: Value = serde_yaml::from_str(template).map_err(|e| e.to_string())?;
+    let mut doc: Value = serde_norway::from_str(template).map_err(|e| e.to_string())?;
     let mut n = 0;
     providers(&mut doc, &mut |p| {
         p.remove(key("remote_jwks"));
@@ -48,7 +48,7 @@ pub fn render(template: &str, jwks: &str, cached: bool) -> Result<String, String
     if n == 0 {
         return Err("no jwt_authn provider with remote_jwks to give the keys to".into());
     }
-    serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+    serde_norway::to_string(&doc).map_err(|e| e.to_string())
 }
 
 /// Writes the rendered bootstrap to `out`.
@@ -75,7 +75,7 @@ mod tests {
         let jwks = r#"{"keys":[{"kid":"k"}]}"#;
         for cached in [false, true] {
             let out = render(&text, jwks, cached).unwrap();
-            let doc: Value = serde_yaml::from_str(&out).unwrap();
+            let doc: Value = serde_norway::from_str(&out).unwrap();
             let mut seen = 0;
             let mut check = |v: &Value| {
                 if let Some(p) = v.get("providers").and_then(|p| p.get("example")) {

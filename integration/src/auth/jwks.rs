@@ -210,11 +210,8 @@ mod tests {
         stream
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /.well-known/jwks.json HTTP/1.1\r\nhost: auth\r\n\r\n",
-        )
-        .unwrap();
+        let request = Request::get(DEFAULT_JWKS_PATH).to_bytes("auth");
+        std::io::Write::write_all(&mut stream, &request).unwrap();
         let mut buf = [0u8; 512];
         let read = std::io::Read::read(&mut stream, &mut buf);
         assert!(
@@ -231,8 +228,8 @@ mod tests {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        let r = crate::client::read_response(&mut stream, "auth").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(auth.calls(), 1);
     }
 }

@@ -488,11 +488,8 @@ mod tests {
         stream
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /check/x HTTP/1.1\r\nhost: a\r\nauthorization: Bearer alice-token\r\n\r\n",
-        )
-        .unwrap();
+        let request = Request::get("/check/x").bearer("alice-token").to_bytes("a");
+        std::io::Write::write_all(&mut stream, &request).unwrap();
         let mut buf = [0u8; 256];
         let read = std::io::Read::read(&mut stream, &mut buf);
         assert!(
@@ -505,8 +502,8 @@ mod tests {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        let r = crate::client::read_response(&mut stream, "auth").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
     }
 
     #[test]
@@ -520,7 +517,7 @@ mod tests {
         let refused = std::net::TcpStream::connect(addr).unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
         kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let _ = std::io::Write::write_all(&mut kept, b"GET /check/x HTTP/1.1\r\nhost: a\r\n\r\n");
+        let _ = std::io::Write::write_all(&mut kept, &Request::get("/check/x").to_bytes("a"));
         let mut buf = [0u8; 64];
         let read = std::io::Read::read(&mut kept, &mut buf);
         assert!(

@@ -1,26 +1,27 @@
 //! The chaos run: a steady mixed workload through a real Envoy while the auth service goes through
 //! phases of trouble, each checked request by request against the configured policy.
 //!
-//! A run is a `Plan`: the plugin configuration (its `Policy` is read from it) and the phases. Each
-//! phase sets the service's state (`Trouble`), runs the load for its duration, stops the load,
-//! then checks what the clients got, what the upstream saw, the filter's counters, the gauges and
-//! Envoy's health (`check`). A filter feature that changes behaviour under failure is one more
-//! config variant of the same plan: `policy` turns its config into expectations.
+//! A run is a `Plan`: the plugin configuration and the phases. Each phase sets the service's
+//! state (`Trouble`), runs the load for its duration, stops the load, then checks what the clients
+//! got, what the upstream saw, the filter's counters, the gauges and Envoy's health (`check`). The
+//! expectations come from the filter's own reading of the configuration
+//! (`mesh_authz_core::Config::parse`: `onError` per cause, `cache.staleIfErrorSeconds`, `mode`),
+//! so a filter feature that changes behaviour under failure is one more config variant of the
+//! same plan, and the checker cannot read the JSON differently from the module.
 //!
-//! - `policy`: what a client must get in each kind of failure, from the plugin JSON.
 //! - `workload`: the traffic and the judgement of each answer.
 //! - `phase`: one phase run: load, recovery probe, counters.
 //! - `report`: the per-phase table and the checks.
 
 pub mod phase;
-pub mod policy;
 pub mod report;
 pub mod workload;
 
+pub use mesh_authz_core::decision::Cause;
 pub use phase::{run_phase, PhaseRow};
-pub use policy::{Cause, ErrorAnswer, Policy};
 pub use report::{check, table};
 
+use mesh_authz_core::config::{Config, Mode};
 use std::time::Duration;
 
 /// The service's state during a phase.
@@ -86,7 +87,10 @@ impl Trouble {
 pub struct Plan {
     /// The name of the config variant, printed with the table.
     pub name: String,
-    pub config: serde_json::Value,
+    /// The plugin JSON Envoy runs with, and the filter's reading of it (the expectations); private
+    /// so the two cannot part.
+    config: serde_json::Value,
+    filter: Config,
     pub phases: Vec<Trouble>,
     pub phase_length: Duration,
     /// Client threads, each sending its next request when the previous answer is in.
@@ -99,27 +103,51 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The six phases on `config`, `phase_length` each.
-    pub fn new(name: &str, config: serde_json::Value, phase_length: Duration) -> Plan {
-        let timeout = timeout_of(&config);
-        Plan {
+    /// The six phases on `config`, `phase_length` each. A configuration the filter would refuse
+    /// is an error here, before any Envoy starts.
+    pub fn new(
+        name: &str,
+        config: serde_json::Value,
+        phase_length: Duration,
+    ) -> Result<Plan, crate::HarnessError> {
+        let filter = Config::parse(config.to_string().as_bytes())
+            .map_err(|e| crate::HarnessError::Config(format!("chaos plan `{name}`: {e}")))?;
+        let timeout = timeout_of(&filter);
+        Ok(Plan {
             name: name.into(),
             config,
+            filter,
             phases: Trouble::SEQUENCE.to_vec(),
             phase_length,
             clients: 4,
             max_requests_per_client: 20_000,
             mix: workload::Mix::default(),
             slow_latency: timeout * 3,
-        }
+        })
     }
 
-    pub fn policy(&self) -> Policy {
-        Policy::of(&self.config)
+    /// The plugin JSON the run's Envoy is started with.
+    pub fn config(&self) -> &serde_json::Value {
+        &self.config
+    }
+
+    /// The filter's reading of the plugin JSON: `onError`, `cache`, `mode`.
+    pub fn filter(&self) -> &Config {
+        &self.filter
     }
 
     pub fn timeout(&self) -> Duration {
-        timeout_of(&self.config)
+        timeout_of(&self.filter)
+    }
+
+    /// `"mode": "shadow"`: denials and errors go on to the upstream (without identity).
+    pub fn shadow(&self) -> bool {
+        self.filter.mode == Mode::Shadow
+    }
+
+    /// `cache.staleIfErrorSeconds > 0`: an expired decision may be served during a failure.
+    pub fn stale_if_error(&self) -> bool {
+        self.filter.cache.is_some_and(|c| c.stale_ms > 0)
     }
 }
 
@@ -164,14 +192,20 @@ pub fn run(
     Ok((rows, problems))
 }
 
-/// `authService.timeoutMs` of a plugin config (the filter's default, 200 ms, when absent).
-pub fn timeout_of(config: &serde_json::Value) -> Duration {
-    Duration::from_millis(
-        config
-            .pointer("/authService/timeoutMs")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(200),
-    )
+/// `authService.timeoutMs` as the filter reads it; zero without an auth service (`jwt.mode
+/// authenticate` makes no callout, so no phase can time one out).
+fn timeout_of(config: &Config) -> Duration {
+    Duration::from_millis(config.auth.as_ref().map_or(0, |a| u64::from(a.timeout_ms)))
+}
+
+/// A plan on the smallest configuration the filter accepts plus `patch`'s top-level fields.
+#[cfg(test)]
+pub(crate) fn test_plan(patch: serde_json::Value) -> Plan {
+    let mut config = serde_json::json!({"authService": {"cluster": "auth", "authority": "auth", "timeoutMs": 200}});
+    if let (Some(c), Some(p)) = (config.as_object_mut(), patch.as_object()) {
+        c.extend(p.clone());
+    }
+    Plan::new(&patch.to_string(), config, Duration::ZERO).unwrap()
 }
 
 /// `CHAOS_PHASE_SECONDS` (fractions allowed), else `default`; bounded to 0.5..=60 s.

@@ -160,7 +160,6 @@ fn client(
     until: Instant,
     clock: &Clock<'_>,
 ) -> PhaseRow {
-    let policy = plan.policy();
     let draw = Draw::new(plan.mix);
     let mut rng = Rng::new(seed);
     let mut row = PhaseRow::default();
@@ -170,7 +169,7 @@ fn client(
         let kind = draw.next(&mut rng);
         let t0 = Instant::now();
         let result = stack.send(&kind.request());
-        let outcome = judge(kind, &result, &policy, trouble.judged_cause());
+        let outcome = judge(kind, &result, plan.filter(), trouble.judged_cause());
         if outcome == Outcome::Error && clock.after_recovery(t0) {
             row.errors_after_recovery += 1;
         }
@@ -182,7 +181,6 @@ fn client(
 /// After a restore: a never-seen user every few ms until one is allowed; returns its row, the
 /// time to that answer, and when it came (for the errors-after-recovery count).
 fn probe(stack: &Stack, plan: &Plan, first: u64, clock: &Clock<'_>) -> PhaseRow {
-    let policy = plan.policy();
     let restored = clock.started;
     let mut row = PhaseRow::default();
     for n in first..first + 10_000 {
@@ -192,7 +190,12 @@ fn probe(stack: &Stack, plan: &Plan, first: u64, clock: &Clock<'_>) -> PhaseRow 
         let kind = Kind::User(n);
         let t0 = Instant::now();
         let result = stack.send(&kind.request());
-        let outcome = judge(kind, &result, &policy, Trouble::Restored.judged_cause());
+        let outcome = judge(
+            kind,
+            &result,
+            plan.filter(),
+            Trouble::Restored.judged_cause(),
+        );
         let allowed = outcome == Outcome::Allowed;
         row.add(outcome, t0.elapsed());
         if allowed {
@@ -271,9 +274,9 @@ pub fn run_phase(
     row.callouts = stack.auth.calls().saturating_sub(calls_before);
     stack.upstream.set_recording(false);
     row.upstream_seen = stack.upstream.count().saturating_sub(upstream_before);
-    let policy = plan.policy();
     for seen in stack.upstream.take_seen() {
-        if let Err(what) = super::report::upstream_ok(&seen, &policy, trouble.judged_cause()) {
+        if let Err(what) = super::report::upstream_ok(&seen, plan.filter(), trouble.judged_cause())
+        {
             row.violation(format!("upstream: {what}"));
         }
     }

@@ -2,10 +2,12 @@
 //! per-phase table.
 
 use super::phase::PhaseRow;
-use super::policy::{Cause, Policy};
-use super::workload::{user_of, BYPASS_PATH, FORGED_USER, UNKNOWN_PREFIX, USER_PREFIX};
-use super::{Plan, Trouble};
+use super::workload::{
+    passes_undecided, user_of, BYPASS_PATH, FORGED_USER, UNKNOWN_PREFIX, USER_PREFIX,
+};
+use super::{Cause, Plan, Trouble};
 use crate::echo::Seen;
+use mesh_authz_core::config::{Config, ErrorPolicy};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -15,8 +17,8 @@ pub const RECOVERY_BOUND: Duration = Duration::from_secs(1);
 pub const LATENCY_SLACK: Duration = Duration::from_secs(2);
 
 /// Whether one request the upstream received was allowed to reach it: identity exactly the
-/// service's for its token, or a bypass, or (policy permitting) no identity at all.
-pub fn upstream_ok(seen: &Seen, policy: &Policy, cause: Option<Cause>) -> Result<(), String> {
+/// service's for its token, or a bypass, or (config permitting) no identity at all.
+pub fn upstream_ok(seen: &Seen, config: &Config, cause: Option<Cause>) -> Result<(), String> {
     let users = &seen.user_ids;
     if users.iter().any(|u| u == FORGED_USER) {
         return Err(format!("forged identity reached the upstream: {seen:?}"));
@@ -28,7 +30,7 @@ pub fn upstream_ok(seen: &Seen, policy: &Policy, cause: Option<Cause>) -> Result
             Err(format!("bypassed request with identity: {seen:?}"))
         };
     }
-    let undecided_ok = users.is_empty() && policy.passes_undecided(cause);
+    let undecided_ok = users.is_empty() && passes_undecided(config, cause);
     let token = seen
         .authorization
         .as_deref()
@@ -53,7 +55,7 @@ pub fn upstream_ok(seen: &Seen, policy: &Policy, cause: Option<Cause>) -> Result
 
 /// Every way the run broke its promises, one line each; empty when it kept them all.
 pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
-    let policy = plan.policy();
+    let (shadow, stale_if_error) = (plan.shadow(), plan.stale_if_error());
     let mut problems = Vec::new();
     for r in rows {
         let Some(t) = r.trouble else { continue };
@@ -87,7 +89,7 @@ pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
             ));
         }
         let counter = |name: &str| r.counters.get(name).copied().unwrap_or(0);
-        if policy.shadow {
+        if shadow {
             let shadowed = counter("shadow_denied") + counter("shadow_errors");
             if shadowed != r.passed_undecided {
                 p(format!(
@@ -97,7 +99,7 @@ pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
             }
         }
         let counted = counter("errors");
-        if !policy.shadow && !policy.stale_if_error && counted != r.errors + r.passed_undecided {
+        if !shadow && !stale_if_error && counted != r.errors + r.passed_undecided {
             p(format!(
                 "the filter counted {counted} errors, clients saw {} error answers and {} undecided passes",
                 r.errors, r.passed_undecided
@@ -113,14 +115,14 @@ pub fn check(plan: &Plan, rows: &[PhaseRow]) -> Vec<String> {
         match t.cause() {
             None if t == Trouble::Healthy => {
                 // In shadow mode the service's denials pass undecided; errors never should.
-                let undecided_errors = if policy.shadow { 0 } else { r.passed_undecided };
+                let undecided_errors = if shadow { 0 } else { r.passed_undecided };
                 if r.errors + undecided_errors > 0 {
                     p(format!(
                         "{} errors with a healthy service",
                         r.errors + undecided_errors
                     ));
                 }
-                let denials = r.denied + if policy.shadow { r.passed_undecided } else { 0 };
+                let denials = r.denied + if shadow { r.passed_undecided } else { 0 };
                 if r.allowed == 0 || denials == 0 || r.bypassed == 0 {
                     p("the workload did not allow, deny and bypass".into());
                 }
@@ -161,6 +163,19 @@ fn ms(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1000.0)
 }
 
+/// What each failure the run provokes is answered with, e.g. `onError timeout 503, unreachable
+/// allow, serverError 502`.
+fn on_error_summary(config: &Config) -> String {
+    let each: Vec<String> = [Cause::Timeout, Cause::Unreachable, Cause::ServerError]
+        .iter()
+        .map(|c| match config.on_error.policy(*c) {
+            ErrorPolicy::Deny { status } => format!("{} {status}", c.name()),
+            ErrorPolicy::Allow => format!("{} allow", c.name()),
+        })
+        .collect();
+    format!("onError {}", each.join(", "))
+}
+
 /// The per-phase table.
 pub fn table(plan: &Plan, rows: &[PhaseRow]) -> String {
     let head = [
@@ -181,10 +196,7 @@ pub fn table(plan: &Plan, rows: &[PhaseRow]) -> String {
         "log lines",
     ];
     let mut out = String::new();
-    let status = match plan.policy().default {
-        super::ErrorAnswer::Deny { status } => format!("errors = {status} answers"),
-        super::ErrorAnswer::Allow => "errors = none (onError allow)".into(),
-    };
+    let status = on_error_summary(plan.filter());
     let _ = writeln!(
         out,
         "chaos `{}`: {} phases of {:.1} s, {} clients, timeoutMs {}, {status}",
@@ -222,6 +234,7 @@ pub fn table(plan: &Plan, rows: &[PhaseRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chaos::test_plan;
     use serde_json::json;
 
     fn seen(path: &str, auth: Option<&str>, users: &[&str]) -> Seen {
@@ -234,43 +247,39 @@ mod tests {
 
     #[test]
     fn the_upstream_sees_only_decided_requests() {
-        let deny = Policy::of(&json!({}));
-        let allow = Policy::of(&json!({"onError": {"mode": "allow"}}));
+        let deny = test_plan(json!({}));
+        let allow = test_plan(json!({"onError": {"mode": "allow"}}));
+        let (deny, allow) = (deny.filter(), allow.filter());
         let t = Some(Cause::Timeout);
         let me = user_of(12);
         let mine = "Bearer chaos-0000012-token";
         let cases = [
-            (seen("/orders", Some(mine), &[&me]), &deny, None, true),
-            (seen("/orders", Some(mine), &[&me, &me]), &deny, None, false),
-            (seen("/orders", Some(mine), &[]), &deny, t, false),
-            (seen("/orders", Some(mine), &[]), &allow, t, true),
-            (seen("/orders", Some(mine), &[]), &allow, None, false),
+            (seen("/orders", Some(mine), &[&me]), deny, None, true),
+            (seen("/orders", Some(mine), &[&me, &me]), deny, None, false),
+            (seen("/orders", Some(mine), &[]), deny, t, false),
+            (seen("/orders", Some(mine), &[]), allow, t, true),
+            (seen("/orders", Some(mine), &[]), allow, None, false),
+            (seen("/orders", Some(mine), &[FORGED_USER]), allow, t, false),
             (
-                seen("/orders", Some(mine), &[FORGED_USER]),
-                &allow,
+                seen("/orders", Some("Bearer nope-0000001-token"), &[]),
+                deny,
                 t,
                 false,
             ),
             (
                 seen("/orders", Some("Bearer nope-0000001-token"), &[]),
-                &deny,
-                t,
-                false,
-            ),
-            (
-                seen("/orders", Some("Bearer nope-0000001-token"), &[]),
-                &allow,
+                allow,
                 t,
                 true,
             ),
-            (seen("/orders", None, &[]), &deny, None, false),
-            (seen("/healthz", None, &[]), &deny, None, true),
-            (seen("/healthz", None, &[FORGED_USER]), &deny, None, false),
-            (seen("/healthzx", None, &[]), &deny, None, false),
+            (seen("/orders", None, &[]), deny, None, false),
+            (seen("/healthz", None, &[]), deny, None, true),
+            (seen("/healthz", None, &[FORGED_USER]), deny, None, false),
+            (seen("/healthzx", None, &[]), deny, None, false),
         ];
-        for (s, policy, cause, ok) in cases {
+        for (s, config, cause, ok) in cases {
             assert_eq!(
-                upstream_ok(&s, policy, cause).is_ok(),
+                upstream_ok(&s, config, cause).is_ok(),
                 ok,
                 "{s:?} {cause:?}"
             );
@@ -293,11 +302,7 @@ mod tests {
 
     #[test]
     fn each_promise_is_checked() {
-        let plan = Plan::new(
-            "t",
-            json!({"authService": {"timeoutMs": 200}}),
-            Duration::ZERO,
-        );
+        let plan = test_plan(json!({}));
         assert_eq!(check(&plan, &[healthy_row()]), Vec::<String>::new());
         type Breakage = (fn(&mut PhaseRow), &'static str);
         let broken: [Breakage; 7] = [
@@ -349,7 +354,7 @@ mod tests {
 
     #[test]
     fn shadow_mode_expects_denials_to_pass_and_be_counted() {
-        let plan = Plan::new("shadow", json!({"mode": "shadow"}), Duration::ZERO);
+        let plan = test_plan(json!({"mode": "shadow"}));
         let mut r = PhaseRow {
             denied: 0,
             passed_undecided: 2,

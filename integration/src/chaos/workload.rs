@@ -1,13 +1,14 @@
 //! The chaos run's traffic: many users drawn from a Zipf law (a few hot, a long tail that misses
 //! the cache), some unknown tokens (the service denies them), some bypassed health checks, every
 //! request carrying a forged `x-user-id` the filter must strip. And what each answer is, judged
-//! against the policy.
+//! against the filter's reading of the configuration.
 
-use super::policy::{Cause, ErrorAnswer, Policy};
+use super::Cause;
 use crate::auth::tokens::{generated_token, generated_user};
 use crate::client::{Request, Response};
 use crate::echo::Echoed;
 use crate::zipf::{Rng, Zipf};
+use mesh_authz_core::config::{Config, ErrorPolicy, Mode};
 
 /// Prefix of the generated users' tokens (`Tokens::with_generated`).
 pub const USER_PREFIX: &str = "chaos";
@@ -114,12 +115,32 @@ pub enum Outcome {
     Other(String),
 }
 
+/// Whether `status` is the filter's error answer for a failure of `cause`; with `None` (the
+/// service is healthy), the error answer of any cause, so that an error is still recognised, and
+/// counted as one.
+fn is_error_status(config: &Config, cause: Option<Cause>, status: u16) -> bool {
+    let deny = ErrorPolicy::Deny { status };
+    match cause {
+        Some(c) => config.on_error.policy(c) == deny,
+        None => Cause::ALL
+            .iter()
+            .any(|c| config.on_error.policy(*c) == deny),
+    }
+}
+
+/// Whether a request may reach the upstream without a decision (no identity) in a phase whose
+/// failures have this cause: an `allow` error policy, or shadow mode.
+pub fn passes_undecided(config: &Config, cause: Option<Cause>) -> bool {
+    config.mode == Mode::Shadow
+        || cause.is_some_and(|c| config.on_error.policy(c) == ErrorPolicy::Allow)
+}
+
 /// Judges the client's view of one request in a phase whose failures have `cause` (`None`:
-/// the service is healthy; then an error answer is still recognised, and counted as one).
+/// the service is healthy).
 pub fn judge(
     kind: Kind,
     result: &Result<Response, crate::HarnessError>,
-    policy: &Policy,
+    config: &Config,
     cause: Option<Cause>,
 ) -> Outcome {
     let r = match result {
@@ -138,14 +159,12 @@ pub fn judge(
     };
     let other =
         |what: &str| Outcome::Other(format!("{kind:?}: {what}: {} {:?}", r.status, r.text()));
-    let error_status = match policy.for_cause(cause) {
-        ErrorAnswer::Deny { status } => Some(status),
-        ErrorAnswer::Allow => None,
-    };
     if r.status != 200 {
         return match (kind, r.status) {
             (Kind::Unknown(_), 401) => Outcome::Denied,
-            (_, s) if Some(s) == error_status && r.text() == UNAVAILABLE => Outcome::Error,
+            (_, s) if is_error_status(config, cause, s) && r.text() == UNAVAILABLE => {
+                Outcome::Error
+            }
             _ => other("unexpected status"),
         };
     }
@@ -155,7 +174,7 @@ pub fn judge(
     match kind {
         Kind::Bypass if users.is_empty() => Outcome::Bypassed,
         Kind::User(n) if users == [user_of(n)] => Outcome::Allowed,
-        Kind::User(_) | Kind::Unknown(_) if users.is_empty() && policy.passes_undecided(cause) => {
+        Kind::User(_) | Kind::Unknown(_) if users.is_empty() && passes_undecided(config, cause) => {
             Outcome::PassedUndecided
         }
         _ => other(&format!("upstream saw x-user-id {users:?}")),
@@ -165,6 +184,7 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chaos::test_plan;
     use crate::client::parse_response;
     use serde_json::json;
 
@@ -197,54 +217,88 @@ mod tests {
 
     #[test]
     fn answers_are_judged_against_the_policy() {
-        let deny = Policy::of(&json!({}));
-        let allow = Policy::of(&json!({"onError": {"mode": "allow"}}));
+        let deny = test_plan(json!({}));
+        let allow = test_plan(json!({"onError": {"mode": "allow"}}));
+        // Fail open on timeouts only; server errors get their own status.
+        let per_cause = test_plan(json!({"onError": {"mode": "deny", "status": 503,
+            "timeout": {"mode": "allow"}, "serverError": {"status": 502}}}));
+        let shadow = test_plan(json!({"mode": "shadow"}));
+        let (deny, allow) = (deny.filter(), allow.filter());
+        let (per_cause, shadow) = (per_cause.filter(), shadow.filter());
         let alice = user_of(7);
         let t = Some(Cause::Timeout);
-        type Case<'a> = (Kind, Answer, &'a Policy, Option<Cause>, bool);
+        let s = Some(Cause::ServerError);
+        let u = Some(Cause::Unreachable);
+        type Case<'a> = (Kind, Answer, &'a Config, Option<Cause>, bool);
         let cases: Vec<Case<'_>> = vec![
-            (Kind::User(7), echo(&[&alice]), &deny, None, true),
-            (Kind::User(7), echo(&[&alice]), &deny, t, true),
-            (Kind::User(7), echo(&[FORGED_USER]), &deny, None, false),
-            (Kind::User(7), echo(&[&alice, &alice]), &deny, None, false),
-            (Kind::User(7), echo(&[&user_of(8)]), &deny, None, false),
-            (Kind::User(7), echo(&[]), &deny, t, false),
-            (Kind::User(7), echo(&[]), &allow, t, true),
-            (Kind::User(7), echo(&[]), &allow, None, false),
-            (Kind::Unknown(1), echo(&[]), &deny, t, false),
+            (Kind::User(7), echo(&[&alice]), deny, None, true),
+            (Kind::User(7), echo(&[&alice]), deny, t, true),
+            (Kind::User(7), echo(&[FORGED_USER]), deny, None, false),
+            (Kind::User(7), echo(&[&alice, &alice]), deny, None, false),
+            (Kind::User(7), echo(&[&user_of(8)]), deny, None, false),
+            (Kind::User(7), echo(&[]), deny, t, false),
+            (Kind::User(7), echo(&[]), allow, t, true),
+            (Kind::User(7), echo(&[]), allow, None, false),
+            (Kind::Unknown(1), echo(&[]), deny, t, false),
             (
                 Kind::Unknown(1),
                 status(401, "invalid token\n"),
-                &deny,
+                deny,
                 t,
                 true,
             ),
             (
                 Kind::User(1),
                 status(401, "invalid token\n"),
-                &deny,
+                deny,
                 None,
                 false,
             ),
-            (Kind::User(1), status(503, UNAVAILABLE), &deny, t, true),
+            (Kind::User(1), status(503, UNAVAILABLE), deny, t, true),
             (
                 Kind::User(1),
                 status(503, "upstream connect error"),
-                &deny,
+                deny,
                 t,
                 false,
             ),
-            (Kind::User(1), status(503, UNAVAILABLE), &allow, t, false),
-            (Kind::Bypass, echo(&[]), &deny, t, true),
-            (Kind::Bypass, echo(&[FORGED_USER]), &deny, t, false),
-            (Kind::Bypass, status(200, "not json"), &deny, None, false),
+            (Kind::User(1), status(503, UNAVAILABLE), allow, t, false),
+            (Kind::User(7), echo(&[]), per_cause, t, true),
+            (Kind::User(7), echo(&[]), per_cause, s, false),
+            (Kind::User(1), status(502, UNAVAILABLE), per_cause, s, true),
+            (Kind::User(1), status(503, UNAVAILABLE), per_cause, s, false),
+            (Kind::User(1), status(503, UNAVAILABLE), per_cause, u, true),
+            (Kind::User(1), status(503, UNAVAILABLE), per_cause, t, false),
+            // A healthy phase still recognises any cause's error answer (`check` then flags it).
+            (
+                Kind::User(1),
+                status(502, UNAVAILABLE),
+                per_cause,
+                None,
+                true,
+            ),
+            (
+                Kind::User(1),
+                status(504, UNAVAILABLE),
+                per_cause,
+                None,
+                false,
+            ),
+            (Kind::Unknown(1), echo(&[]), shadow, None, true),
+            (Kind::User(7), echo(&[&alice]), shadow, None, true),
+            (Kind::User(7), echo(&[FORGED_USER]), shadow, None, false),
+            (Kind::Bypass, echo(&[]), deny, t, true),
+            (Kind::Bypass, echo(&[FORGED_USER]), deny, t, false),
+            (Kind::Bypass, status(200, "not json"), deny, None, false),
         ];
-        for (kind, r, policy, cause, ok) in cases {
-            let o = judge(kind, &r, policy, cause);
+        for (kind, r, config, cause, ok) in cases {
+            let o = judge(kind, &r, config, cause);
             assert_eq!(
                 !matches!(o, Outcome::Other(_)),
                 ok,
-                "{kind:?} {cause:?} {policy:?}: {o:?}"
+                "{kind:?} {cause:?} {:?} {:?}: {o:?}",
+                config.on_error,
+                config.mode
             );
         }
     }

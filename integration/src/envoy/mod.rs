@@ -13,7 +13,7 @@ pub mod stats;
 use crate::client::{self, Request, Response};
 use crate::error::io;
 use crate::{paths, HarnessError};
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ impl EnvoyOptions {
     pub fn render(&self) -> Result<String, HarnessError> {
         let text = std::fs::read_to_string(&self.yaml)
             .map_err(io(format!("reading {}", self.yaml.display())))?;
-        let mut doc: Value = serde_yaml::from_str(&text)
+        let mut doc: Value = serde_norway::from_str(&text)
             .map_err(|e| HarnessError::Config(format!("{}: {e}", self.yaml.display())))?;
         overrides::remap_ports(&mut doc, &self.ports.as_map());
         if !self.hardened {
@@ -147,14 +147,15 @@ impl EnvoyOptions {
                 )));
             }
         }
-        serde_yaml::to_string(&doc).map_err(|e| HarnessError::Config(format!("writing YAML: {e}")))
+        serde_norway::to_string(&doc)
+            .map_err(|e| HarnessError::Config(format!("writing YAML: {e}")))
     }
 }
 
 /// The plugin JSON of a bootstrap file, to patch in a test and pass back as `plugin_config`.
 pub fn plugin_config_of(yaml: &Path) -> Result<serde_json::Value, HarnessError> {
     let text = std::fs::read_to_string(yaml).map_err(io(format!("reading {}", yaml.display())))?;
-    let doc: Value = serde_yaml::from_str(&text)
+    let doc: Value = serde_norway::from_str(&text)
         .map_err(|e| HarnessError::Config(format!("{}: {e}", yaml.display())))?;
     overrides::plugin_config(&doc)
 }

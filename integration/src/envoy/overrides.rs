@@ -2,7 +2,7 @@
 //! ports, the module path, the plugin's JSON configuration, and `Patch`es a test asks for.
 
 use crate::HarnessError;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -234,7 +234,7 @@ mod tests {
 
     fn checked_in() -> Value {
         let text = std::fs::read_to_string(crate::paths::default_envoy_yaml()).unwrap();
-        serde_yaml::from_str(&text).unwrap()
+        serde_norway::from_str(&text).unwrap()
     }
 
     #[test]
@@ -242,7 +242,7 @@ mod tests {
         let mut doc = checked_in();
         let map = BTreeMap::from([(10000, 1), (9901, 2), (8081, 3), (8082, 4)]);
         assert_eq!(remap_ports(&mut doc, &map), 4);
-        let text = serde_yaml::to_string(&doc).unwrap();
+        let text = serde_norway::to_string(&doc).unwrap();
         for old in ["10000", "9901", "8081", "8082"] {
             assert!(
                 !text.contains(&format!("port_value: {old}")),
@@ -263,7 +263,9 @@ mod tests {
         cfg["onError"]["mode"] = "allow".into();
         set_plugin_config_text(&mut doc, &cfg.to_string()).unwrap();
         assert_eq!(plugin_config(&doc).unwrap()["onError"]["mode"], "allow");
-        assert!(serde_yaml::to_string(&doc).unwrap().contains("/abs/m.wasm"));
+        assert!(serde_norway::to_string(&doc)
+            .unwrap()
+            .contains("/abs/m.wasm"));
     }
 
     #[test]
@@ -275,32 +277,36 @@ mod tests {
             3,
             "one listener, two clusters"
         );
-        let text = serde_yaml::to_string(&doc).unwrap();
+        let text = serde_norway::to_string(&doc).unwrap();
         assert!(
             text.contains("headers_with_underscores_action: ALLOW"),
             "{text}"
         );
         assert_eq!(text.matches("enable_trailers: true").count(), 3, "{text}");
-        assert!(enable_http1_trailers(&mut serde_yaml::from_str("a: 1").unwrap()) == 0);
+        assert!(enable_http1_trailers(&mut serde_norway::from_str("a: 1").unwrap()) == 0);
     }
 
     #[test]
     fn the_access_log_can_be_stripped() {
         let mut doc = checked_in();
-        assert!(serde_yaml::to_string(&doc).unwrap().contains("access_log"));
+        assert!(serde_norway::to_string(&doc)
+            .unwrap()
+            .contains("access_log"));
         assert_eq!(strip_access_log(&mut doc), 1);
-        assert!(!serde_yaml::to_string(&doc).unwrap().contains("access_log"));
+        assert!(!serde_norway::to_string(&doc)
+            .unwrap()
+            .contains("access_log"));
     }
 
     #[test]
     fn hardening_is_in_the_file_and_can_be_stripped() {
         let mut doc = checked_in();
-        let before = serde_yaml::to_string(&doc).unwrap();
+        let before = serde_norway::to_string(&doc).unwrap();
         for k in HARDENING {
             assert!(before.contains(&format!("{k}:")), "{k} not in envoy.yaml");
         }
         assert_eq!(strip_hardening(&mut doc), HARDENING.len());
-        let after = serde_yaml::to_string(&doc).unwrap();
+        let after = serde_norway::to_string(&doc).unwrap();
         for k in HARDENING {
             assert!(!after.contains(k), "{k} left");
         }
@@ -308,7 +314,7 @@ mod tests {
 
     #[test]
     fn missing_plugin_is_an_error() {
-        let mut doc: Value = serde_yaml::from_str("a: {root_id: other}").unwrap();
+        let mut doc: Value = serde_norway::from_str("a: {root_id: other}").unwrap();
         assert!(set_wasm_filename(&mut doc, Path::new("x")).is_err());
         assert!(plugin_config(&doc).is_err());
     }
