@@ -68,6 +68,14 @@ fn spellings(t: &str) -> Vec<(&'static str, Request)> {
             "a percent-encoded query",
             Request::get(&format!("{path}?access_token={encoded}")),
         ),
+        (
+            "a cookie name in capitals",
+            Request::get(path).header("cookie", &format!("ID_TOKEN={t}")),
+        ),
+        (
+            "a query name in capitals",
+            Request::get(&format!("{path}?Access_Token={t}")),
+        ),
     ]
 }
 
@@ -165,7 +173,14 @@ fn a_forged_token_in_any_spelling_is_refused_without_a_callout() {
     // In the cookie and the query it passes the filter's check too (the example service reads
     // neither place, so it answers as to a request without a credential).
     for (what, req) in spellings(&ok) {
-        if ["a quoted cookie", "a percent-encoded query"].contains(&what) {
+        if [
+            "a quoted cookie",
+            "a percent-encoded query",
+            "a cookie name in capitals",
+            "a query name in capitals",
+        ]
+        .contains(&what)
+        {
             let calls = s.auth.calls();
             let r = s.send(&req).unwrap();
             assert_ne!(

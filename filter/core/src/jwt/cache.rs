@@ -4,6 +4,10 @@
 //! skew, as `verify` allows); a failure lives `FAILURE_TTL_SECS`. Either is reused only with the
 //! key sets it was decided with: a fetch that changes them (a rotation, a revoked key, the first
 //! keys) makes every cached verdict a miss.
+//!
+//! Failures live apart, in a smaller cache: any client can send a stream of unique forged tokens
+//! for free, and those must not push the verified tokens of real users out (each would then cost
+//! a signature check again).
 
 use super::config::JwtConfig;
 use super::error::JwtError;
@@ -14,6 +18,10 @@ use crate::key::{CacheKey, KeyBuilder};
 use std::rc::Rc;
 
 pub const FAILURE_TTL_SECS: u64 = 5;
+/// Refused tokens kept per VM: enough for a client retrying a bad token, small enough that a flood
+/// of unique forged ones costs little memory.
+pub const FAILURE_ENTRIES: usize = 1_024;
+const FAILURE_BYTES: usize = 256 << 10;
 
 /// The cache key of a token under a configuration `generation` (`Config::generation`).
 pub fn token_key(generation: &[u8; 32], token: &Token<'_>) -> CacheKey {
@@ -37,11 +45,17 @@ impl Weigh for Cached {
     }
 }
 
-pub struct TokenCache(DecisionCache<Cached>);
+pub struct TokenCache {
+    verified: DecisionCache<Cached>,
+    refused: DecisionCache<Cached>,
+}
 
 impl TokenCache {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
-        TokenCache(DecisionCache::new(max_entries, max_bytes))
+        TokenCache {
+            verified: DecisionCache::new(max_entries, max_bytes),
+            refused: DecisionCache::new(FAILURE_ENTRIES.min(max_entries), FAILURE_BYTES),
+        }
     }
 
     /// The cached verdict, if it is live and was made with the key sets of `keys_generation`.
@@ -51,7 +65,10 @@ impl TokenCache {
         now_ms: u64,
         keys_generation: u64,
     ) -> Option<Result<Verified, JwtError>> {
-        let hit = self.0.get(key, now_ms)?;
+        let hit = match self.verified.get(key, now_ms) {
+            Some(hit) => hit,
+            None => self.refused.get(key, now_ms)?,
+        };
         (hit.keys_generation == keys_generation).then(|| hit.verdict.clone())
     }
 
@@ -79,23 +96,26 @@ impl TokenCache {
         if expires_ms <= now_ms {
             return;
         }
-        let entry = Cached {
+        let entry = Rc::new(Cached {
             keys_generation,
             verdict: verdict.clone(),
-        };
-        self.0.put_until(key, Rc::new(entry), expires_ms);
+        });
+        match verdict {
+            Ok(_) => self.verified.put_until(key, entry, expires_ms),
+            Err(_) => self.refused.put_until(key, entry, expires_ms),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.verified.len() + self.refused.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     pub fn bytes(&self) -> usize {
-        self.0.bytes()
+        self.verified.bytes() + self.refused.bytes()
     }
 }
 

@@ -117,11 +117,11 @@ fn values<'a>(source: &Source, head: &RequestHead<'a>) -> Vec<Found<'a>> {
             .map(|piece| header_piece(piece, prefix))
             .collect(),
         Source::Cookie(name) => cookies(head)
-            .filter(|(n, _)| *n == name.as_bytes())
+            .filter(|(n, _)| names_place(n, name))
             .map(|(_, v)| sort(Cow::Borrowed(trim_ows(unquote(v)))))
             .collect(),
         Source::Query(name) => query(head)
-            .filter(|(n, _)| percent_decode(n).as_ref() == name.as_bytes())
+            .filter(|(n, _)| names_place(n, name))
             .map(|(_, v)| sort(trim_cow(percent_decode(v))))
             .collect(),
     }
@@ -167,6 +167,15 @@ fn readable_as_jwt(v: &[u8]) -> bool {
     jwt_like(v) || (v.contains(&b'%') && jwt_like(&percent_decode(v)))
 }
 
+/// Whether a cookie or query parameter named `candidate` is the place `name`: in any case and
+/// percent-decoded, as a lenient framework may read it (`ID_TOKEN`, `id%5Ftoken`), so that a token
+/// spelled there is checked (and removed) like one in the place itself.
+fn names_place(candidate: &[u8], name: &str) -> bool {
+    percent_decode(candidate)
+        .as_ref()
+        .eq_ignore_ascii_case(name.as_bytes())
+}
+
 /// What to change in the request so that the upstream does not receive the token
 /// (`forwardToken: false`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +194,7 @@ pub fn removal(config: &JwtConfig, head: &RequestHead<'_>, token: &Token<'_>) ->
         Some(Source::Header { name, .. }) => Removal::Header(name.clone()),
         Some(Source::Cookie(name)) => {
             let kept: Vec<Vec<u8>> = cookies(head)
-                .filter(|(n, _)| *n != name.as_bytes())
+                .filter(|(n, _)| !names_place(n, name))
                 .map(|(n, v)| [n, b"=", v].concat())
                 .collect();
             Removal::Cookies((!kept.is_empty()).then(|| kept.join(&b"; "[..])))

@@ -108,3 +108,35 @@ fn bounded_in_entries_and_bytes() {
         c.bytes()
     );
 }
+
+#[test]
+fn a_flood_of_refused_tokens_never_pushes_a_verified_one_out() {
+    let config = jwt_config(&two_providers("authenticate"));
+    let now_ms = NOW * 1000;
+    let ok: Result<Verified, JwtError> = Ok(Verified {
+        provider: 0,
+        identity: TaggedHeaders::from_pairs([(0, b"alice".as_slice())]),
+        exp: NOW + 100,
+    });
+    let mut c = TokenCache::new(100, 1 << 20);
+    let k = |n: u32| {
+        let mut b = [0; 32];
+        b[..4].copy_from_slice(&n.to_le_bytes());
+        CacheKey(b)
+    };
+    c.put(&config, k(0), &ok, 7, now_ms);
+    for n in 1..10_000 {
+        c.put(&config, k(n), &Err(JwtError::BadSignature), 7, now_ms);
+    }
+    assert_eq!(
+        c.get(&k(0), now_ms, 7),
+        Some(ok),
+        "the verified token stays"
+    );
+    assert_eq!(
+        c.get(&k(9_999), now_ms, 7),
+        Some(Err(JwtError::BadSignature)),
+        "the latest refusal is kept"
+    );
+    assert!(c.len() <= 100 + FAILURE_ENTRIES);
+}

@@ -252,6 +252,17 @@ fn every_spelling_of_a_place() {
             ("cookie", "id_token=x%2Ey%2Ez".into(), both(BAD)),
             ("cookie", format!("id_token=\"{JWT}"), both(BAD)),
             ("cookie", "id_token=opaque".into(), gate_only(Ok(None))),
+            // A place's name in any case, or percent-encoded, is the place: a lenient framework
+            // would read the token there.
+            ("cookie", format!("ID_TOKEN={JWT}"), both(t(1))),
+            ("cookie", format!("id%5Ftoken={JWT}"), both(t(1))),
+            ("cookie", "Id_Token=eyJgarbage".into(), both(BAD)),
+            (
+                "cookie",
+                format!("id_token={JWT}; ID_TOKEN={JWT}"),
+                both(Err(JwtError::TwoTokens)),
+            ),
+            ("cookie", format!("id_tokens={JWT}"), both(Ok(None))),
             // Query values: percent-decoded once, then trimmed; what decodes again is readable.
             (":path", format!("/x?access_token=%20{JWT}%09"), both(t(2))),
             (
@@ -272,6 +283,8 @@ fn every_spelling_of_a_place() {
                 "/x?access_token=opaque".into(),
                 gate_only(Ok(None)),
             ),
+            (":path", format!("/x?Access_Token={JWT}"), both(t(2))),
+            (":path", "/x?ACCESS%5FTOKEN=eyJgarbage".into(), both(BAD)),
         ];
         rows.into_iter()
             .map(|(n, v, (g, a))| (n, v, g, a))
