@@ -97,6 +97,15 @@ fn unpinned(i: &Issuer) -> String {
     doc.to_string()
 }
 
+/// One JWKS document holding the keys of both.
+fn merged(a: &str, b: &str) -> String {
+    let mut doc: Value = serde_json::from_str(a).unwrap();
+    let more: Value = serde_json::from_str(b).unwrap();
+    let keys = doc["keys"].as_array_mut().unwrap();
+    keys.extend(more["keys"].as_array().unwrap().iter().cloned());
+    doc.to_string()
+}
+
 /// `token` with its signature replaced by `signature`: a forgery costs the attacker nothing.
 fn with_signature(token: &str, signature: &[u8]) -> String {
     let p = parts(token).unwrap();
@@ -175,9 +184,13 @@ fn a_token_is_tried_against_at_most_two_keys_of_its_type() {
     }
     let inline = provider(json!({"name": "two", "issuer": ISS_TWO,
         "jwks": {"inline": two.jwks()}}));
+    // The example auth service verifies every JWT it is shown against the keys it serves: it
+    // serves both issuers' keys (the filter's remote provider for `ISS` meets `ISS_TWO`'s two as
+    // well: five P-256 keys, still more than 2 for a token without kid).
+    let served = merged(&three.jwks(), &two.jwks());
     let s = start(
         debug_builder(&p),
-        &three.jwks(),
+        &served,
         json!([provider(json!({})), inline]),
     );
     let first_with_kid = three.token(&claims().signed_by("ec-1")).unwrap();
