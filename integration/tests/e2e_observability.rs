@@ -3,7 +3,8 @@
 //! - every metric name a dashboard query or an alert names is a series Envoy lists (a misnamed or
 //!   removed metric would otherwise draw an empty panel or an alert that can never fire);
 //! - every `mesh_authz_*` family Envoy lists is on the dashboard (a new counter gets a panel);
-//! - every alert has a `runbook` annotation and a promtool test in `alerts_test.yaml`.
+//! - every alert has a `runbook` annotation and a promtool test in `alerts_test.yaml`;
+//! - every `mesh_authz_*` name README.md and the docs mention is exported too.
 //!
 //! The list of exported names comes from the running Envoy, never from a copy kept here.
 
@@ -25,22 +26,27 @@ fn observability_dir() -> PathBuf {
 /// The metric names an expression mentions: identifiers outside quoted strings (label values)
 /// that start with a checked prefix.
 fn metric_names(expr: &str) -> BTreeSet<String> {
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut names = BTreeSet::new();
     for unquoted in expr.split('"').step_by(2) {
-        words(unquoted, is_ident, &mut names);
+        words(unquoted, &CHECKED_PREFIXES, &mut names);
     }
     names
 }
 
-fn words(text: &str, is_ident: impl Fn(char) -> bool, names: &mut BTreeSet<String>) {
+/// Words of `text` that start with one of `prefixes` and go on past it (`mesh_authz_<name>` in
+/// prose is a placeholder, not a name).
+fn words(text: &str, prefixes: &[&str], names: &mut BTreeSet<String>) {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut rest = text;
     while !rest.is_empty() {
         let start = rest.find(|c: char| is_ident(c)).unwrap_or(rest.len());
         rest = &rest[start..];
         let end = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
         let word = &rest[..end];
-        if CHECKED_PREFIXES.iter().any(|p| word.starts_with(p)) {
+        if prefixes
+            .iter()
+            .any(|p| word.starts_with(p) && word.len() > p.len())
+        {
             names.insert(word.to_string());
         }
         rest = &rest[end..];
@@ -132,6 +138,34 @@ fn unknown_names<'a>(
     missing
 }
 
+/// The filter's metric names the prose mentions: README.md and the Markdown under docs/ and
+/// envoyfilter-manifests/, by file.
+fn doc_mentions() -> Vec<(String, BTreeSet<String>)> {
+    let root = repo_root();
+    let mut files = vec![root.join("README.md")];
+    let mut dirs = vec![root.join("docs"), root.join("envoyfilter-manifests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let mut names = BTreeSet::new();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            words(&text, &["mesh_authz_"], &mut names);
+            let place = path.strip_prefix(&root).unwrap_or(&path);
+            (place.display().to_string(), names)
+        })
+        .collect()
+}
+
 fn read(name: &str) -> String {
     let path = observability_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -169,6 +203,23 @@ fn dashboard_and_alerts_name_only_what_envoy_exports() {
     assert!(
         missing.is_empty(),
         "names Envoy does not export: {missing:?}\nexported: {exported:?}"
+    );
+
+    // The same names in prose, where a reader copies them into their own queries.
+    let mentions = doc_mentions();
+    assert!(mentions.iter().any(|(_, n)| !n.is_empty()), "{mentions:?}");
+    let stale: Vec<String> = mentions
+        .iter()
+        .flat_map(|(file, names)| {
+            names
+                .iter()
+                .filter(|n| !exported.contains(*n))
+                .map(move |n| format!("{file}: {n}"))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs name what Envoy does not export: {stale:?}"
     );
 
     let on_dashboard: BTreeSet<String> = panel_exprs.iter().flat_map(|e| metric_names(e)).collect();
