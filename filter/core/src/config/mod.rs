@@ -12,6 +12,8 @@ use crate::identity;
 use crate::jwt::JwtConfig;
 use crate::path;
 pub use on_error::{ErrorPolicy, OnError};
+#[cfg(feature = "schema")]
+pub use raw::json_schema;
 use raw::{RawConfig, RawMode};
 use sha2::{Digest, Sha256};
 
