@@ -138,6 +138,7 @@ impl Config {
                 )
             })
             .chain(unused_auth)
+            .chain(self.on_error.warnings())
             .chain(self.jwt.iter().flat_map(crate::jwt::JwtConfig::warnings))
             .collect()
     }
