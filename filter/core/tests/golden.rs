@@ -4,6 +4,8 @@
 //! it loads with today, one a line. `golden/refused/` holds the deliberate exceptions (security
 //! fixes, listed in CHANGELOG.md as breaking), each with the field its refusal names.
 
+#![cfg(test)]
+
 use mesh_authz_core::Config;
 use std::path::{Path, PathBuf};
 

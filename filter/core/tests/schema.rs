@@ -2,6 +2,8 @@
 //! derive: a field added, renamed or documented in `config/raw.rs` or `jwt/raw.rs` fails here
 //! until the file is regenerated.
 
+#![cfg(test)]
+
 use std::path::PathBuf;
 
 const UPDATE: &str = "UPDATE_SCHEMA=1 cargo test -p mesh-authz-core --test schema";
