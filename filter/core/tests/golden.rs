@@ -5,7 +5,8 @@
 //! fixes, listed in CHANGELOG.md as breaking), each with the field its refusal names.
 
 // Native only: they read files, and the wasm32 test runner (Node's WASI) opens no directory.
-#![cfg(all(test, not(target_family = "wasm")))]
+#![cfg(test)]
+#![cfg(not(target_family = "wasm"))]
 
 use mesh_authz_core::Config;
 use std::path::{Path, PathBuf};

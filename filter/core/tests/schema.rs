@@ -3,7 +3,8 @@
 //! until the file is regenerated.
 
 // Native only: they read files, and the wasm32 test runner (Node's WASI) opens no directory.
-#![cfg(all(test, not(target_family = "wasm")))]
+#![cfg(test)]
+#![cfg(not(target_family = "wasm"))]
 
 use std::path::PathBuf;
 
