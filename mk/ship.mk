@@ -27,7 +27,7 @@ oci-push: oci tools
 	@if [ -n "$(PIN)" ]; then $(PY) $(SHIP)/pin.py $(PIN) oci://$(REGISTRY) $$(cat $(OCI_DIR).digest); fi
 
 test-manifests: venv tools $(WASM)
-	$(PYTEST) $(SHIP)/test_manifests.py
+	$(PYTEST) $(SHIP)/test_manifests.py $(SHIP)/test_plugin_schema.py
 
 test-oci: venv tools $(WASM)
 	$(PYTEST) $(SHIP)/test_oci.py

@@ -67,7 +67,11 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
         None => {}
     }
     log::info!(
-        "configured: {}, cache {}, {} bypass rule(s)",
+        concat!(
+            "mesh-authz ",
+            env!("CARGO_PKG_VERSION"),
+            " configured: {}, cache {}, {} bypass rule(s)"
+        ),
         config.auth.as_ref().map_or(
             "no auth service (jwt authenticate mode)".to_string(),
             |a| format!("auth cluster '{}'", a.cluster)

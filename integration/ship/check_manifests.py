@@ -8,7 +8,9 @@ For every manifest file and every kustomization's rendered output (`kubectl kust
    oci:// url pinned by a manifest digest, an Istio `outbound|PORT||FQDN` callout cluster;
    in a rendered overlay, a ServiceEntry and a TLS-originating DestinationRule behind every remote
    JWKS cluster of its jwt block (issuer_routes.py);
-3. with an Envoy and the built module: every distinct pluginConfig, and every EnvoyFilter's
+3. every mesh-authz pluginConfig against the configuration's JSON Schema
+   (envoyfilter-manifests/schema/mesh-authz.schema.json, derived from the module's config types);
+4. with an Envoy and the built module: every distinct pluginConfig, and every EnvoyFilter's
    patches, rendered into a bootstrap and run through `envoy --mode validate`, which runs the
    module's on_configure (envoy_check.py).
 
@@ -31,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +50,7 @@ SHA256 = re.compile(r"^[a-f0-9]{64}$")
 # Prometheus and Grafana objects (a PrometheusRule, promtool tests), not Istio kinds: make
 # test-observability checks them with promtool and against a real Envoy's metric names.
 NOT_ISTIO = "observability"
+PLUGIN_SCHEMA = REPO / "envoyfilter-manifests" / "schema" / "mesh-authz.schema.json"
 
 
 @dataclass
@@ -138,6 +142,48 @@ def policy(obj: dict) -> list[str]:
     return problems
 
 
+def plugin_validator(path: Path = PLUGIN_SCHEMA) -> jsonschema.protocols.Validator:
+    schema = json.loads(path.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def schema_problems(cfg: object, validator: jsonschema.protocols.Validator) -> list[str]:
+    """pluginConfig against the schema. Only names and the rule are printed, never a value: an
+    addHeaders value may be a shared secret."""
+    def leaves(e: jsonschema.ValidationError):
+        forms = e.validator_value if e.validator in ("anyOf", "oneOf") else None
+        if not forms:
+            yield e, None
+            return
+        consts = [f["const"] for f in forms if isinstance(f, dict) and "const" in f]
+        if len(consts) == len(forms):
+            yield e, f"must be one of {consts!r}"
+            return
+        # An optional field is anyOf [its schema, null]: report what its own schema says.
+        branches: dict[int, list] = {}
+        for c in e.context or []:
+            branches.setdefault(c.relative_schema_path[0], []).append(c)
+        real = [errs for i, errs in branches.items() if forms[i].get("type") != "null"]
+        if len(real) == 1:
+            for c in real[0]:
+                yield from leaves(c)
+        else:
+            yield e, "matches none of its forms"
+
+    problems = []
+    found = [leaf for top in validator.iter_errors(cfg) for leaf in leaves(top)]
+    for e, why in sorted(found, key=lambda f: list(map(str, f[0].absolute_path))):
+        where = "pluginConfig" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+        if why is None and e.validator in ("required", "additionalProperties"):
+            why = e.message  # names the properties, not their values
+        elif why is None:
+            why = f"must satisfy {e.validator} {e.validator_value!r}"
+        problems.append(f"{where}: {why} (schema {PLUGIN_SCHEMA.relative_to(REPO)})")
+    return problems
+
+
 def plugin_config(obj: dict) -> object:
     return extension_parts(obj).get("pluginConfig") if is_mesh_authz(obj) else None
 
@@ -145,12 +191,15 @@ def plugin_config(obj: dict) -> object:
 # --- the pieces -----------------------------------------------------------------------------------
 
 def check_objects(objects: list[dict], where: str, schemas: list[Schemas], report: Report) -> None:
+    validator = plugin_validator()
     for obj in objects:
         report.checked += 1
         label = f"{where}: {describe(obj)}"
         for s in schemas:
             report.add(f"{label} [{s.path.name}]", s.validate(obj))
         report.add(label, policy(obj))
+        if is_mesh_authz(obj):
+            report.add(label, schema_problems(plugin_config(obj), validator))
 
 
 def manifest_files(root: Path) -> tuple[list[Path], list[Path]]:

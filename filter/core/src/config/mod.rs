@@ -12,6 +12,8 @@ use crate::identity;
 use crate::jwt::JwtConfig;
 use crate::path;
 pub use on_error::{ErrorPolicy, OnError};
+#[cfg(feature = "schema")]
+pub use raw::json_schema;
 use raw::{RawConfig, RawMode};
 use sha2::{Digest, Sha256};
 
@@ -136,6 +138,7 @@ impl Config {
                 )
             })
             .chain(unused_auth)
+            .chain(self.on_error.warnings())
             .chain(self.jwt.iter().flat_map(crate::jwt::JwtConfig::warnings))
             .collect()
     }

@@ -1,8 +1,11 @@
 //! `onError`: what a request gets when the auth service gives no decision, by cause. `mode` and
 //! `status` are the defaults; `timeout`, `unreachable`, `serverError`, `malformed` and `jwks` (a
-//! token's keys not fetched) may each
-//! override either and inherit what they omit. A `status` beside `"mode": "allow"` means nothing,
-//! so it is refused rather than ignored.
+//! token's keys not fetched) may each override either and inherit what they omit.
+//!
+//! A cause's `status` beside its `allow` means nothing, so it is refused. The top-level `status`
+//! beside `"mode": "allow"` is not: 0.1.0 loaded it (and ignored it), and refusing a configuration
+//! that loaded before would stop every sidecar at once on upgrade. It serves the causes set to
+//! deny; when none is, it is ignored with a warning that names it.
 
 use super::raw::{RawErrorMode, RawErrorPolicy, RawOnError};
 use crate::decision::Cause;
@@ -16,9 +19,9 @@ pub enum ErrorPolicy {
     Allow,
 }
 
-/// The policy per cause, in `Cause::ALL` order.
+/// The policy per cause, in `Cause::ALL` order, and whether a top-level `status` was ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OnError([ErrorPolicy; 5]);
+pub struct OnError([ErrorPolicy; 5], bool);
 
 impl OnError {
     pub fn policy(&self, cause: Cause) -> ErrorPolicy {
@@ -31,7 +34,14 @@ impl OnError {
     /// The same policy for every cause.
     #[cfg(test)]
     pub fn uniform(policy: ErrorPolicy) -> Self {
-        OnError([policy; 5])
+        OnError([policy; 5], false)
+    }
+
+    /// What loads but means nothing: a top-level `status` no cause denies with.
+    pub fn warnings(&self) -> Option<String> {
+        self.1.then(|| {
+            "onError.status: ignored beside \"mode\": \"allow\" with no cause set to deny (deprecated, loaded for configurations written for 0.1.0); remove it, or set a cause's mode to deny".to_string()
+        })
     }
 }
 
@@ -63,7 +73,9 @@ fn policy(
 
 pub fn check(raw: &RawOnError) -> Result<OnError, ConfigError> {
     let mode = raw.mode.unwrap_or(RawErrorMode::Deny);
-    policy("onError", mode, raw.status, DEFAULT_ERROR_STATUS)?;
+    if mode == RawErrorMode::Deny {
+        policy("onError", mode, raw.status, DEFAULT_ERROR_STATUS)?;
+    }
     let default_status = raw.status.unwrap_or(DEFAULT_ERROR_STATUS);
     let per_cause = [
         raw.timeout,
@@ -83,7 +95,9 @@ pub fn check(raw: &RawOnError) -> Result<OnError, ConfigError> {
             default_status,
         )?;
     }
-    Ok(OnError(out))
+    let denies = out.iter().any(|p| matches!(p, ErrorPolicy::Deny { .. }));
+    let ignored = mode == RawErrorMode::Allow && raw.status.is_some() && !denies;
+    Ok(OnError(out, ignored))
 }
 
 #[cfg(test)]
@@ -149,10 +163,57 @@ mod tests {
         }
     }
 
+    /// 0.1.0 loaded `{"mode": "allow", "status": ...}` (the status ignored): it still loads, all
+    /// causes allowed, with a warning naming the field; a status some cause denies with is used.
+    #[test]
+    fn a_top_level_status_beside_allow_loads() {
+        let load = |json: &str| {
+            let text = format!(
+                r#"{{"authService": {{"cluster": "c", "authority": "a"}}, "onError": {json}}}"#
+            );
+            Config::parse(text.as_bytes()).unwrap()
+        };
+        let deny = |status| ErrorPolicy::Deny { status };
+        let cases: &[(&str, [ErrorPolicy; 5], bool)] = &[
+            (
+                r#"{"mode": "allow", "status": 503}"#,
+                [ErrorPolicy::Allow; 5],
+                true,
+            ),
+            (
+                r#"{"mode": "allow", "status": 200}"#,
+                [ErrorPolicy::Allow; 5],
+                true,
+            ),
+            (
+                r#"{"mode": "allow", "status": 502, "unreachable": {"mode": "deny"}}"#,
+                [
+                    ErrorPolicy::Allow,
+                    deny(502),
+                    ErrorPolicy::Allow,
+                    ErrorPolicy::Allow,
+                    ErrorPolicy::Allow,
+                ],
+                false,
+            ),
+            (r#"{"mode": "allow"}"#, [ErrorPolicy::Allow; 5], false),
+        ];
+        for (json, want, warned) in cases {
+            let config = load(json);
+            let got: Vec<ErrorPolicy> = Cause::ALL
+                .iter()
+                .map(|c| config.on_error.policy(*c))
+                .collect();
+            assert_eq!(got, want, "{json}");
+            let warnings = config.warnings();
+            let named = warnings.iter().any(|w| w.starts_with("onError.status:"));
+            assert_eq!(named, *warned, "{json}: {warnings:?}");
+        }
+    }
+
     #[test]
     fn a_status_beside_allow_and_bad_statuses_are_refused() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"mode": "allow", "status": 503}"#, "onError.status"),
             (
                 r#"{"timeout": {"mode": "allow", "status": 503}}"#,
                 "onError.timeout.status",

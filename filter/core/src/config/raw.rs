@@ -3,71 +3,108 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The plugin configuration of mesh-authz (a WasmPlugin's `pluginConfig`, or the JSON of an
+/// Envoy wasm filter's `configuration`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "MeshAuthzConfig"))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawConfig {
+    /// The service asked for a decision. Required, except in `jwt.mode: authenticate`, which
+    /// never calls out.
     #[serde(default)]
     pub auth_service: Option<RawAuthService>,
+    /// Headers stripped from every incoming request under every spelling (case ignored, `_` is
+    /// `-`) and set from the auth service's allow answer.
     #[serde(default)]
     pub identity_headers: Vec<String>,
+    /// The only auth-service headers a denied client sees.
     #[serde(default = "default_deny_headers")]
     pub deny_headers: Vec<String>,
+    /// Longest deny body passed on to the client, at most 1048576.
     #[serde(default = "default_max_deny_body_bytes")]
     pub max_deny_body_bytes: u32,
+    /// The decision cache: per worker VM, and a level shared by all workers.
     #[serde(default)]
     pub cache: RawCache,
+    /// What a request gets when the auth service gives no decision, by cause.
     #[serde(default)]
     pub on_error: RawOnError,
+    /// `enforce` answers denies and errors; `shadow` decides, caches, counts and logs the same but
+    /// lets denied and failed requests go on (without identity).
     #[serde(default)]
     pub mode: RawMode,
+    /// Record each decision as filter state (`wasm.mesh_authz.outcome`, ...) for Envoy's access log.
     #[serde(default = "yes")]
     pub access_log: bool,
+    /// Requests that skip the callout; every field of a rule must match.
     #[serde(default)]
     pub bypass: Vec<RawBypass>,
+    /// Local token checks (JWT); absent: tokens are not checked in the proxy.
     #[serde(default)]
     pub jwt: Option<crate::jwt::raw::RawJwt>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "AuthService"))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawAuthService {
+    /// Envoy cluster of the auth service; under Istio `outbound|PORT||FQDN`.
     pub cluster: String,
+    /// `:authority` of the callout; default: the FQDN of an Istio cluster name, otherwise required.
     #[serde(default)]
     pub authority: Option<String>,
+    /// Prepended to the request path: a plain path (starts with `/`; no `%`, `;`, `\`, `?`, `#`
+    /// or dot segment), not ending with `/` while `includeRequestPath` is true.
     #[serde(default)]
     pub path_prefix: String,
+    /// `false`: the callout path is exactly `pathPrefix` (or `/`), and the cache is per credential
+    /// instead of per path.
     #[serde(default = "yes")]
     pub include_request_path: bool,
+    /// Callout timeout in milliseconds, 1 to 60000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
+    /// Request headers sent to the service; they decide, so they are part of the cache key.
     #[serde(default = "default_forward_headers")]
     pub forward_headers: Vec<String>,
+    /// Forwarded for correlation only, never in the cache key; not also in `forwardHeaders`.
     #[serde(default = "default_trace_headers")]
     pub trace_headers: Vec<String>,
+    /// Fixed headers added to every callout (name to value); values are never logged.
     #[serde(default)]
     pub add_headers: BTreeMap<String, String>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Cache"))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawCache {
+    /// `false`: every request calls out (and none waits on another's callout).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Decisions kept per worker VM, least recently used evicted first (1 to 10000000).
     #[serde(default = "default_max_entries")]
     pub max_entries: u32,
+    /// How long an allow is kept, unless the service's `Cache-Control: max-age` says otherwise.
     #[serde(default = "default_allow_ttl")]
     pub allow_ttl_seconds: u32,
+    /// How long a 401 or 403 is kept; other denials are never cached.
     #[serde(default = "default_deny_ttl")]
     pub deny_ttl_seconds: u32,
+    /// Cap on any TTL, `max-age` included; the two TTLs above may not exceed it.
     #[serde(default = "default_max_ttl")]
     pub max_ttl_seconds: u32,
-    /// Bytes the per-VM cache may hold (entries counted as in `cache::ENTRY_OVERHEAD_BYTES`).
+    /// Bytes the decision cache may hold per worker VM (65536 to 1073741824).
     #[serde(default = "default_cache_max_bytes")]
     pub max_bytes: u32,
     /// Slots of the level shared by all workers; default: `maxEntries`; 0 turns it off.
     #[serde(default)]
     pub shared_slots: Option<u32>,
-    /// Seconds after its expiry a decision may still serve when the callout fails; 0: never.
+    /// Seconds after its expiry a decision may still serve when the callout fails (0 to 86400;
+    /// 0: never).
     #[serde(default)]
     pub stale_if_error_seconds: u32,
 }
@@ -87,61 +124,99 @@ impl Default for RawCache {
     }
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "ErrorMode"))]
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum RawErrorMode {
+    /// Answer with `status`.
     Deny,
+    /// Let the request go on, without identity.
     Allow,
 }
 
-/// `onError`: `mode` and `status` are the defaults; each cause may override either. A status is
-/// kept optional here so that one given beside `"mode": "allow"` can be refused.
+/// `onError`: `mode` and `status` are the defaults; each cause may override either and inherits
+/// what it omits.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "OnError"))]
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawOnError {
+    /// `deny` (default) or `allow` when the auth service gives no decision.
     #[serde(default)]
     pub mode: Option<RawErrorMode>,
+    /// Status of the deny answer, 400 to 599 (default 503). Beside `"mode": "allow"` it only
+    /// serves causes set to deny; with none it is ignored (a warning at load).
     #[serde(default)]
     pub status: Option<u16>,
+    /// The callout timed out (`authService.timeoutMs`).
     #[serde(default)]
     pub timeout: Option<RawErrorPolicy>,
+    /// No connection to the auth service.
     #[serde(default)]
     pub unreachable: Option<RawErrorPolicy>,
+    /// The auth service answered 5xx.
     #[serde(default)]
     pub server_error: Option<RawErrorPolicy>,
+    /// The answer could not be read as a decision.
     #[serde(default)]
     pub malformed: Option<RawErrorPolicy>,
+    /// A token whose keys are not fetched; `allow` only in gate mode.
     #[serde(default)]
     pub jwks: Option<RawErrorPolicy>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "ErrorPolicy"))]
 #[derive(Debug, Deserialize, Default, Clone, Copy)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawErrorPolicy {
+    /// Default: `onError.mode`.
     #[serde(default)]
     pub mode: Option<RawErrorMode>,
+    /// Status of the deny answer, 400 to 599; default: `onError.status`. Refused beside an
+    /// `allow`.
     #[serde(default)]
     pub status: Option<u16>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Mode"))]
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum RawMode {
+    /// Denies and errors are answered.
     #[default]
     Enforce,
+    /// Denies and errors let the request go on (without identity), counted and logged.
     Shadow,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "BypassRule"))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawBypass {
+    /// A plain path (`/healthz`): matches it and everything below it, whole segments only.
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// An HTTP method (letters only), matched exactly; not beside `corsPreflight`.
     #[serde(default)]
     pub method: Option<String>,
-    /// Only a CORS preflight: `OPTIONS` with `origin` and `access-control-request-method`.
+    /// Only a CORS preflight: `OPTIONS` with `origin` and `access-control-request-method`, no
+    /// body and no method-override header.
     #[serde(default)]
     pub cors_preflight: bool,
+}
+
+/// The JSON Schema of the plugin configuration, derived from the types above (the file checked in
+/// is compared with it by `tests/schema.rs`).
+#[cfg(feature = "schema")]
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawConfig);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn yes() -> bool {
