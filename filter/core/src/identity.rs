@@ -80,28 +80,39 @@ mod tests {
     }
 
     #[test]
-    fn config_refuses_two_spellings_of_one_identity_and_forwarding_one() {
-        let cases: &[(&str, &str, &str)] = &[
+    fn two_spellings_of_one_identity_or_a_forwarded_one_load_with_a_warning() {
+        // Refused for a while after the first release, which loaded them: an upgrade must not
+        // refuse a configuration that loaded before, and neither weakens the stripping.
+        let cases: &[(&str, &str, &[&str])] = &[
             (
                 r#""identityHeaders": ["x-user-id", "X_User_Id"]"#,
-                "identityHeaders[1]",
-                "another spelling",
+                "identityHeaders[1]: 'x_user_id' is another spelling",
+                &["x-user-id"],
+            ),
+            (
+                r#""identityHeaders": ["Authorization"]"#,
+                "identityHeaders[0]: 'authorization' is also forwarded",
+                &["authorization"],
             ),
             (
                 r#""identityHeaders": ["x_user_id"], "authService": {"cluster": "c", "authority": "a", "forwardHeaders": ["x-user-id"]}"#,
-                "identityHeaders[0]",
-                "also forwarded",
+                "identityHeaders[0]: 'x_user_id' is also forwarded",
+                &["x_user_id"],
             ),
         ];
-        for (fields, field, reason) in cases {
+        for (fields, warning, kept) in cases {
             let text = if fields.contains("authService") {
                 format!("{{{fields}}}")
             } else {
                 format!(r#"{{"authService": {{"cluster": "c", "authority": "a"}}, {fields}}}"#)
             };
-            let err = crate::Config::parse(text.as_bytes()).unwrap_err();
-            assert_eq!(err.field, *field, "{text}: {err}");
-            assert!(err.reason.contains(reason), "{text}: {err}");
+            let config = crate::Config::parse(text.as_bytes()).unwrap();
+            assert_eq!(config.identity_headers, *kept, "{text}");
+            let warnings = config.warnings();
+            assert!(
+                warnings.iter().any(|w| w.starts_with(warning)),
+                "{text}: {warnings:?}"
+            );
         }
     }
 }

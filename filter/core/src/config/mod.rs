@@ -48,6 +48,8 @@ pub struct Config {
     /// Digest of the configuration text: part of every cache key, so a new config never reads
     /// decisions made under an old one, in this VM or (through shared data) in another.
     pub generation: [u8; 32],
+    /// What loaded but is worth a warning, found while checking (see `warnings`).
+    notes: Vec<String>,
 }
 
 /// Its `Debug` shows `addHeaders` names only: their values may be shared secrets.
@@ -138,6 +140,7 @@ impl Config {
                 )
             })
             .chain(unused_auth)
+            .chain(self.notes.iter().cloned())
             .chain(self.on_error.warnings())
             .chain(self.jwt.iter().flat_map(crate::jwt::JwtConfig::warnings))
             .collect()
@@ -160,25 +163,27 @@ impl Config {
                 ))
             }
         };
-        let identity_headers = names::header_list("identityHeaders", &raw.identity_headers)?;
-        for (i, name) in identity_headers.iter().enumerate() {
+        // Both cases below loaded in the first release: they load still, with a warning, since
+        // neither weakens anything (every spelling of an identity header is stripped either way).
+        let mut notes = Vec::new();
+        let mut identity_headers: Vec<String> = Vec::new();
+        for (i, name) in names::header_list("identityHeaders", &raw.identity_headers)?
+            .into_iter()
+            .enumerate()
+        {
             // Compared as the stripping compares them: a client's `x_user_id` is removed as a
             // spelling of `x-user-id`, so it could not be forwarded either.
-            let same = |n: &String| identity::same_name(n, name);
-            if identity_headers.iter().take(i).any(same) {
-                return Err(ConfigError::new(
-                    format!("identityHeaders[{i}]"),
-                    format!("'{name}' is another spelling of an earlier identity header ('_' and '-' are the same name to many upstreams)"),
-                ));
+            let same = |n: &String| identity::same_name(n, &name);
+            if identity_headers.iter().any(same) {
+                notes.push(format!("identityHeaders[{i}]: '{name}' is another spelling of an earlier identity header ('_' and '-' are the same name to many upstreams); ignored, as every spelling is stripped anyway"));
+                continue;
             }
             if auth.as_ref().is_some_and(|a| {
                 a.forward_headers.iter().any(same) || a.trace_headers.iter().any(same)
             }) {
-                return Err(ConfigError::new(
-                    format!("identityHeaders[{i}]"),
-                    format!("'{name}' is also forwarded to the auth service, but a client-sent identity header is removed before the callout"),
-                ));
+                notes.push(format!("identityHeaders[{i}]: '{name}' is also forwarded to the auth service, but a client-sent identity header is removed before the callout: the service never receives it"));
             }
+            identity_headers.push(name);
         }
         let deny_headers = names::header_list("denyHeaders", &raw.deny_headers)?;
         if raw.max_deny_body_bytes > MAX_DENY_BODY_BYTES {
@@ -284,6 +289,7 @@ impl Config {
             ));
         }
         Ok(Config {
+            notes,
             auth,
             identity_headers,
             deny_headers,

@@ -176,11 +176,6 @@ fn bad_configs_name_the_field_and_the_reason() {
             "visible ASCII",
         ),
         (
-            r#"{"authService": {"cluster": "c", "authority": "a"}, "identityHeaders": ["Authorization"]}"#,
-            "identityHeaders[0]",
-            "removed before the callout",
-        ),
-        (
             r#"{"authService": {"cluster": "c", "authority": "a"}, "cache": {"maxEntries": 0}}"#,
             "cache.maxEntries",
             "1 to",
