@@ -7,7 +7,7 @@ use crate::hostcalls::Hostcalls;
 use crate::stream;
 use crate::vm;
 use mesh_authz_core::flow::KeyFetch;
-use mesh_authz_core::jwt::jwks::MAX_JWKS_BYTES;
+use mesh_authz_core::jwt::fetch;
 use std::borrow::Cow;
 
 /// The tick (and the configuration's start): fetches due, and requests to decide again.
@@ -80,28 +80,27 @@ pub fn on_answer(
     true
 }
 
-/// The JWKS document of a 200 answer, or why there is none.
+/// The JWKS document of a 200 answer, or why there is none (the core says which answers are one).
 fn read(h: &impl Hostcalls, num_headers: usize, body_size: usize) -> Result<Vec<u8>, String> {
-    if num_headers == 0 {
-        return Err("no answer (connection failed or timed out)".into());
-    }
-    let raw = h
-        .header_map(CALL_RESPONSE_HEADERS)
-        .map_err(|s| format!("answer headers unreadable ({s})"))?;
-    let headers = pairs(&raw).map_err(|e| format!("answer headers unreadable ({e})"))?;
-    let status = headers
-        .iter()
-        .find(|(n, _)| *n == ":status")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default();
-    if status != "200" {
-        return Err(format!("answered {status}"));
-    }
-    if body_size > MAX_JWKS_BYTES {
-        return Err(format!(
-            "document of {body_size} bytes is over the {MAX_JWKS_BYTES}-byte limit"
-        ));
-    }
-    h.buffer(CALL_RESPONSE_BODY, body_size.max(1))
+    let raw = if num_headers == 0 {
+        None
+    } else {
+        Some(
+            h.header_map(CALL_RESPONSE_HEADERS)
+                .map_err(|s| format!("answer headers unreadable ({s})"))?,
+        )
+    };
+    let headers = match &raw {
+        Some(raw) => pairs(raw).map_err(|e| format!("answer headers unreadable ({e})"))?,
+        None => Vec::new(),
+    };
+    let status = raw.as_ref().map(|_| {
+        headers
+            .iter()
+            .find(|(n, _)| *n == ":status")
+            .map_or(&b""[..], |(_, v)| *v)
+    });
+    let wanted = fetch::body_to_read(status, body_size)?;
+    h.buffer(CALL_RESPONSE_BODY, wanted.max(1))
         .map_err(|s| format!("body unreadable ({s})"))
 }

@@ -39,12 +39,14 @@ fn fail_closed(h: &impl Hostcalls, ctx: u32, what: std::fmt::Arguments<'_>) -> F
         None => log::error!("{what}; answering 500"),
     }
     with_root(ctx, |_, root| root.gate.gone(ctx));
-    let _ = h.send_local_response(
-        500,
-        &[("content-type", b"text/plain")],
-        b"internal error\n",
-        "mesh_authz_internal_error",
-    );
+    if let Action::Respond {
+        status,
+        headers,
+        body,
+    } = reply::fail_closed()
+    {
+        let _ = h.send_local_response(status, &headers, body, "mesh_authz_internal_error");
+    }
     Flow::Pause
 }
 

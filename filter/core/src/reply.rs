@@ -112,6 +112,17 @@ pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record
     }
 }
 
+/// What a request gets when the filter cannot do its job safely (a host call failed, or the
+/// request came before any valid configuration): closed, never open. With shadow mode too: the
+/// request was not judged at all.
+pub fn fail_closed() -> Action<'static> {
+    Action::Respond {
+        status: 500,
+        headers: vec![("content-type", TEXT)],
+        body: b"internal error\n",
+    }
+}
+
 pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
     let go_on = Action::Continue {
         identity: Vec::new(),

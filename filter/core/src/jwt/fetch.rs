@@ -14,7 +14,7 @@
 //!   another VM fetches, at this VM's next tick).
 
 use super::config::{Jwks, JwtConfig, RemoteJwks};
-use super::jwks::KeySet;
+use super::jwks::{KeySet, MAX_JWKS_BYTES};
 use super::keys::Keys;
 use crate::host::{Host, Metric};
 
@@ -26,6 +26,23 @@ mod record;
 use record::RECORD_PREFIX;
 use record::{publish_document, read_document, update, CREATE_ONLY};
 pub use record::{record_name, Record};
+
+/// How much of a JWKS answer to read (its `:status`, `None` when no answer came at all): the
+/// whole body of a 200 within `MAX_JWKS_BYTES`, or why the answer is no document.
+pub fn body_to_read(status: Option<&[u8]>, body_size: usize) -> Result<usize, String> {
+    let Some(status) = status else {
+        return Err("no answer (connection failed or timed out)".into());
+    };
+    if status != b"200" {
+        return Err(format!("answered {}", String::from_utf8_lossy(status)));
+    }
+    if body_size > MAX_JWKS_BYTES {
+        return Err(format!(
+            "document of {body_size} bytes is over the {MAX_JWKS_BYTES}-byte limit"
+        ));
+    }
+    Ok(body_size)
+}
 
 /// Why a fetch is made: counted and logged differently, and only a refetch is rate-limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,5 +341,28 @@ impl Fetcher {
 
 #[cfg(test)]
 mod race_tests;
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_200_within_the_limit_is_read() {
+        assert_eq!(body_to_read(Some(b"200"), 10), Ok(10));
+        assert_eq!(
+            body_to_read(Some(b"200"), MAX_JWKS_BYTES),
+            Ok(MAX_JWKS_BYTES)
+        );
+        for (status, size, why) in [
+            (None, 10, "no answer"),
+            (Some(&b"503"[..]), 10, "answered 503"),
+            (Some(&b"204"[..]), 0, "answered 204"),
+            (Some(&b"200"[..]), MAX_JWKS_BYTES + 1, "over the"),
+        ] {
+            let e = body_to_read(status, size).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+}
 #[cfg(test)]
 mod tests;
