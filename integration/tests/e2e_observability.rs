@@ -105,7 +105,7 @@ fn dashboard_exprs(dashboard: &serde_json::Value) -> Vec<String> {
 }
 
 /// `(alert, expr, runbook)` of every rule of the PrometheusRule.
-fn alerts(rule: &serde_yaml::Value) -> Vec<(String, String, Option<String>)> {
+fn alerts(rule: &serde_norway::Value) -> Vec<(String, String, Option<String>)> {
     let mut out = Vec::new();
     for group in rule["spec"]["groups"].as_sequence().into_iter().flatten() {
         for r in group["rules"].as_sequence().into_iter().flatten() {
@@ -174,7 +174,7 @@ fn read(name: &str) -> String {
 #[test]
 fn dashboard_and_alerts_name_only_what_envoy_exports() {
     let dashboard: serde_json::Value = serde_json::from_str(&read("dashboard.json")).unwrap();
-    let rule: serde_yaml::Value = serde_yaml::from_str(&read("prometheusrule.yaml")).unwrap();
+    let rule: serde_norway::Value = serde_norway::from_str(&read("prometheusrule.yaml")).unwrap();
     let panel_exprs = dashboard_exprs(&dashboard);
     let rules = alerts(&rule);
     // Not a vacuous pass: the files hold the panels and alerts they are meant to.
@@ -240,8 +240,8 @@ fn dashboard_and_alerts_name_only_what_envoy_exports() {
 
 #[test]
 fn every_alert_has_a_runbook_and_a_promtool_test() {
-    let rule: serde_yaml::Value = serde_yaml::from_str(&read("prometheusrule.yaml")).unwrap();
-    let tests: serde_yaml::Value = serde_yaml::from_str(&read("alerts_test.yaml")).unwrap();
+    let rule: serde_norway::Value = serde_norway::from_str(&read("prometheusrule.yaml")).unwrap();
+    let tests: serde_norway::Value = serde_norway::from_str(&read("alerts_test.yaml")).unwrap();
     let tested: BTreeSet<String> = tests["tests"]
         .as_sequence()
         .into_iter()
