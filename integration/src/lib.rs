@@ -14,6 +14,7 @@
 //! - `zipf`: a seeded RNG and a Zipf sampler (which user sends the next request).
 //! - `jwt`: a token issuer for tests: run-time keys, its JWKS, honest and forged tokens.
 //! - `paths`: where the repo, Envoy and the module are, and the skip-or-fail rule when absent.
+//! - `wait`: polling with a deadline for what happens asynchronously.
 
 pub mod auth;
 pub mod chaos;
@@ -25,6 +26,7 @@ pub mod jwt;
 pub mod paths;
 pub mod server;
 pub mod stack;
+pub mod wait;
 pub mod zipf;
 
 pub use error::HarnessError;

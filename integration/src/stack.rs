@@ -38,6 +38,15 @@ pub struct StackBuilder {
 }
 
 impl Stack {
+    /// Waits until a request with `token` as its bearer is allowed: the JWKS fetched at start
+    /// has landed (fetches land asynchronously, after Envoy is ready).
+    pub fn until_allowed(&self, token: &str) -> Result<(), HarnessError> {
+        let warm = crate::client::Request::get("/warm").bearer(token);
+        crate::wait::eventually("the first JWKS", Duration::from_secs(10), || {
+            self.send(&warm).is_ok_and(|r| r.status == 200)
+        })
+    }
+
     pub fn builder(p: &Prerequisites) -> Result<StackBuilder, HarnessError> {
         let options = EnvoyOptions::new(&p.envoy, &p.wasm);
         let config = plugin_config_of(&options.yaml)?;

@@ -10,8 +10,9 @@ use mesh_authz_integration::client::Request;
 use mesh_authz_integration::jwt::{forge, parts, Algorithm, Claims, Issuer, KeyKind};
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::{Stack, StackBuilder};
+use mesh_authz_integration::wait::eventually;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ISS: &str = "https://id.example.com";
 /// The issuer of the second provider, whose two keys are inline.
@@ -48,24 +49,6 @@ fn debug_builder(p: &mesh_authz_integration::paths::Prerequisites) -> StackBuild
     let mut builder = Stack::builder(p).unwrap();
     builder.options.component_log_level = Some("wasm:debug".into());
     builder
-}
-
-/// Polls until `f` holds (bounded): the JWKS fetch and the log file land asynchronously.
-fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}");
-}
-
-fn until_keys(s: &Stack, token: &str) {
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(token)).unwrap().status == 200
-    });
 }
 
 /// 401 `invalid_token`, and the auth service never asked.
@@ -131,7 +114,7 @@ fn algorithms_checked_in_the_vm_are_refused_unless_listed() {
     // are refused like forged ones, before a key is looked at.
     let jwks = unpinned(&i);
     let s = start(debug_builder(&p), &jwks, json!([provider(json!({}))]));
-    until_keys(&s, &rs256);
+    s.until_allowed(&rs256).unwrap();
     s.auth.reset();
     refused(&s, "PS256, not listed", &ps256);
     refused(&s, "PS256 without kid, not listed", &ps256_no_kid);
@@ -141,7 +124,8 @@ fn algorithms_checked_in_the_vm_are_refused_unless_listed() {
         s.envoy
             .log_text()
             .contains("token refused: alg not accepted")
-    });
+    })
+    .unwrap();
     let log = s.envoy.log_text();
     assert!(
         !log.contains("checked inside the Wasm VM"),
@@ -156,7 +140,7 @@ fn algorithms_checked_in_the_vm_are_refused_unless_listed() {
     // Listed: accepted, a forged one refused, and the cost named at load.
     let listed = provider(json!({"algorithms": ["RS256", "PS256", "EdDSA"]}));
     let s = start(debug_builder(&p), &jwks, json!([listed]));
-    until_keys(&s, &rs256);
+    s.until_allowed(&rs256).unwrap();
     allowed(&s, "PS256, listed", &ps256);
     allowed(&s, "PS256 without kid, listed", &ps256_no_kid);
     allowed(&s, "EdDSA, listed", &eddsa);
@@ -167,7 +151,8 @@ fn algorithms_checked_in_the_vm_are_refused_unless_listed() {
         s.envoy.log_text().contains(
             "jwt.providers[0].algorithms: PS256, EdDSA signatures are checked inside the Wasm VM",
         )
-    });
+    })
+    .unwrap();
 }
 
 #[test]
@@ -194,7 +179,7 @@ fn a_token_is_tried_against_at_most_two_keys_of_its_type() {
         json!([provider(json!({})), inline]),
     );
     let first_with_kid = three.token(&claims().signed_by("ec-1")).unwrap();
-    until_keys(&s, &first_with_kid);
+    s.until_allowed(&first_with_kid).unwrap();
     s.auth.reset();
 
     let no_kid = |i: &Issuer, kid: &str| i.token(&claims().signed_by(kid).no_kid()).unwrap();
@@ -231,5 +216,6 @@ fn a_token_is_tried_against_at_most_two_keys_of_its_type() {
         let log = s.envoy.log_text();
         log.contains("token refused: no kid, and more than 2 of the issuer's keys fit the alg")
             && log.contains("token refused: signature does not verify")
-    });
+    })
+    .unwrap();
 }

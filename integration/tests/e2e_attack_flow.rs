@@ -12,27 +12,16 @@ use mesh_authz_integration::envoy::{self, EnvoyOptions};
 use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind};
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::Stack;
+use mesh_authz_integration::wait::eventually;
 use serde_json::json;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ISS: &str = "https://id.example.com";
 const AUD: &str = "orders-api";
 
 fn upstream_requests(s: &Stack) -> u64 {
     s.envoy.counter("cluster.echo.upstream_rq_total").unwrap()
-}
-
-/// Polls until `f` holds (bounded).
-fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if f() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}");
 }
 
 fn issuer() -> Issuer {
@@ -200,7 +189,8 @@ fn a_request_that_asks_again_keeps_its_tokens_exp_cap() {
         .unwrap();
     eventually("the first JWKS", Duration::from_secs(10), || {
         s.send(&Request::get("/warm").bearer(&warm)).unwrap().status == 200
-    });
+    })
+    .unwrap();
     let token = i
         .token(&Claims::new().sub("jwt-user").aud(AUD).exp_in(LIFETIME_SECS))
         .unwrap();
@@ -215,7 +205,8 @@ fn a_request_that_asks_again_keeps_its_tokens_exp_cap() {
     let first = send(token.clone());
     eventually("the first callout", Duration::from_secs(10), || {
         s.auth.calls() == 1
-    });
+    })
+    .unwrap();
     let second = send(token.clone());
     eventually("both requests waiting", Duration::from_secs(10), || {
         s.envoy
@@ -224,7 +215,8 @@ fn a_request_that_asks_again_keeps_its_tokens_exp_cap() {
             .get("wasmcustom.mesh_authz_requests_waiting")
             .copied()
             == Some(2)
-    });
+    })
+    .unwrap();
     s.auth.set_hung(false);
     let (first, second) = (
         first.join().unwrap().unwrap(),

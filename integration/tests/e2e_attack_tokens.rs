@@ -14,7 +14,6 @@ use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind};
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::{Stack, StackBuilder};
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 const ISS: &str = "https://id.example.com";
 const AUD: &str = "orders-api";
@@ -79,18 +78,6 @@ fn spellings(t: &str) -> Vec<(&'static str, Request)> {
     ]
 }
 
-/// Waits until `token` is allowed: the JWKS fetched at start has landed.
-fn until_keys(s: &Stack, token: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
-        if s.send(&Request::get("/warm").bearer(token)).unwrap().status == 200 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the first JWKS: not within 5 s");
-}
-
 #[test]
 fn a_forged_token_in_any_spelling_is_refused_without_a_callout() {
     let p = require_prerequisites!();
@@ -99,7 +86,7 @@ fn a_forged_token_in_any_spelling_is_refused_without_a_callout() {
     i.add_key(KeyKind::Ed25519, "ed-1").unwrap();
     let s = gate(Stack::builder(&p).unwrap(), &i.jwks());
     let ok = i.token(&claims()).unwrap();
-    until_keys(&s, &ok);
+    s.until_allowed(&ok).unwrap();
     s.auth.reset();
     let upstream = s.upstream.count();
 

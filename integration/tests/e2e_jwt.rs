@@ -10,8 +10,9 @@ use mesh_authz_integration::echo::Echoed;
 use mesh_authz_integration::jwt::{self, Claims, Issuer, KeyKind};
 use mesh_authz_integration::require_prerequisites;
 use mesh_authz_integration::stack::{Stack, StackBuilder};
+use mesh_authz_integration::wait::eventually;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ISS: &str = "https://id.example.com";
 const AUD: &str = "orders-api";
@@ -65,25 +66,6 @@ fn token(i: &Issuer, c: &Claims) -> String {
     i.token(c).unwrap()
 }
 
-/// Polls until `f` holds (bounded); JWKS fetches land asynchronously.
-fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}");
-}
-
-/// Waits until `token` is allowed: the JWKS fetched at start has landed.
-fn until_keys(s: &Stack, token: &str) {
-    eventually("the first JWKS", Duration::from_secs(5), || {
-        s.send(&Request::get("/warm").bearer(token)).unwrap().status == 200
-    });
-}
-
 #[test]
 fn gate_mode_refuses_every_bad_token_without_a_callout() {
     let p = require_prerequisites!();
@@ -94,7 +76,7 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
     builder.options.component_log_level = Some("wasm:debug".into());
     let s = gate(builder, &i.jwks(), json!({}));
     let ok = token(&i, &claims());
-    until_keys(&s, &ok);
+    s.until_allowed(&ok).unwrap();
     s.auth.reset();
     let huge = format!("{ok}{}", "A".repeat(8193 - ok.len()));
     let bad: Vec<(&str, String)> = vec![
@@ -191,7 +173,8 @@ fn gate_mode_refuses_every_bad_token_without_a_callout() {
     // The debug log is on (so a fallback would show), once the file is flushed.
     eventually("the debug log", Duration::from_secs(5), || {
         s.envoy.log_text().contains("token refused: expired")
-    });
+    })
+    .unwrap();
     let log = s.envoy.log_text();
     assert!(
         log.contains("signatures checked by Envoy's verify_signature"),
@@ -250,7 +233,7 @@ fn authenticate_mode_makes_claims_the_identity_without_a_callout() {
             .claim("roles", json!(["reader", "writer"]))
             .claim("org", json!({"tenant": "acme", "n": 7})),
     );
-    until_keys(&s, &t);
+    s.until_allowed(&t).unwrap();
     let r = s
         .send(
             &Request::get("/x")
@@ -308,7 +291,7 @@ fn a_new_kid_is_accepted_after_one_refetch() {
         json!({"jwks": remote(3600)}),
     );
     let old = token(&i, &claims().signed_by("rsa-1"));
-    until_keys(&s, &old);
+    s.until_allowed(&old).unwrap();
     let fetched = s.auth.jwks_fetches();
     // The issuer rotates: the new key is published, tokens signed with it arrive.
     i.publish("rsa-2").unwrap();
@@ -348,7 +331,8 @@ fn jwks_down_at_start_is_on_error_and_later_the_last_good_keys_stay() {
     s.auth.set_jwks_status(None);
     eventually("the retried fetch", Duration::from_secs(15), || {
         s.send(&Request::get("/x").bearer(&ok)).unwrap().status == 200
-    });
+    })
+    .unwrap();
     // Down again past refreshSeconds (10 s): the refresh fails, the keys stay.
     s.auth.set_jwks_status(Some(503));
     let failures = || {
@@ -359,7 +343,8 @@ fn jwks_down_at_start_is_on_error_and_later_the_last_good_keys_stay() {
     let before = failures();
     eventually("a failed refresh", Duration::from_secs(20), || {
         failures() > before
-    });
+    })
+    .unwrap();
     let fresh = token(&i, &claims().claim("n", 2));
     let r = s.send(&Request::get("/x").bearer(&fresh)).unwrap();
     assert_eq!(r.status, 200, "last good keys kept: {}", r.text());
@@ -376,7 +361,7 @@ fn a_decision_is_never_cached_past_its_token_exp() {
         json!({"clockSkewSeconds": 60}),
     );
     let warm = token(&i, &claims());
-    until_keys(&s, &warm);
+    s.until_allowed(&warm).unwrap();
     // Seconds the token lives: room for two requests on a loaded machine. The cap's arithmetic
     // (never past exp, skew or not) is the core's, tested there on a fake clock.
     const LIFETIME: i64 = 5;
