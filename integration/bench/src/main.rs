@@ -13,13 +13,19 @@
 //!   `soak`: VM memory and Envoy RSS through many distinct credentials (`memory`, `soak`).
 //! - `flight`: callouts per request on bursts of identical new credentials (`flight` command).
 //! - `census`: hostcalls, VM entries, allocations and bytes per request on each path, counted.
+//! - `instructions`, `instr_bootstrap`, `instr_report`, `callgrind`: instructions per request of
+//!   the real Envoy under callgrind, one listener per case (`instructions` command), and its gate.
 
 mod budget;
+mod callgrind;
 mod census;
 mod cli;
 mod conn;
 mod cpu;
 mod flight;
+mod instr_bootstrap;
+mod instr_report;
+mod instructions;
 mod jwt_authn;
 mod jwt_pool;
 mod jwt_probe;
@@ -80,6 +86,9 @@ fn main() -> ExitCode {
             rounds,
             out,
         } => measure_flight(&workers, burst, rounds, &out),
+        Command::Instructions(a) => instructions::run(&a),
+        Command::CheckInstructions { result, budgets } => instr_report::InstrReport::load(&result)
+            .and_then(|r| instr_report::check(&r, &budgets)),
         Command::Census => census::run().map(|c| {
             print!("{}", census::table(&c));
             true

@@ -1,0 +1,236 @@
+//! The instruction count's cases and the one bootstrap that serves them all: a listener per case
+//! (per case and module in an A/B), each cut from the bootstrap the timed bench gives that
+//! variant (`Rig::options`), so both benchmarks measure the same filter chains.
+//!
+//! Every listener of one module names the same `vm_id`, so Envoy runs one VM per module: V8
+//! reserves a large address range per VM, and under Valgrind a dozen VMs do not start where two do.
+
+use crate::jwt_variant::{Checker, JwtVariant, TokenLoad};
+use crate::rig::{Case, Rig};
+use crate::variant::Variant;
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Which module a listener runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Module {
+    Candidate,
+    Baseline,
+}
+
+/// One measured listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InstrCase {
+    pub variant: Variant,
+    /// The plugin's `accessLog` (decision recorded as filter state); `true` is the default.
+    pub access_log: bool,
+    pub module: Module,
+}
+
+pub const GATE_REPEATED: Variant = Variant::Jwt(JwtVariant {
+    checker: Checker::Gate,
+    load: TokenLoad::Repeated,
+});
+
+/// `(variant, accessLog)` of a full run: the baselines, the filter's paths, each path without the
+/// access-log record, and the token check against a hit with the same request bytes.
+pub const FULL: [(Variant, bool); 10] = [
+    (Variant::Passthrough, true),
+    (Variant::ExtAuthz, true),
+    (Variant::Lua, true),
+    (Variant::Bypass, true),
+    (Variant::Hit, true),
+    (Variant::Hit, false),
+    (Variant::CacheOff, true),
+    (Variant::CacheOff, false),
+    (GATE_REPEATED, true),
+    (Variant::HitJwt, true),
+];
+
+/// The gate's cases: what its four figures need, nothing more (each listener costs start-up time).
+pub const CHECK: [(Variant, bool); 6] = [
+    (Variant::Passthrough, true),
+    (Variant::ExtAuthz, true),
+    (Variant::Bypass, true),
+    (Variant::Hit, true),
+    (Variant::Hit, false),
+    (Variant::CacheOff, true),
+];
+
+impl InstrCase {
+    /// The listener's name and the row's id: `hit`, `hit_nolog`, `baseline.hit`.
+    pub fn id(&self) -> String {
+        let log = if self.access_log { "" } else { "_nolog" };
+        let module = match self.module {
+            Module::Candidate => "",
+            Module::Baseline => "baseline.",
+        };
+        format!("{module}{}{log}", self.variant.name())
+    }
+
+    pub fn label(&self) -> String {
+        let log = if self.access_log {
+            ""
+        } else {
+            ", accessLog: false"
+        };
+        let module = match self.module {
+            Module::Candidate => "",
+            Module::Baseline => " [baseline module]",
+        };
+        format!("{}{log}{module}", self.variant.label())
+    }
+}
+
+/// The cases of a run: each `(variant, accessLog)` once, and the mesh-authz ones again for the
+/// baseline module when there is one.
+pub fn cases(list: &[(Variant, bool)], baseline: bool) -> Vec<InstrCase> {
+    let mut out: Vec<InstrCase> = list
+        .iter()
+        .map(|&(variant, access_log)| InstrCase {
+            variant,
+            access_log,
+            module: Module::Candidate,
+        })
+        .collect();
+    if baseline {
+        out.extend(
+            list.iter()
+                .filter(|(v, _)| v.is_mesh_authz())
+                .map(|&(variant, access_log)| InstrCase {
+                    variant,
+                    access_log,
+                    module: Module::Baseline,
+                }),
+        );
+    }
+    out
+}
+
+fn key(k: &str) -> Value {
+    Value::String(k.into())
+}
+
+/// Sets `vm_id` in every `vm_config` under `v`; returns how many.
+fn set_vm_id(v: &mut Value, vm_id: &str) -> usize {
+    match v {
+        Value::Mapping(m) => {
+            let mut n = 0;
+            if let Some(Value::Mapping(vm)) = m.get_mut(key("vm_config")) {
+                vm.insert(key("vm_id"), key(vm_id));
+                n += 1;
+            }
+            n + m.iter_mut().map(|(_, c)| set_vm_id(c, vm_id)).sum::<usize>()
+        }
+        Value::Sequence(s) => s.iter_mut().map(|c| set_vm_id(c, vm_id)).sum(),
+        Value::Tagged(t) => set_vm_id(&mut t.value, vm_id),
+        _ => 0,
+    }
+}
+
+fn section<'a>(doc: &'a mut Value, name: &str) -> Result<&'a mut Vec<Value>, String> {
+    doc.get_mut("static_resources")
+        .and_then(|s| s.get_mut(name))
+        .and_then(Value::as_sequence_mut)
+        .ok_or_else(|| format!("a bootstrap without static_resources.{name}"))
+}
+
+/// The plugin JSON with `accessLog` set, as text.
+fn with_access_log(json: &str, on: bool) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    v.as_object_mut()
+        .ok_or("the plugin configuration is not a JSON object")?
+        .insert("accessLog".into(), on.into());
+    Ok(v.to_string())
+}
+
+/// One bootstrap with a listener per case, named by `InstrCase::id`. The admin block and the
+/// clusters come from the cases' own bootstraps (the same auth and echo for all); stats are
+/// flushed rarely, so no flush falls into a measured window.
+pub fn compose(
+    rig: &Rig,
+    cases: &[InstrCase],
+    launcher: &Path,
+    wasm: &Path,
+    baseline: Option<&Path>,
+) -> Result<String, String> {
+    let mut out: Option<Value> = None;
+    let mut clusters: BTreeSet<String> = BTreeSet::new();
+    for c in cases {
+        let module = match c.module {
+            Module::Candidate => wasm,
+            Module::Baseline => baseline.ok_or("a baseline case without --baseline-wasm")?,
+        };
+        let case = Case {
+            variant: c.variant,
+            workers: 1,
+        };
+        let mut opts = rig
+            .options(&case, launcher, module)
+            .map_err(|e| format!("{}: {e}", c.id()))?;
+        if let Some(json) = &opts.plugin_config {
+            opts.plugin_config = Some(with_access_log(json, c.access_log)?);
+        }
+        let text = opts.render().map_err(|e| format!("{}: {e}", c.id()))?;
+        let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        let vm_id = match c.module {
+            Module::Candidate => "mesh_authz",
+            Module::Baseline => "mesh_authz_baseline",
+        };
+        let listeners = std::mem::take(section(&mut doc, "listeners")?);
+        let [mut listener] = <[Value; 1]>::try_from(listeners)
+            .map_err(|l| format!("{}: {} listeners, expected 1", c.id(), l.len()))?;
+        if c.variant.is_mesh_authz() && set_vm_id(&mut listener, vm_id) == 0 {
+            return Err(format!("{}: no vm_config in its listener", c.id()));
+        }
+        if let Value::Mapping(m) = &mut listener {
+            m.insert(key("name"), key(&c.id()));
+        }
+        let new_clusters = std::mem::take(section(&mut doc, "clusters")?);
+        let base = out.get_or_insert_with(|| doc.clone());
+        section(base, "listeners")?.push(listener);
+        for cluster in new_clusters {
+            let name = cluster
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if clusters.insert(name) {
+                section(base, "clusters")?.push(cluster);
+            }
+        }
+    }
+    let mut doc = out.ok_or("no case to run")?;
+    if let Value::Mapping(m) = &mut doc {
+        m.insert(key("stats_flush_interval"), key("240s"));
+    }
+    serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_baseline_repeats_only_the_filter() {
+        let all = cases(&FULL, true);
+        let ids: BTreeSet<String> = all.iter().map(InstrCase::id).collect();
+        assert_eq!(ids.len(), all.len());
+        assert!(ids.contains("hit_nolog") && ids.contains("baseline.hit_nolog"));
+        assert!(!ids.contains("baseline.passthrough"));
+        assert_eq!(cases(&CHECK, false).len(), 6);
+    }
+
+    #[test]
+    fn access_log_and_vm_id_are_set() {
+        let j = with_access_log(r#"{"a":1}"#, false).unwrap();
+        assert_eq!(j, r#"{"a":1,"accessLog":false}"#);
+        let mut v: Value = serde_yaml::from_str(
+            "l:\n- f: {config: {vm_config: {vm_id: x}}}\n- f: {config: {vm_config: {vm_id: y}}}\n",
+        )
+        .unwrap();
+        assert_eq!(set_vm_id(&mut v, "b"), 2);
+        assert!(!serde_yaml::to_string(&v).unwrap().contains("vm_id: x"));
+    }
+}
