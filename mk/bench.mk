@@ -20,6 +20,7 @@ BENCH_SELFTEST := integration/bench/fixtures
 
 BENCH_INSTR_BUDGETS ?= integration/bench/instruction-budgets.json
 BASELINE_WASM       ?=
+BASELINE_CASES      ?=
 INSTR_ARGS          ?=
 
 APT_PACKAGES += valgrind
@@ -64,7 +65,8 @@ bench-check-selftest: bench-bin
 # BASELINE_WASM), 20 warm-up + 200 counted requests each: table, results/instructions.json.
 bench-instructions: build venv bench-bin
 	$(BENCH) instructions --mode full --out $(BENCH_RESULTS)/instructions.json \
-	  $(if $(BASELINE_WASM),--baseline-wasm $(BASELINE_WASM)) $(INSTR_ARGS)
+	  $(if $(BASELINE_WASM),--baseline-wasm $(BASELINE_WASM)) \
+	  $(if $(BASELINE_CASES),--baseline-cases $(BASELINE_CASES)) $(INSTR_ARGS)
 
 # For .ci/run: the six cases the budgets need, 100 counted requests each, checked against
 # $(BENCH_INSTR_BUDGETS); exits 1 naming the figure, its budget and the measured value.

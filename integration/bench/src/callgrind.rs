@@ -298,7 +298,9 @@ totals: 957
 
     #[test]
     fn a_dump_it_cannot_account_for_is_an_error() {
-        let wrong = DUMP.replace("totals: 957", "totals: 949").replace("summary: 957", "");
+        let wrong = DUMP
+            .replace("totals: 957", "totals: 949")
+            .replace("summary: 957", "");
         assert!(parse(&wrong).unwrap_err().contains("add up to 957"));
         assert!(parse("version: 1\n").is_err());
     }
@@ -307,6 +309,10 @@ totals: 957
     fn elf_detection() {
         let me = std::env::current_exe().unwrap();
         assert!(is_elf(&me));
-        assert!(!is_elf(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").as_path()));
+        assert!(!is_elf(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("Cargo.toml")
+                .as_path()
+        ));
     }
 }

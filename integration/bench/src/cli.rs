@@ -23,8 +23,10 @@ usage:
   mesh-authz-bench flight [--workers 1,2,4] [--burst N] [--rounds N] [--out FILE.json]
   mesh-authz-bench census
   mesh-authz-bench instructions [--mode full|check] [--requests N] [--warmup N]
-                       [--baseline-wasm FILE.wasm] [--out FILE.json] [--budgets FILE]
+                       [--baseline-wasm FILE.wasm] [--baseline-cases hit,bypass] [--baseline-compat]
+                       [--out FILE.json] [--budgets FILE]
   mesh-authz-bench check-instructions --result FILE.json --budgets FILE
+  mesh-authz-bench startup [--workers 1,2,4] [--out FILE.json]
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case, all and jwt; check = 2 rounds of 1 s +
 4 s, all with mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s,
@@ -46,7 +48,9 @@ memory: VM bytes per cached decision (--entries, 100000), module size, start-up 
 flight: bursts of identical new-credential requests (--burst 32, --rounds 5) per worker count.
 instructions: one Envoy under callgrind, a listener per case; instructions per request over
 --requests (full 200, check 100) after --warmup (20); full = 10 cases, check = the gate's 6;
---baseline-wasm adds the mesh-authz cases again with a second module (its own VM).";
+--baseline-wasm adds the mesh-authz cases again with a second module (its own VM), or only
+--baseline-cases (ids such as hit, hit_nolog, cache_off: an older module refuses options it lacks);
+--baseline-compat keeps only pathPrefix/method bypass rules in the baseline's configuration.";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunArgs {
@@ -84,6 +88,11 @@ pub enum Command {
     Census,
     /// Instructions per request under callgrind.
     Instructions(InstrArgs),
+    /// Start to ready and VM memory per worker at several worker counts.
+    Startup {
+        workers: Vec<u32>,
+        out: PathBuf,
+    },
     /// The instruction budgets on a recorded `instructions` run.
     CheckInstructions {
         result: PathBuf,
@@ -191,10 +200,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let (cmd, rest) = args.split_first().ok_or("no command")?;
     let mut pairs = Vec::new();
     let mut markdown = false;
+    let mut baseline_compat = false;
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
         if flag == "--markdown" {
             markdown = true;
+            continue;
+        }
+        if flag == "--baseline-compat" {
+            baseline_compat = true;
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -248,8 +262,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 requests: number("--requests", requests)?,
                 warmup: number("--warmup", 20)?,
                 baseline: get("--baseline-wasm"),
-                out: get("--out")
-                    .unwrap_or_else(|| PathBuf::from(format!("target/bench/instructions-{mode}.json"))),
+                baseline_cases: pairs
+                    .iter()
+                    .rev()
+                    .find(|(f, _)| *f == "--baseline-cases")
+                    .map(|(_, v)| v.split(',').map(|c| c.trim().to_string()).collect()),
+                baseline_compat,
+                out: get("--out").unwrap_or_else(|| {
+                    PathBuf::from(format!("target/bench/instructions-{mode}.json"))
+                }),
                 budgets: get("--budgets"),
             };
             if !(1..=100_000).contains(&a.requests) || !(1..=100_000).contains(&a.warmup) {
@@ -276,6 +297,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/soak.json"));
             Ok(Command::Soak { credentials, out })
+        }
+        "startup" => {
+            let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
+                Some((f, v)) => v
+                    .split(',')
+                    .map(|w| num::<u32>(f, w.trim()))
+                    .collect::<Result<Vec<u32>, String>>()?,
+                None => vec![1, 2, 4],
+            };
+            if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
+                return Err("--workers: a list of 1..=16".into());
+            }
+            let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/startup.json"));
+            Ok(Command::Startup { workers, out })
         }
         "flight" => {
             let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {

@@ -84,8 +84,13 @@ impl InstrCase {
 }
 
 /// The cases of a run: each `(variant, accessLog)` once, and the mesh-authz ones again for the
-/// baseline module when there is one.
-pub fn cases(list: &[(Variant, bool)], baseline: bool) -> Vec<InstrCase> {
+/// baseline module when there is one (those `baseline_only` names, when given: a module older
+/// than an option refuses a configuration that sets it).
+pub fn cases(
+    list: &[(Variant, bool)],
+    baseline: bool,
+    baseline_only: Option<&[String]>,
+) -> Vec<InstrCase> {
     let mut out: Vec<InstrCase> = list
         .iter()
         .map(|&(variant, access_log)| InstrCase {
@@ -95,15 +100,21 @@ pub fn cases(list: &[(Variant, bool)], baseline: bool) -> Vec<InstrCase> {
         })
         .collect();
     if baseline {
-        out.extend(
-            list.iter()
-                .filter(|(v, _)| v.is_mesh_authz())
-                .map(|&(variant, access_log)| InstrCase {
-                    variant,
-                    access_log,
-                    module: Module::Baseline,
-                }),
-        );
+        let wanted: Vec<InstrCase> = list
+            .iter()
+            .filter(|(v, _)| v.is_mesh_authz())
+            .map(|&(variant, access_log)| InstrCase {
+                variant,
+                access_log,
+                module: Module::Baseline,
+            })
+            .filter(|c| {
+                let id = c.id();
+                let plain = id.trim_start_matches("baseline.");
+                baseline_only.is_none_or(|only| only.iter().any(|o| o == plain))
+            })
+            .collect();
+        out.extend(wanted);
     }
     out
 }
@@ -121,7 +132,10 @@ fn set_vm_id(v: &mut Value, vm_id: &str) -> usize {
                 vm.insert(key("vm_id"), key(vm_id));
                 n += 1;
             }
-            n + m.iter_mut().map(|(_, c)| set_vm_id(c, vm_id)).sum::<usize>()
+            n + m
+                .iter_mut()
+                .map(|(_, c)| set_vm_id(c, vm_id))
+                .sum::<usize>()
         }
         Value::Sequence(s) => s.iter_mut().map(|c| set_vm_id(c, vm_id)).sum(),
         Value::Tagged(t) => set_vm_id(&mut t.value, vm_id),
@@ -136,12 +150,72 @@ fn section<'a>(doc: &'a mut Value, name: &str) -> Result<&'a mut Vec<Value>, Str
         .ok_or_else(|| format!("a bootstrap without static_resources.{name}"))
 }
 
-/// The plugin JSON with `accessLog` set, as text.
+/// The plugin JSON with `accessLog: false` when it is off, as text; the default is left unsaid,
+/// so that a baseline module older than the option still takes the configuration.
 fn with_access_log(json: &str, on: bool) -> Result<String, String> {
+    if on {
+        return Ok(json.to_string());
+    }
     let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     v.as_object_mut()
         .ok_or("the plugin configuration is not a JSON object")?
         .insert("accessLog".into(), on.into());
+    Ok(v.to_string())
+}
+
+/// Under Valgrind Envoy runs some 50 times slower: a callout that takes microseconds natively
+/// can pass the checked-in 200 ms timeout, and a timed-out request is a 503 on another code path.
+/// Every checker gets this long instead.
+const AUTH_TIMEOUT_MS: u64 = 5000;
+
+/// The rendered bootstrap with the auth timeouts of ext_authz and Lua raised; an error if the
+/// text to change is not there, so the patch never silently stops applying.
+fn slow_auth(variant: Variant, yaml: String) -> Result<String, String> {
+    let (from, to) = match variant {
+        Variant::ExtAuthz => (
+            "timeout: 0.2s".to_string(),
+            format!("timeout: {}s", AUTH_TIMEOUT_MS / 1000),
+        ),
+        Variant::Lua => (
+            "AUTH_TIMEOUT_MS = 200".to_string(),
+            format!("AUTH_TIMEOUT_MS = {AUTH_TIMEOUT_MS}"),
+        ),
+        _ => return Ok(yaml),
+    };
+    if !yaml.contains(&from) {
+        return Err(format!(
+            "{}: no `{from}` in its bootstrap to raise",
+            variant.name()
+        ));
+    }
+    Ok(yaml.replace(&from, &to))
+}
+
+/// The plugin JSON with the callout timeout raised (see `AUTH_TIMEOUT_MS`).
+fn slow_plugin_auth(json: &str) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    if let Some(a) = v
+        .get_mut("authService")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        a.insert("timeoutMs".into(), AUTH_TIMEOUT_MS.into());
+    }
+    Ok(v.to_string())
+}
+
+/// The plugin JSON without the bypass rules a module older than `corsPreflight` refuses (only
+/// `pathPrefix` and `method` rules kept), for `--baseline-compat`.
+fn plain_bypass(json: &str) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    if let Some(rules) = v
+        .get_mut("bypass")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        rules.retain(|r| {
+            r.as_object()
+                .is_some_and(|o| o.keys().all(|k| k == "pathPrefix" || k == "method"))
+        });
+    }
     Ok(v.to_string())
 }
 
@@ -154,6 +228,7 @@ pub fn compose(
     launcher: &Path,
     wasm: &Path,
     baseline: Option<&Path>,
+    compat: bool,
 ) -> Result<String, String> {
     let mut out: Option<Value> = None;
     let mut clusters: BTreeSet<String> = BTreeSet::new();
@@ -170,9 +245,16 @@ pub fn compose(
             .options(&case, launcher, module)
             .map_err(|e| format!("{}: {e}", c.id()))?;
         if let Some(json) = &opts.plugin_config {
-            opts.plugin_config = Some(with_access_log(json, c.access_log)?);
+            let mut json = slow_plugin_auth(&with_access_log(json, c.access_log)?)?;
+            if compat && c.module == Module::Baseline {
+                json = plain_bypass(&json)?;
+            }
+            opts.plugin_config = Some(json);
         }
-        let text = opts.render().map_err(|e| format!("{}: {e}", c.id()))?;
+        let text = slow_auth(
+            c.variant,
+            opts.render().map_err(|e| format!("{}: {e}", c.id()))?,
+        )?;
         let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
         let vm_id = match c.module {
             Module::Candidate => "mesh_authz",
@@ -214,18 +296,32 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_baseline_repeats_only_the_filter() {
-        let all = cases(&FULL, true);
+        let all = cases(&FULL, true, None);
         let ids: BTreeSet<String> = all.iter().map(InstrCase::id).collect();
         assert_eq!(ids.len(), all.len());
         assert!(ids.contains("hit_nolog") && ids.contains("baseline.hit_nolog"));
         assert!(!ids.contains("baseline.passthrough"));
-        assert_eq!(cases(&CHECK, false).len(), 6);
+        assert_eq!(cases(&CHECK, false, None).len(), 6);
+        let only = ["hit".to_string(), "bypass".to_string()];
+        let some = cases(&FULL, true, Some(&only));
+        assert_eq!(some.len(), FULL.len() + 2);
+        assert!(some.iter().any(|c| c.id() == "baseline.bypass"));
     }
 
     #[test]
     fn access_log_and_vm_id_are_set() {
         let j = with_access_log(r#"{"a":1}"#, false).unwrap();
         assert_eq!(j, r#"{"a":1,"accessLog":false}"#);
+        assert_eq!(with_access_log(r#"{"a": 1}"#, true).unwrap(), r#"{"a": 1}"#);
+        let slow = slow_plugin_auth(r#"{"authService":{"timeoutMs":200}}"#).unwrap();
+        assert_eq!(slow, r#"{"authService":{"timeoutMs":5000}}"#);
+        assert!(slow_auth(Variant::ExtAuthz, "x: 1".into()).is_err());
+        assert_eq!(
+            slow_auth(Variant::Lua, "AUTH_TIMEOUT_MS = 200".into()).unwrap(),
+            "AUTH_TIMEOUT_MS = 5000"
+        );
+        let plain = plain_bypass(r#"{"bypass":[{"pathPrefix":"/h"},{"corsPreflight":true}]}"#);
+        assert_eq!(plain.unwrap(), r#"{"bypass":[{"pathPrefix":"/h"}]}"#);
         let mut v: Value = serde_yaml::from_str(
             "l:\n- f: {config: {vm_config: {vm_id: x}}}\n- f: {config: {vm_config: {vm_id: y}}}\n",
         )

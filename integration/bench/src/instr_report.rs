@@ -107,7 +107,10 @@ pub fn problems(rows: &[Row]) -> Vec<String> {
     let mut out = Vec::new();
     for r in rows {
         if r.errors as f64 > r.requests as f64 * MAX_ERROR_RATIO {
-            out.push(format!("{}: {} of {} requests failed", r.id, r.errors, r.requests));
+            out.push(format!(
+                "{}: {} of {} requests failed",
+                r.id, r.errors, r.requests
+            ));
         }
         if (r.callouts_per_req - r.expected_callouts_per_req).abs() > 0.05 {
             out.push(format!(
@@ -121,7 +124,10 @@ pub fn problems(rows: &[Row]) -> Vec<String> {
                 .any(|p| r.id.starts_with(p));
         let jit = r.self_by_object_per_req.get(JIT_OBJECT).copied();
         if filter && jit.unwrap_or(0.0) <= 0.0 {
-            out.push(format!("{}: no JIT code ran: the module was not in the path", r.id));
+            out.push(format!(
+                "{}: no JIT code ran: the module was not in the path",
+                r.id
+            ));
         }
     }
     out
@@ -153,7 +159,10 @@ fn figures(rows: &[Row]) -> (Figures, Vec<Derived>) {
     put("hit_minus_bypass", minus("hit", "bypass"));
     put("bypass_minus_passthrough", minus("bypass", "passthrough"));
     put("access_log_cost_hit", minus("hit", "hit_nolog"));
-    put("access_log_cost_miss", minus("cache_off", "cache_off_nolog"));
+    put(
+        "access_log_cost_miss",
+        minus("cache_off", "cache_off_nolog"),
+    );
     put("cache_off_minus_hit", minus("cache_off", "hit"));
     put(
         "jwt_gate_repeated_minus_hit_jwt",
@@ -199,7 +208,15 @@ pub fn table(r: &InstrReport) -> String {
     let _ = writeln!(
         s,
         "{:<28} {:>9} {:>8} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8}",
-        "case", "instr/req", "vs pass", "JIT self", "from JIT", "envoy", "unmapped", "libc", "callouts"
+        "case",
+        "instr/req",
+        "vs pass",
+        "JIT self",
+        "from JIT",
+        "envoy",
+        "unmapped",
+        "libc",
+        "callouts"
     );
     for x in &r.rows {
         let obj = |o: &str| x.self_by_object_per_req.get(o).copied().unwrap_or(0.0);
@@ -208,7 +225,10 @@ pub fn table(r: &InstrReport) -> String {
             "{:<28} {:>9} {:>8} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8.2}",
             x.id,
             k(x.instructions_per_req),
-            pass.map_or("-".into(), |p| format!("{:.2}x", x.instructions_per_req / p)),
+            pass.map_or("-".into(), |p| format!(
+                "{:.2}x",
+                x.instructions_per_req / p
+            )),
             k(obj(JIT_OBJECT)),
             k(x.jit_calls_out_per_req),
             k(obj("envoy")),
@@ -233,7 +253,11 @@ pub fn table(r: &InstrReport) -> String {
             .iter()
             .find(|d| d.name == short)
             .map(|d| {
-                let met = if d.met == Some(true) { "met" } else { "NOT MET" };
+                let met = if d.met == Some(true) {
+                    "met"
+                } else {
+                    "NOT MET"
+                };
                 format!("  target {}: {met}", d.target)
             })
             .unwrap_or_default();
@@ -269,7 +293,10 @@ pub fn check(r: &InstrReport, budgets: &Path) -> Result<bool, String> {
     }
     if !r.problems.is_empty() {
         ok = false;
-        eprintln!("bench-instructions-check: the run is not sound: {}", r.problems.join("; "));
+        eprintln!(
+            "bench-instructions-check: the run is not sound: {}",
+            r.problems.join("; ")
+        );
     }
     Ok(ok)
 }

@@ -33,6 +33,10 @@ pub struct InstrArgs {
     pub requests: u64,
     pub warmup: u64,
     pub baseline: Option<PathBuf>,
+    /// The ids of the mesh-authz cases run again with the baseline module (all when `None`).
+    pub baseline_cases: Option<Vec<String>>,
+    /// The baseline's bypass rules reduced to what modules before `corsPreflight` take.
+    pub baseline_compat: bool,
     pub out: PathBuf,
     pub budgets: Option<PathBuf>,
 }
@@ -166,8 +170,13 @@ pub fn run(a: &InstrArgs) -> Result<bool, String> {
         "check" => &instr_bootstrap::CHECK,
         _ => &instr_bootstrap::FULL,
     };
-    let cases = instr_bootstrap::cases(list, a.baseline.is_some());
-    let pool = TokenPool::new(&JwtWorkload::for_mode("smoke"), &[TokenLoad::Repeated], 1, 1)?;
+    let cases = instr_bootstrap::cases(list, a.baseline.is_some(), a.baseline_cases.as_deref());
+    let pool = TokenPool::new(
+        &JwtWorkload::for_mode("smoke"),
+        &[TokenLoad::Repeated],
+        1,
+        1,
+    )?;
     let rig = Rig::new(
         MixedWorkload::default(),
         2,
@@ -203,8 +212,14 @@ fn run_in(
     started: Instant,
 ) -> Result<InstrReport, String> {
     let mut machine = crate::machine::Machine::probe(binary);
-    let bootstrap =
-        instr_bootstrap::compose(rig, cases, launcher, wasm, a.baseline.as_deref())?;
+    let bootstrap = instr_bootstrap::compose(
+        rig,
+        cases,
+        launcher,
+        wasm,
+        a.baseline.as_deref(),
+        a.baseline_compat,
+    )?;
     let yaml = dir.join("bootstrap.yaml");
     std::fs::write(&yaml, bootstrap).map_err(|e| format!("writing {}: {e}", yaml.display()))?;
     let mut opts = EnvoyOptions::new(&callgrind::wrapper(dir, binary)?, wasm);
