@@ -55,13 +55,18 @@ fn listeners(envoy: &Envoy) -> Result<BTreeMap<String, SocketAddr>, String> {
         .json()
         .map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
-    for l in v["listener_statuses"].as_array().into_iter().flatten() {
-        let sock = &l["local_address"]["socket_address"];
-        let ip = sock["address"].as_str().and_then(|a| a.parse().ok());
-        let port = sock["port_value"]
-            .as_u64()
+    let all = v.get("listener_statuses").and_then(|l| l.as_array());
+    for l in all.into_iter().flatten() {
+        let ip = l
+            .pointer("/local_address/socket_address/address")
+            .and_then(|a| a.as_str())
+            .and_then(|a| a.parse().ok());
+        let port = l
+            .pointer("/local_address/socket_address/port_value")
+            .and_then(|p| p.as_u64())
             .and_then(|p| u16::try_from(p).ok());
-        if let (Some(name), Some(ip), Some(port)) = (l["name"].as_str(), ip, port) {
+        let name = l.get("name").and_then(|n| n.as_str());
+        if let (Some(name), Some(ip), Some(port)) = (name, ip, port) {
             out.insert(name.to_string(), SocketAddr::new(ip, port));
         }
     }

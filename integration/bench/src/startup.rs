@@ -23,6 +23,8 @@ pub struct StartupRow {
     pub allocated_bytes: u64,
     pub allocated_passthrough_bytes: u64,
     pub active_vms: u64,
+    /// RSS with the filter minus RSS without it, over the VMs: an average that includes V8's
+    /// fixed cost, which does not grow with workers (compare the rows for the marginal cost).
     pub rss_per_vm_bytes: f64,
     /// The filter's own gauge: one VM's linear memory.
     pub vm_linear_memory_bytes: u64,
@@ -72,10 +74,11 @@ fn boot_once(rig: &Rig, case: Case, envoy: &Path, wasm: &Path) -> Result<Booted,
         .map_err(|e| e.to_string())?
         .json()
         .map_err(|e| e.to_string())?;
-    let allocated = memory["allocated"]
-        .as_str()
+    let field = memory.get("allocated");
+    let allocated = field
+        .and_then(|a| a.as_str())
         .and_then(|s| s.parse().ok())
-        .or_else(|| memory["allocated"].as_u64())
+        .or_else(|| field.and_then(|a| a.as_u64()))
         .unwrap_or(0);
     Ok(Booted {
         ready_ms,
@@ -139,13 +142,13 @@ pub fn run(envoy: &Path, wasm: &Path, workers: &[u32]) -> Result<StartupReport, 
             vm_linear_memory_bytes: with.vm_memory,
         };
         println!(
-            "{w} worker(s): ready {:.0} ms (passthrough {:.0} ms); RSS {:.1} MiB vs {:.1} MiB without the filter; {} VMs active, {:.1} MiB RSS each; allocated {:.1} vs {:.1} MiB; one VM's linear memory {:.1} MiB",
+            "{w} worker(s): ready {:.0} ms (passthrough {:.0} ms); RSS {:.1} MiB vs {:.1} MiB without the filter (+{:.1} MiB, {} VMs active); allocated {:.1} vs {:.1} MiB; filter's VM memory gauge {:.1} MiB",
             row.ready_ms_median,
             row.ready_ms_passthrough_median,
             mib(row.rss_bytes),
             mib(row.rss_passthrough_bytes),
+            mib(row.rss_bytes.saturating_sub(row.rss_passthrough_bytes)),
             row.active_vms,
-            row.rss_per_vm_bytes / 1048576.0,
             mib(row.allocated_bytes),
             mib(row.allocated_passthrough_bytes),
             mib(row.vm_linear_memory_bytes)
