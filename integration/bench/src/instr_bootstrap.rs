@@ -26,7 +26,44 @@ pub struct InstrCase {
     /// The plugin's `accessLog` (decision recorded as filter state); `true` is the default.
     pub access_log: bool,
     pub module: Module,
+    /// A large header on every request, or none: what the filter's cost per request byte is.
+    pub big_header: Option<BigHeader>,
 }
+
+/// The large header of a case: `cookie` (forwarded to the auth service, so part of the cache
+/// key) or `x-junk` (neither forwarded nor looked at by any rule), `BIG_HEADER_BYTES` long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BigHeader {
+    Cookie,
+    Junk,
+}
+
+/// The size browsers allow one cookie.
+pub const BIG_HEADER_BYTES: usize = 4096;
+
+impl BigHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            BigHeader::Cookie => "cookie",
+            BigHeader::Junk => "x-junk",
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            BigHeader::Cookie => "_cookie4k",
+            BigHeader::Junk => "_xjunk4k",
+        }
+    }
+}
+
+/// What a full run also measures with a large header: no filter and a hit, with each header.
+pub const WITH_BIG_HEADER: [(Variant, BigHeader); 4] = [
+    (Variant::Passthrough, BigHeader::Cookie),
+    (Variant::Hit, BigHeader::Cookie),
+    (Variant::Passthrough, BigHeader::Junk),
+    (Variant::Hit, BigHeader::Junk),
+];
 
 pub const GATE_REPEATED: Variant = Variant::Jwt(JwtVariant {
     checker: Checker::Gate,
@@ -66,7 +103,8 @@ impl InstrCase {
             Module::Candidate => "",
             Module::Baseline => "baseline.",
         };
-        format!("{module}{}{log}", self.variant.name())
+        let big = self.big_header.map_or("", BigHeader::suffix);
+        format!("{module}{}{log}{big}", self.variant.name())
     }
 
     pub fn label(&self) -> String {
@@ -79,7 +117,11 @@ impl InstrCase {
             Module::Candidate => "",
             Module::Baseline => " [baseline module]",
         };
-        format!("{}{log}{module}", self.variant.label())
+        let big = self
+            .big_header
+            .map(|h| format!(", {BIG_HEADER_BYTES} B {}", h.name()))
+            .unwrap_or_default();
+        format!("{}{log}{big}{module}", self.variant.label())
     }
 }
 
@@ -88,6 +130,7 @@ impl InstrCase {
 /// than an option refuses a configuration that sets it).
 pub fn cases(
     list: &[(Variant, bool)],
+    big: &[(Variant, BigHeader)],
     baseline: bool,
     baseline_only: Option<&[String]>,
 ) -> Vec<InstrCase> {
@@ -97,8 +140,15 @@ pub fn cases(
             variant,
             access_log,
             module: Module::Candidate,
+            big_header: None,
         })
         .collect();
+    out.extend(big.iter().map(|&(variant, header)| InstrCase {
+        variant,
+        access_log: true,
+        module: Module::Candidate,
+        big_header: Some(header),
+    }));
     if baseline {
         let wanted: Vec<InstrCase> = list
             .iter()
@@ -107,6 +157,7 @@ pub fn cases(
                 variant,
                 access_log,
                 module: Module::Baseline,
+                big_header: None,
             })
             .filter(|c| {
                 let id = c.id();
@@ -296,14 +347,15 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_baseline_repeats_only_the_filter() {
-        let all = cases(&FULL, true, None);
+        let all = cases(&FULL, &WITH_BIG_HEADER, true, None);
         let ids: BTreeSet<String> = all.iter().map(InstrCase::id).collect();
         assert_eq!(ids.len(), all.len());
         assert!(ids.contains("hit_nolog") && ids.contains("baseline.hit_nolog"));
+        assert!(ids.contains("hit_cookie4k") && ids.contains("passthrough_xjunk4k"));
         assert!(!ids.contains("baseline.passthrough"));
-        assert_eq!(cases(&CHECK, false, None).len(), 6);
+        assert_eq!(cases(&CHECK, &[], false, None).len(), 6);
         let only = ["hit".to_string(), "bypass".to_string()];
-        let some = cases(&FULL, true, Some(&only));
+        let some = cases(&FULL, &[], true, Some(&only));
         assert_eq!(some.len(), FULL.len() + 2);
         assert!(some.iter().any(|c| c.id() == "baseline.bypass"));
     }

@@ -10,7 +10,7 @@
 
 use crate::callgrind::{self, JIT_OBJECT};
 use crate::conn::{get_with_bearer, Conn};
-use crate::instr_bootstrap::{self, InstrCase, Module};
+use crate::instr_bootstrap::{self, BigHeader, InstrCase, Module, BIG_HEADER_BYTES};
 use crate::instr_report::{InstrReport, Row};
 use crate::jwt_pool::TokenPool;
 use crate::jwt_variant::{JwtWorkload, TokenLoad};
@@ -74,10 +74,18 @@ fn listeners(envoy: &Envoy) -> Result<BTreeMap<String, SocketAddr>, String> {
 }
 
 fn request_for(case: &InstrCase, pool: &TokenPool) -> Vec<u8> {
-    match case.variant.credentials(&MixedWorkload::default()) {
-        Credentials::Jwt(_) => get_with_bearer(PATH, &pool.one),
-        _ => get_with_bearer(PATH, TOKEN),
+    let token = match case.variant.credentials(&MixedWorkload::default()) {
+        Credentials::Jwt(_) => pool.one.as_str(),
+        _ => TOKEN,
+    };
+    let mut request = get_with_bearer(PATH, token);
+    if let Some(h) = case.big_header {
+        // Before the blank line that ends the head.
+        request.truncate(request.len().saturating_sub(2));
+        let value = "c".repeat(BIG_HEADER_BYTES.saturating_sub("session=".len()));
+        request.extend_from_slice(format!("{}: session={value}\r\n\r\n", h.name()).as_bytes());
     }
+    request
 }
 
 /// Callouts each case must make per request, so that a case that does not behave as named (a
@@ -171,11 +179,19 @@ pub fn run(a: &InstrArgs) -> Result<bool, String> {
         .map_err(|e| e.to_string())?
         .ok_or("Envoy or the module is missing: run `make venv build` first")?;
     let binary = callgrind::envoy_binary(&p.envoy, &paths::repo_root())?;
-    let list: &[(Variant, bool)] = match a.mode.as_str() {
-        "check" => &instr_bootstrap::CHECK,
-        _ => &instr_bootstrap::FULL,
+    let check = a.mode == "check";
+    let list: &[(Variant, bool)] = if check {
+        &instr_bootstrap::CHECK
+    } else {
+        &instr_bootstrap::FULL
     };
-    let cases = instr_bootstrap::cases(list, a.baseline.is_some(), a.baseline_cases.as_deref());
+    let big: &[(Variant, BigHeader)] = if check {
+        &[]
+    } else {
+        &instr_bootstrap::WITH_BIG_HEADER
+    };
+    let cases =
+        instr_bootstrap::cases(list, big, a.baseline.is_some(), a.baseline_cases.as_deref());
     let pool = TokenPool::new(
         &JwtWorkload::for_mode("smoke"),
         &[TokenLoad::Repeated],
