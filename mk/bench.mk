@@ -4,8 +4,12 @@
 #   make bench-check           shorter run, ratios checked against integration/bench/budgets.json
 #   make bench-smoke           a few seconds a variant: the machinery works (no gate on numbers)
 #   make bench-memory          VM memory per cached decision (100k entries), module size, start-up time
-# The load generator is in the bench crate (varies the credential per request), so no Debian
-# package is needed beyond the Makefile's.
+#   make bench-instructions    instructions per request of the real Envoy under callgrind (all threads),
+#                              every case on its own listener of one Envoy; BASELINE_WASM=path adds an A/B
+#   make bench-instructions-check   the gate: fewer cases and requests, figures against
+#                              integration/bench/instruction-budgets.json (deterministic: counts, not time)
+# The load generator is in the bench crate (varies the credential per request). The instruction
+# count needs Valgrind (callgrind, callgrind_control): Debian's package, in APT_PACKAGES.
 
 BENCH          := target/release/mesh-authz-bench
 BENCH_BUDGETS  ?= integration/bench/budgets.json
@@ -14,9 +18,16 @@ BENCH_ARGS     ?=
 WORKERS        ?= 1
 BENCH_SELFTEST := integration/bench/fixtures
 
-TEST_TARGETS += bench-smoke bench-check-selftest
+BENCH_INSTR_BUDGETS ?= integration/bench/instruction-budgets.json
+BASELINE_WASM       ?=
+BASELINE_CASES      ?=
+INSTR_ARGS          ?=
 
-.PHONY: bench bench-check bench-smoke bench-check-selftest bench-bin bench-memory
+APT_PACKAGES += valgrind
+TEST_TARGETS += bench-smoke bench-check-selftest bench-instructions-selftest
+
+.PHONY: bench bench-check bench-smoke bench-check-selftest bench-bin bench-memory \
+        bench-instructions bench-instructions-check bench-instructions-selftest
 
 # Always handed to cargo, which knows whether anything changed. Release: the generator must not
 # be the bottleneck it measures.
@@ -49,3 +60,29 @@ bench-check-selftest: bench-bin
 	@$(BENCH) check --result $(BENCH_SELFTEST)/recorded.json --budgets $(BENCH_BUDGETS) >/dev/null \
 	  || { echo "bench-check-selftest: the recorded run breaks $(BENCH_BUDGETS) (re-record it when budgets change)"; exit 1; }
 	@echo "bench-check-selftest: impossible budgets fail with the figure named; real budgets pass on the recorded run"
+
+# One Envoy under callgrind, a listener per case (10, and the mesh-authz ones again for
+# BASELINE_WASM), 20 warm-up + 200 counted requests each: table, results/instructions.json.
+bench-instructions: build venv bench-bin
+	$(BENCH) instructions --mode full --out $(BENCH_RESULTS)/instructions.json \
+	  $(if $(BASELINE_WASM),--baseline-wasm $(BASELINE_WASM)) \
+	  $(if $(BASELINE_CASES),--baseline-cases $(BASELINE_CASES)) $(INSTR_ARGS)
+
+# For .ci/run: the six cases the budgets need, 100 counted requests each, checked against
+# $(BENCH_INSTR_BUDGETS); exits 1 naming the figure, its budget and the measured value.
+bench-instructions-check: build venv bench-bin
+	$(BENCH) instructions --mode check --out target/bench/instructions-check.json \
+	  --budgets $(BENCH_INSTR_BUDGETS) $(INSTR_ARGS)
+
+# The instruction gate can fail: a recorded run against impossible budgets exits 1 naming the
+# figure, budget and value; the same run passes the real budgets. No Valgrind needed.
+bench-instructions-selftest: bench-bin
+	@out=$$($(BENCH) check-instructions --result $(BENCH_SELFTEST)/instructions-recorded.json --budgets $(BENCH_SELFTEST)/impossible-instruction-budgets.json 2>&1); \
+	status=$$?; \
+	if [ $$status -ne 1 ]; then echo "$$out"; echo "bench-instructions-selftest: expected exit 1 from impossible budgets, got $$status"; exit 1; fi; \
+	for want in 'FAIL  instructions.hit_minus_bypass: measured' 'budget <= 1' 'FAIL  instructions.cache_off_over_ext_authz'; do \
+	  case "$$out" in *"$$want"*) ;; *) echo "$$out"; echo "bench-instructions-selftest: message lacks '$$want'"; exit 1;; esac; \
+	done
+	@$(BENCH) check-instructions --result $(BENCH_SELFTEST)/instructions-recorded.json --budgets $(BENCH_INSTR_BUDGETS) >/dev/null \
+	  || { echo "bench-instructions-selftest: the recorded run breaks $(BENCH_INSTR_BUDGETS) (re-record it when budgets change)"; exit 1; }
+	@echo "bench-instructions-selftest: impossible budgets fail with the figure named; real budgets pass on the recorded run"

@@ -1,6 +1,7 @@
 //! Command line: `run` (with `--mode full|check|smoke` presets), `check`, `chart`, `table`, `memory`,
 //! `census`.
 
+use crate::instructions::InstrArgs;
 use crate::jwt_variant::JwtWorkload;
 use crate::rig::Case;
 use crate::variant::{self, MixedWorkload, Variant};
@@ -21,6 +22,11 @@ usage:
   mesh-authz-bench soak [--credentials N] [--out FILE.json]
   mesh-authz-bench flight [--workers 1,2,4] [--burst N] [--rounds N] [--out FILE.json]
   mesh-authz-bench census
+  mesh-authz-bench instructions [--mode full|check] [--requests N] [--warmup N]
+                       [--baseline-wasm FILE.wasm] [--baseline-cases hit,bypass] [--baseline-compat]
+                       [--out FILE.json] [--budgets FILE]
+  mesh-authz-bench check-instructions --result FILE.json --budgets FILE
+  mesh-authz-bench startup [--workers 1,2,4] [--out FILE.json]
 
 Modes: full = 3 rounds of 2 s warm-up + 10 s per case, all and jwt; check = 2 rounds of 1 s +
 4 s, all with mixed@2 added for the 2-worker callout figure; smoke = 1 round of 0.5 s + 1.5 s,
@@ -39,7 +45,12 @@ token is signed before the first measurement (about 1.5 ms of CPU each).
 Envoy: ENVOY_BIN or .venv/bin/envoy; module: MESH_AUTHZ_WASM or dist/mesh_authz.wasm.
 memory: VM bytes per cached decision (--entries, 100000), module size, start-up time, then the soak
 (--soak distinct credentials, 200000; 0 skips it). soak: only the soak (--credentials, 1000000).
-flight: bursts of identical new-credential requests (--burst 32, --rounds 5) per worker count.";
+flight: bursts of identical new-credential requests (--burst 32, --rounds 5) per worker count.
+instructions: one Envoy under callgrind, a listener per case; instructions per request over
+--requests (full 200, check 100) after --warmup (20); full = 10 cases, check = the gate's 6;
+--baseline-wasm adds the mesh-authz cases again with a second module (its own VM), or only
+--baseline-cases (ids such as hit, hit_nolog, cache_off: an older module refuses options it lacks);
+--baseline-compat keeps only pathPrefix/method bypass rules in the baseline's configuration.";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunArgs {
@@ -75,6 +86,18 @@ pub enum Command {
     },
     /// Hostcalls, VM entries, allocations and bytes per request on each path.
     Census,
+    /// Instructions per request under callgrind.
+    Instructions(InstrArgs),
+    /// Start to ready and VM memory per worker at several worker counts.
+    Startup {
+        workers: Vec<u32>,
+        out: PathBuf,
+    },
+    /// The instruction budgets on a recorded `instructions` run.
+    CheckInstructions {
+        result: PathBuf,
+        budgets: PathBuf,
+    },
     /// VM memory per cached decision (N distinct credentials), module size, start-up time.
     Memory {
         entries: usize,
@@ -177,10 +200,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let (cmd, rest) = args.split_first().ok_or("no command")?;
     let mut pairs = Vec::new();
     let mut markdown = false;
+    let mut baseline_compat = false;
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
         if flag == "--markdown" {
             markdown = true;
+            continue;
+        }
+        if flag == "--baseline-compat" {
+            baseline_compat = true;
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -214,6 +242,42 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             markdown,
         }),
         "census" => Ok(Command::Census),
+        "check-instructions" => Ok(Command::CheckInstructions {
+            result: need("--result")?,
+            budgets: need("--budgets")?,
+        }),
+        "instructions" => {
+            let mode = pairs
+                .iter()
+                .rev()
+                .find(|(f, _)| *f == "--mode")
+                .map_or("full", |(_, v)| *v);
+            let requests = match mode {
+                "full" => 200,
+                "check" => 100,
+                other => return Err(format!("unknown instructions mode {other} (full, check)")),
+            };
+            let a = InstrArgs {
+                mode: mode.into(),
+                requests: number("--requests", requests)?,
+                warmup: number("--warmup", 20)?,
+                baseline: get("--baseline-wasm"),
+                baseline_cases: pairs
+                    .iter()
+                    .rev()
+                    .find(|(f, _)| *f == "--baseline-cases")
+                    .map(|(_, v)| v.split(',').map(|c| c.trim().to_string()).collect()),
+                baseline_compat,
+                out: get("--out").unwrap_or_else(|| {
+                    PathBuf::from(format!("target/bench/instructions-{mode}.json"))
+                }),
+                budgets: get("--budgets"),
+            };
+            if !(1..=100_000).contains(&a.requests) || !(1..=100_000).contains(&a.warmup) {
+                return Err("--requests and --warmup must be 1..=100000".into());
+            }
+            Ok(Command::Instructions(a))
+        }
         "memory" => {
             let entries = match pairs.iter().rev().find(|(f, _)| *f == "--entries") {
                 Some((f, v)) => num(f, v)?,
@@ -233,6 +297,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/soak.json"));
             Ok(Command::Soak { credentials, out })
+        }
+        "startup" => {
+            let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
+                Some((f, v)) => v
+                    .split(',')
+                    .map(|w| num::<u32>(f, w.trim()))
+                    .collect::<Result<Vec<u32>, String>>()?,
+                None => vec![1, 2, 4],
+            };
+            if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
+                return Err("--workers: a list of 1..=16".into());
+            }
+            let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/startup.json"));
+            Ok(Command::Startup { workers, out })
         }
         "flight" => {
             let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
@@ -411,6 +489,15 @@ mod tests {
         };
         assert_eq!((workers, burst), (vec![2, 4], 16));
         assert!(parse(&args("flight --workers 0")).is_err());
+        let Command::Instructions(i) =
+            parse(&args("instructions --mode check --baseline-wasm b.wasm")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((i.requests, i.warmup), (100, 20));
+        assert_eq!(i.baseline, Some(PathBuf::from("b.wasm")));
+        assert!(parse(&args("instructions --requests 0")).is_err());
+        assert!(parse(&args("instructions --mode quick")).is_err());
         assert!(parse(&args("soak --credentials 0")).is_err());
         assert_eq!(
             parse(&args("table --result r.json --markdown")).unwrap(),

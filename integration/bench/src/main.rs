@@ -13,13 +13,20 @@
 //!   `soak`: VM memory and Envoy RSS through many distinct credentials (`memory`, `soak`).
 //! - `flight`: callouts per request on bursts of identical new credentials (`flight` command).
 //! - `census`: hostcalls, VM entries, allocations and bytes per request on each path, counted.
+//! - `instructions`, `instr_bootstrap`, `instr_report`, `callgrind`: instructions per request of
+//!   the real Envoy under callgrind, one listener per case (`instructions` command), and its gate.
+//! - `startup`: Envoy start to ready and VM memory per worker at 1, 2 and 4 workers.
 
 mod budget;
+mod callgrind;
 mod census;
 mod cli;
 mod conn;
 mod cpu;
 mod flight;
+mod instr_bootstrap;
+mod instr_report;
+mod instructions;
 mod jwt_authn;
 mod jwt_pool;
 mod jwt_probe;
@@ -32,6 +39,7 @@ mod report;
 mod rig;
 mod sanity;
 mod soak;
+mod startup;
 mod summary;
 mod svg;
 mod variant;
@@ -80,6 +88,14 @@ fn main() -> ExitCode {
             rounds,
             out,
         } => measure_flight(&workers, burst, rounds, &out),
+        Command::Instructions(a) => instructions::run(&a),
+        Command::Startup { workers, out } => prerequisites()
+            .and_then(|p| startup::run(&p.envoy, &p.wasm, &workers))
+            .and_then(|r| write_json(&r, &out))
+            .map(|()| true),
+        Command::CheckInstructions { result, budgets } => {
+            instr_report::InstrReport::load(&result).and_then(|r| instr_report::check(&r, &budgets))
+        }
         Command::Census => census::run().map(|c| {
             print!("{}", census::table(&c));
             true

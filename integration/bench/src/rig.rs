@@ -156,7 +156,7 @@ impl Rig {
         })
     }
 
-    fn pool(&self) -> Result<&TokenPool, String> {
+    pub fn pool(&self) -> Result<&TokenPool, String> {
         self.jwt
             .as_ref()
             .map(|(p, _)| p)
