@@ -8,7 +8,7 @@
 use crate::jwt_variant::{Checker, JwtVariant, TokenLoad};
 use crate::rig::{Case, Rig};
 use crate::variant::Variant;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -306,7 +306,7 @@ pub fn compose(
             c.variant,
             opts.render().map_err(|e| format!("{}: {e}", c.id()))?,
         )?;
-        let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        let mut doc: Value = serde_norway::from_str(&text).map_err(|e| e.to_string())?;
         let vm_id = match c.module {
             Module::Candidate => "mesh_authz",
             Module::Baseline => "mesh_authz_baseline",
@@ -338,7 +338,7 @@ pub fn compose(
     if let Value::Mapping(m) = &mut doc {
         m.insert(key("stats_flush_interval"), key("240s"));
     }
-    serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+    serde_norway::to_string(&doc).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -374,11 +374,11 @@ mod tests {
         );
         let plain = plain_bypass(r#"{"bypass":[{"pathPrefix":"/h"},{"corsPreflight":true}]}"#);
         assert_eq!(plain.unwrap(), r#"{"bypass":[{"pathPrefix":"/h"}]}"#);
-        let mut v: Value = serde_yaml::from_str(
+        let mut v: Value = serde_norway::from_str(
             "l:\n- f: {config: {vm_config: {vm_id: x}}}\n- f: {config: {vm_config: {vm_id: y}}}\n",
         )
         .unwrap();
         assert_eq!(set_vm_id(&mut v, "b"), 2);
-        assert!(!serde_yaml::to_string(&v).unwrap().contains("vm_id: x"));
+        assert!(!serde_norway::to_string(&v).unwrap().contains("vm_id: x"));
     }
 }
