@@ -92,11 +92,8 @@ fn validate_mode_runs_on_configure() {
     let p = require_prerequisites!();
     let (good, dir) = envoy::validate_rendered(&EnvoyOptions::new(&p.envoy, &p.wasm)).unwrap();
     assert!(good.success, "{}", good.output);
-    assert!(
-        good.output.contains("mesh-authz: configured"),
-        "{}",
-        good.output
-    );
+    let configured = format!("mesh-authz {} configured", env!("CARGO_PKG_VERSION"));
+    assert!(good.output.contains(&configured), "{}", good.output);
     let _ = std::fs::remove_dir_all(dir);
     for (what, json, field) in bad_configs().into_iter().take(2) {
         let (bad, dir) = envoy::validate_rendered(&options(&p, &json)).unwrap();
