@@ -93,6 +93,23 @@ pub fn check(file: &BudgetFile, figures: &Figures) -> Vec<Result<String, String>
         .collect()
 }
 
+/// Prints one line per budget of `file` against `figures` (`ok` or `FAIL`, a broken one also on
+/// stderr behind `who`); whether every budget holds.
+pub fn report(file: &BudgetFile, figures: &Figures, who: &str) -> bool {
+    let mut ok = true;
+    for line in check(file, figures) {
+        match line {
+            Ok(l) => println!("  ok    {l}"),
+            Err(l) => {
+                ok = false;
+                println!("  FAIL  {l}");
+                eprintln!("{who}: {l}");
+            }
+        }
+    }
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,17 +287,7 @@ pub fn check(r: &InstrReport, budgets: &Path) -> Result<bool, String> {
         r.mode,
         r.machine.date_utc
     );
-    let mut ok = true;
-    for line in budget::check(&file, &r.figures) {
-        match line {
-            Ok(l) => println!("  ok    {l}"),
-            Err(l) => {
-                ok = false;
-                println!("  FAIL  {l}");
-                eprintln!("bench-instructions-check: {l}");
-            }
-        }
-    }
+    let mut ok = budget::report(&file, &r.figures, "bench-instructions-check");
     if !r.problems.is_empty() {
         ok = false;
         eprintln!(

@@ -167,17 +167,7 @@ fn check_budgets(r: &Report, path: &Path) -> Result<bool, String> {
         r.settings.mode,
         r.machine.date_utc
     );
-    let mut ok = true;
-    for line in budget::check(&file, &r.figures) {
-        match line {
-            Ok(l) => println!("  ok    {l}"),
-            Err(l) => {
-                ok = false;
-                println!("  FAIL  {l}");
-                eprintln!("bench-check: {l}");
-            }
-        }
-    }
+    let ok = budget::report(&file, &r.figures, "bench-check");
     if !ok {
         eprintln!(
             "bench-check: a budget is broken (figures are ratios from {}; budgets in {})",
