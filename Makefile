@@ -35,6 +35,8 @@ help:
 	@echo "make setup  install what the build and tests need (Rust target, Python venv, Debian packages); run and test call it"
 	@echo "make build  $(WASM) (installs nothing but the Rust target; run make setup for wasm-opt)"
 	@echo "make bench  the latency benchmark (bench-check: the CI gate; bench-memory: memory per entry, start-up)"
+	@echo "make bench-instructions  instructions per request of the real Envoy under callgrind (bench-instructions-check: the CI gate)"
+	@echo "make test-observability  the dashboard and alert rules: promtool tests, every metric they name exported by a real Envoy"
 	@echo "make oci    the OCI image of the module (oci-push REGISTRY=host:port/name:tag [PIN=env])"
 	@echo "make test-e2e        end-to-end tests only (real Envoy, example auth service, echo upstream)"
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
