@@ -63,7 +63,7 @@ fn with_root<R>(ctx: u32, f: impl FnOnce(u32, &mut Root) -> R) -> Option<R> {
 /// `headers_only`: the host said the headers end the stream.
 pub fn on_request_headers(h: &impl Hostcalls, ctx: u32, headers_only: bool) -> Flow {
     crate::log::context(ctx);
-    run_headers(h, Rerun { ctx, headers_only }, false)
+    run_headers(h, ctx, headers_only, false)
 }
 
 /// Requests that waited for keys (the effective context is moved to each): decided again on the
@@ -73,16 +73,16 @@ pub fn run_again(h: &impl Hostcalls, reruns: &[Rerun]) {
         crate::log::context(r.ctx);
         match h.set_effective_context(r.ctx) {
             Ok(()) => {
-                run_headers(h, *r, true);
+                run_headers(h, r.ctx, r.headers_only, true);
             }
             Err(s) => log::debug!("request gone before its keys came ({s})"),
         }
     }
 }
 
-/// The request's headers through the gate; `resume`: the request is paused (it waited for keys).
-fn run_headers(h: &impl Hostcalls, request: Rerun, resume: bool) -> Flow {
-    let ctx = request.ctx;
+/// The request's headers through the gate; `headers_only`: they end the stream; `resume`: the
+/// request is paused (it waited for keys).
+fn run_headers(h: &impl Hostcalls, ctx: u32, headers_only: bool, resume: bool) -> Flow {
     let raw = match h.header_map(REQUEST_HEADERS) {
         Ok(raw) => raw,
         Err(s) => return fail_closed(h, ctx, format_args!("could not read request headers ({s})")),
@@ -97,7 +97,7 @@ fn run_headers(h: &impl Hostcalls, request: Rerun, resume: bool) -> Flow {
             )
         }
     };
-    let req = RequestHead::new(&headers).ending(request.headers_only);
+    let req = RequestHead::new(&headers).ending(headers_only);
     let planned = with_root(ctx, |root_id, root| {
         let host = root.host(h);
         let plan = root.gate.request_headers(&host, ctx, &req).ok()?;

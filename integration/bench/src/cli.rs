@@ -183,6 +183,21 @@ pub fn parse_cases(spec: &str, default_workers: u32) -> Result<Vec<Case>, String
     Ok(cases)
 }
 
+/// `--workers 1,2,4` (the default), each 1 to 16.
+fn worker_list(pairs: &[(&str, &str)]) -> Result<Vec<u32>, String> {
+    let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
+        Some((f, v)) => v
+            .split(',')
+            .map(|w| num::<u32>(f, w.trim()))
+            .collect::<Result<Vec<u32>, String>>()?,
+        None => vec![1, 2, 4],
+    };
+    if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
+        return Err("--workers: a list of 1..=16".into());
+    }
+    Ok(workers)
+}
+
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("{flag}: {v} is not a valid number"))
@@ -299,30 +314,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             Ok(Command::Soak { credentials, out })
         }
         "startup" => {
-            let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
-                Some((f, v)) => v
-                    .split(',')
-                    .map(|w| num::<u32>(f, w.trim()))
-                    .collect::<Result<Vec<u32>, String>>()?,
-                None => vec![1, 2, 4],
-            };
-            if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
-                return Err("--workers: a list of 1..=16".into());
-            }
+            let workers = worker_list(&pairs)?;
             let out = get("--out").unwrap_or_else(|| PathBuf::from("target/bench/startup.json"));
             Ok(Command::Startup { workers, out })
         }
         "flight" => {
-            let workers = match pairs.iter().rev().find(|(f, _)| *f == "--workers") {
-                Some((f, v)) => v
-                    .split(',')
-                    .map(|w| num::<u32>(f, w.trim()))
-                    .collect::<Result<Vec<u32>, String>>()?,
-                None => vec![1, 2, 4],
-            };
-            if workers.is_empty() || workers.iter().any(|w| !(1..=16).contains(w)) {
-                return Err("--workers: a list of 1..=16".into());
-            }
+            let workers = worker_list(&pairs)?;
             let burst = usize::try_from(number("--burst", 32)?).map_err(|e| e.to_string())?;
             let rounds = u32::try_from(number("--rounds", 5)?).map_err(|e| e.to_string())?;
             if !(1..=256).contains(&burst) || !(1..=100).contains(&rounds) {

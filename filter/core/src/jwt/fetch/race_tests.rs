@@ -1,27 +1,13 @@
 //! Two VMs landing fetches of one JWKS at once: whatever order their shared-data writes take, the
 //! record never names a document that is not there, and every VM ends up adopting the newest one.
 
+use super::tests::{config, T0};
 use super::*;
 use crate::host::fake::{FakeHost, SharedData};
 use crate::host::{Histogram, HostError, SharedError};
-use crate::jwt::testing::{ec, jwks, jwt_config};
-use serde_json::json;
+use crate::jwt::testing::{ec, jwks};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-
-const T0: u64 = 1_800_000_000_000;
-
-fn config() -> JwtConfig {
-    jwt_config(&json!({
-        "mode": "gate",
-        "providers": [{
-            "name": "corp",
-            "issuer": "https://id.example.com",
-            "jwks": {"cluster": "outbound|443||id.example.com", "path": "/jwks.json",
-                     "refreshSeconds": 60, "timeoutMs": 1000},
-        }],
-    }))
-}
 
 /// A host that runs `hook` (another VM's step) just before its `at`-th shared-data call.
 struct Interleaved<'a> {

@@ -5,9 +5,10 @@ use crate::jwt::testing::{ec, jwks, jwt_config};
 use serde_json::json;
 use std::rc::Rc;
 
-const T0: u64 = 1_800_000_000_000;
+pub(super) const T0: u64 = 1_800_000_000_000;
 
-fn config() -> JwtConfig {
+/// Provider 0 has a remote JWKS, provider 1 inline keys.
+pub(super) fn config() -> JwtConfig {
     jwt_config(&json!({
         "mode": "gate",
         "providers": [{
