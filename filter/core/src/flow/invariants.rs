@@ -117,6 +117,8 @@ struct Shape {
     path: u8,
     credential: u8,
     forged_identity: bool,
+    /// A body follows the headers (a preflight-shaped request with one is no preflight).
+    body: bool,
 }
 
 fn request(shape: &Shape) -> Vec<(String, Vec<u8>)> {
@@ -195,12 +197,14 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(4u8),
     ];
     let path = prop_oneof![3 => Just(0u8), 1 => 1u8..5];
-    let shape =
-        (path, credential, any::<bool>()).prop_map(|(path, credential, forged_identity)| Shape {
+    let shape = (path, credential, any::<bool>(), prop::bool::weighted(0.2)).prop_map(
+        |(path, credential, forged_identity, body)| Shape {
             path,
             credential,
             forged_identity,
-        });
+            body,
+        },
+    );
     let reply = prop_oneof![
         3 => Just(Reply::Allow),
         2 => Just(Reply::AllowForOne),
@@ -237,6 +241,7 @@ struct Live {
     done: bool,
     /// The key of the configuration the request arrived under (`None`: a bad request).
     key: Option<crate::key::CacheKey>,
+    body: bool,
 }
 
 /// The adapter, played by the test, with the checks of every promise.
@@ -300,9 +305,10 @@ impl Sim {
                         headers,
                         done: false,
                         key: None,
+                        body: shape.body,
                     },
                 );
-                self.headers(ctx, *refuse, true);
+                self.headers(ctx, *refuse, !shape.body);
             }
             Step::Answer { pick, reply } => {
                 let Some(token) = self
@@ -512,6 +518,15 @@ impl Sim {
         assert!(!live.done, "request {ctx} decided twice");
         live.done = true;
         let key = live.key;
+        // 1 again: a bypass is only for what its rule names; a body makes no preflight.
+        let options = live
+            .headers
+            .iter()
+            .any(|(n, v)| n == ":method" && v == b"OPTIONS");
+        assert!(
+            !(live.body && options && matches!(outcome, Outcome::Bypass)),
+            "a preflight-shaped request carrying a body was bypassed"
+        );
         let owned = live.headers.clone();
         let now = self.now();
         let config = authz.config();
@@ -650,6 +665,7 @@ fn the_promises_are_checked_for_real() {
         path: 0,
         credential: 1,
         forged_identity: true,
+        body: false,
     };
     sim.run(&Step::Arrive {
         shape: shape.clone(),
