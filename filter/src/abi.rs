@@ -43,7 +43,7 @@ pub const HISTOGRAM: MetricType = MetricType(2);
 /// What `proxy_on_request_headers`, `_body` and `_trailers` return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
-pub enum Flow {
+pub enum Status {
     Continue = 0,
     /// Headers and trailers: stop iteration; a body: stop and buffer it.
     Pause = 1,

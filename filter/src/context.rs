@@ -1,10 +1,12 @@
 //! Contexts coming and going, and root contexts' own events: configuration and the tick.
 
 use crate::abi::PLUGIN_CONFIGURATION;
-use crate::host::{GaugeValues, Gauges, Metrics};
+use crate::execute::Executor;
+use crate::host::{Gauges, Metrics};
 use crate::hostcalls::Hostcalls;
 use crate::root::Root;
 use crate::vm;
+use mesh_authz_core::flow::Event;
 use mesh_authz_core::{Authorizer, Config};
 
 /// Configuration larger than this is refused rather than read.
@@ -99,7 +101,6 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
             }
             root.gauges = gauges;
         }
-        root.gate.configure(authorizer);
     });
     if stored.is_none() {
         log::error!("configuration not stored (re-entrant call)");
@@ -108,8 +109,13 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
     if let Err(s) = h.set_tick_period_ms(TICK_MS) {
         log::debug!("no tick ({s}): gauges will not be updated");
     }
-    // The JWKS are fetched now, not a tick later: until they land, tokens get onError.
-    crate::keys::tick(h, root_id);
+    if Executor::new(h, root_id, root_id)
+        .run(Event::Configure(Box::new(authorizer)), None)
+        .is_none()
+    {
+        log::error!("configuration not stored (re-entrant call)");
+        return false;
+    }
     true
 }
 
@@ -123,28 +129,18 @@ fn has_verify_signature(h: &impl Hostcalls) -> bool {
 }
 
 pub fn on_tick(h: &impl Hostcalls, root_id: u32) {
-    crate::keys::tick(h, root_id);
-    vm::with(|vm| {
-        if let Some(root) = vm.roots.get_mut(&root_id) {
-            let values = GaugeValues {
-                cache_entries: root.gate.cached_entries(),
-                in_flight: root.gate.in_flight(),
-                waiting: root.gate.waiting(),
-            };
-            root.gauges.record(h, &values);
-        }
-    });
+    crate::log::context(root_id);
+    Executor::new(h, root_id, root_id).run(Event::Tick, None);
 }
 
 /// A context is gone. A request leaves any flight it waited on (the callout goes on for the
 /// others); a root context takes its share of the gauges with it.
 pub fn on_delete(h: &impl Hostcalls, ctx: u32) {
+    let root_id = vm::with(|vm| vm.streams.remove(&ctx)).flatten();
+    if let Some(root_id) = root_id {
+        Executor::new(h, root_id, ctx).run(Event::Gone { ctx }, None);
+    }
     vm::with(|vm| {
-        if let Some(root_id) = vm.streams.remove(&ctx) {
-            if let Some(root) = vm.roots.get_mut(&root_id) {
-                root.gate.gone(ctx);
-            }
-        }
         if let Some(mut root) = vm.roots.remove(&ctx) {
             root.gauges.withdraw(h);
         }

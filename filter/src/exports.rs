@@ -1,7 +1,7 @@
 //! The functions Envoy calls (proxy-wasm ABI 0.2.1), each a one-line forward to `context` or
 //! `stream` with the real hostcalls. Only built for wasm32, where the host provides the imports.
 
-use crate::abi::Flow;
+use crate::abi::Status;
 use crate::wasm::Abi;
 use crate::{context, stream};
 
@@ -61,7 +61,7 @@ pub extern "C" fn proxy_on_request_headers(
     context_id: u32,
     _num_headers: usize,
     end_of_stream: u32,
-) -> Flow {
+) -> Status {
     stream::on_request_headers(&Abi, context_id, end_of_stream != 0)
 }
 
@@ -70,12 +70,12 @@ pub extern "C" fn proxy_on_request_body(
     context_id: u32,
     _body_size: usize,
     _end_of_stream: u32,
-) -> Flow {
-    stream::on_request_body(context_id)
+) -> Status {
+    stream::on_request_body(&Abi, context_id)
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> Flow {
+pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> Status {
     stream::on_request_trailers(&Abi, context_id)
 }
 

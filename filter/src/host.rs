@@ -45,13 +45,6 @@ pub struct Gauges {
     shown: [u64; 4],
 }
 
-/// What the gauges show at one tick.
-pub struct GaugeValues {
-    pub cache_entries: usize,
-    pub in_flight: usize,
-    pub waiting: usize,
-}
-
 const GAUGE_NAMES: [&str; 4] = [
     "mesh_authz_cache_entries",
     "mesh_authz_vm_memory_bytes",
@@ -67,7 +60,7 @@ impl Gauges {
         }
     }
 
-    pub fn record(&mut self, h: &impl Hostcalls, v: &GaugeValues) {
+    pub fn record(&mut self, h: &impl Hostcalls, v: &mesh_authz_core::flow::Gauges) {
         self.show(
             h,
             [

@@ -17,12 +17,13 @@
 // tests with a fake.
 pub mod abi;
 pub mod context;
+pub mod execute;
 #[cfg(target_arch = "wasm32")]
 mod exports;
 pub mod host;
 pub mod hostcalls;
-pub mod keys;
 pub mod log;
+pub mod removal;
 pub mod root;
 pub mod stream;
 pub mod vm;

@@ -1,11 +1,11 @@
-//! A root context: one plugin configuration's flow state (`Gate`), its counters and gauges.
+//! A root context: one plugin configuration's request flow (`Flow`), its counters and gauges.
 
 use crate::host::{Gauges, Metrics, ProxyHost};
-use mesh_authz_core::Gate;
+use mesh_authz_core::Flow;
 
 #[derive(Default)]
 pub struct Root {
-    pub gate: Gate,
+    pub flow: Flow,
     /// `None` until the first configuration defines them (or when the host refused).
     pub metrics: Option<Metrics>,
     pub gauges: Gauges,

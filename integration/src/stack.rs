@@ -8,7 +8,7 @@ use crate::error::io;
 use crate::paths::Prerequisites;
 use crate::server::ServerHandle;
 use crate::{echo, HarnessError};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -227,9 +227,28 @@ impl StackBuilder {
     }
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+/// A port on 127.0.0.1 that refuses connections. It stays bound, never listening, for the rest of
+/// the process: a port bound and released at once can be handed to the next listener (this
+/// test's own Envoy once took it, and its callouts then looped through itself).
 pub fn closed_port() -> Result<u16, HarnessError> {
-    let l =
-        TcpListener::bind(SocketAddr::from((LOCALHOST, 0))).map_err(io("binding a probe port"))?;
-    Ok(l.local_addr().map_err(io("local_addr"))?.port())
+    use socket2::{Domain, Socket, Type};
+    static HELD: std::sync::Mutex<Vec<Socket>> = std::sync::Mutex::new(Vec::new());
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(io("a probe socket"))?;
+    s.bind(&SocketAddr::from((LOCALHOST, 0)).into())
+        .map_err(io("binding a probe port"))?;
+    let port = s
+        .local_addr()
+        .map_err(io("local_addr"))?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| {
+            HarnessError::Io(
+                "local_addr".into(),
+                std::io::Error::other("not an IP address"),
+            )
+        })?;
+    if let Ok(mut held) = HELD.lock() {
+        held.push(s);
+    }
+    Ok(port)
 }

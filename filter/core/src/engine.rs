@@ -1,6 +1,6 @@
 //! One configuration's decisions: path check, bypass, cache lookup (both levels), judging the
-//! auth service's answer, counting. `flow::Gate` drives it: `start` at request headers, `finish`
-//! when the callout returns, `conclude` to turn the outcome into an `Action`.
+//! auth service's answer, counting. `flow::Flow` drives it: `start` at request headers, `finish`
+//! when the callout returns, `count` for an outcome a request ended with.
 
 use crate::cache::DecisionCache;
 use crate::callout::{self, BadRequest, Walk};
@@ -14,7 +14,7 @@ use crate::jwt::fetch::Fetch;
 use crate::jwt::{JwtConfig, Mode as JwtMode, Removal};
 use crate::key::CacheKey;
 use crate::path::{self, DotSegment};
-use crate::reply::{self, Action, Label};
+use crate::reply::{self, Label};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
 use crate::shared;
@@ -378,8 +378,8 @@ impl Authorizer {
         }
     }
 
-    /// Counts the outcome and says what Envoy should do.
-    pub fn conclude<'a>(&'a self, host: &dyn Host, outcome: &'a Outcome) -> Action<'a> {
+    /// Counts the outcome a request ended with.
+    pub fn count(&self, host: &dyn Host, outcome: &Outcome) {
         host.count(match outcome {
             Outcome::Bypass => Metric::Bypassed,
             Outcome::Decided(decision) | Outcome::Stale(decision, _) => match decision.as_ref() {
@@ -400,7 +400,6 @@ impl Authorizer {
             Label::ShadowError => host.count(Metric::ShadowErrors),
             _ => {}
         }
-        reply::action(&self.config, outcome)
     }
 }
 

@@ -71,7 +71,7 @@ pub struct Opening<O> {
 }
 
 pub struct Flights<O> {
-    by_token: HashMap<u32, Flight<O>>,
+    by_call: HashMap<u32, Flight<O>>,
     by_key: HashMap<CacheKey, u32, BuildHasherDefault<DigestHasher>>,
     /// The flight each waiting request waits on: its body and trailers are held meanwhile.
     by_waiter: HashMap<u32, u32>,
@@ -80,7 +80,7 @@ pub struct Flights<O> {
 impl<O> Default for Flights<O> {
     fn default() -> Self {
         Flights {
-            by_token: HashMap::new(),
+            by_call: HashMap::new(),
             by_key: HashMap::default(),
             by_waiter: HashMap::new(),
         }
@@ -88,19 +88,19 @@ impl<O> Default for Flights<O> {
 }
 
 impl<O> Flights<O> {
-    /// The token of a shared callout in flight for `key`, which a new request can wait on.
+    /// The id of a shared callout in flight for `key`, which a new request can wait on.
     pub fn find(&self, key: &CacheKey) -> Option<u32> {
         self.by_key.get(key).copied()
     }
 
     /// Records a dispatched callout and its first waiter.
-    pub fn open(&mut self, token: u32, o: Opening<O>) {
+    pub fn open(&mut self, call: u32, o: Opening<O>) {
         if o.shared {
-            self.by_key.insert(o.key, token);
+            self.by_key.insert(o.key, call);
         }
-        self.by_waiter.insert(o.opener.ctx, token);
-        self.by_token.insert(
-            token,
+        self.by_waiter.insert(o.opener.ctx, call);
+        self.by_call.insert(
+            call,
             Flight {
                 key: o.key,
                 owner: o.owner,
@@ -114,11 +114,11 @@ impl<O> Flights<O> {
     }
 
     /// Adds a waiter to a flight; false when it has already landed.
-    pub fn join(&mut self, token: u32, waiter: Waiter) -> bool {
-        match self.by_token.get_mut(&token) {
+    pub fn join(&mut self, call: u32, waiter: Waiter) -> bool {
+        match self.by_call.get_mut(&call) {
             Some(f) => {
                 f.waiters.push(waiter);
-                self.by_waiter.insert(waiter.ctx, token);
+                self.by_waiter.insert(waiter.ctx, call);
                 true
             }
             None => false,
@@ -126,12 +126,12 @@ impl<O> Flights<O> {
     }
 
     /// The callout answered (or failed): the flight and everyone still waiting on it.
-    pub fn land(&mut self, token: u32) -> Option<Flight<O>> {
-        let flight = self.by_token.remove(&token)?;
+    pub fn land(&mut self, call: u32) -> Option<Flight<O>> {
+        let flight = self.by_call.remove(&call)?;
         for w in &flight.waiters {
             self.by_waiter.remove(&w.ctx);
         }
-        if flight.shared && self.by_key.get(&flight.key) == Some(&token) {
+        if flight.shared && self.by_key.get(&flight.key) == Some(&call) {
             self.by_key.remove(&flight.key);
         }
         Some(flight)
@@ -140,17 +140,17 @@ impl<O> Flights<O> {
     /// A request went away: if it was waiting, forget it there, and nothing else (the callout goes
     /// on for the others).
     pub fn leave(&mut self, waiter: u32) {
-        let Some(token) = self.by_waiter.remove(&waiter) else {
+        let Some(call) = self.by_waiter.remove(&waiter) else {
             return;
         };
-        if let Some(f) = self.by_token.get_mut(&token) {
+        if let Some(f) = self.by_call.get_mut(&call) {
             f.waiters.retain(|w| w.ctx != waiter);
         }
     }
 
-    /// Who judges the answer to callout `token`.
-    pub fn owner(&self, token: u32) -> Option<&O> {
-        self.by_token.get(&token).map(|f| &f.owner)
+    /// Who judges the answer to callout `call`.
+    pub fn owner(&self, call: u32) -> Option<&O> {
+        self.by_call.get(&call).map(|f| &f.owner)
     }
 
     /// Whether `waiter` waits on a callout in flight.
@@ -159,7 +159,7 @@ impl<O> Flights<O> {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.by_token.len()
+        self.by_call.len()
     }
 
     pub fn waiting(&self) -> usize {
@@ -179,9 +179,9 @@ mod tests {
         Waiter { ctx, cap_ms: None }
     }
 
-    fn open<O>(f: &mut Flights<O>, token: u32, key: CacheKey, owner: O, opener: u32, shared: bool) {
+    fn open<O>(f: &mut Flights<O>, call: u32, key: CacheKey, owner: O, opener: u32, shared: bool) {
         f.open(
-            token,
+            call,
             Opening {
                 key,
                 owner,

@@ -1,344 +1,179 @@
-//! The request flow of one root context, as a state machine with no I/O: the adapter reports what
-//! happened (request headers, a callout dispatched or refused, a callout's answer, a request gone)
-//! and carries out what comes back (strip these headers, reply, call out, wait, resume these
-//! requests). Everything that decides, single flight included, lives here and is tested natively.
+//! The request flow of one root context, as one state machine with no I/O. The adapter feeds it
+//! every event it sees through one entry point, [`Flow::handle`], and carries out the actions that
+//! come back, in order, without deciding anything itself (rustls' `ConnectionCommon` and hyper's h1
+//! `Conn` have the same shape: the protocol is a value, the I/O is the caller's).
 //!
-//! A request's path through it:
-//! - `request_headers`: the identity headers to strip, then `Next::Decided` (bypass, cache hit, bad
-//!   request: carry it out now), `Next::Wait` (joined a callout in flight for the same key), or
-//!   `Next::CallOut` (dispatch it, then report `dispatched`).
-//! - `answered`: the callout's outcome and who gets it: the requests waiting on it, and those that
-//!   must ask again because the answer was made for another client (`retry` gives their callout).
-//! - `gone`: the request ended; it leaves any flight it waited on, which goes on for the others.
+//! The names, used the same way in code, tests, logs and the README:
+//! - a **request** is one HTTP stream, numbered by its context id ([`Ctx`]);
+//! - a **callout** is one HTTP call the root context makes, to the auth service or to fetch a
+//!   JWKS, numbered by the host's call id ([`CallId`]); a callout to the auth service that others
+//!   may wait on is a **flight** (`flight.rs`);
+//! - a **decision** is what the auth service said (cached at two levels); an **outcome** is how a
+//!   request's authorization ended (a decision, a bypass, an error under `onError`, ...); a
+//!   **conclusion** is an outcome applied to one request: what Envoy does with it;
+//! - a **token** is a JWT in a request; its issuer's **JWKS** are fetched by the root context.
+//!
+//! The events, and what comes back:
+//! - `RequestHeaders`: strip client-sent identity, then conclude (bypass, cache hit, bad request),
+//!   call out, wait on a flight, or wait for a JWKS (fetching it);
+//! - `CalledOut` / `JwksDispatched`: the host's answer to a dispatch: a refused callout concludes
+//!   under `onError`;
+//! - `AnswerHead`, then `AnswerBody` when asked (`ReadBody`): a callout's answer; its waiters
+//!   conclude, and those it was not made for read their headers again (`ReadHeaders`,
+//!   `HeadersReread`) and make their own callout;
+//! - `RequestBody` / `RequestTrailers`: held while the request waits (trailers stripped first);
+//! - `Tick`: JWKS fetches due, requests whose keys came in another VM, and the gauges;
+//! - `HostFailed`: a hostcall that carried out an action failed: the request fails closed;
+//! - `Gone`: the request ended; it leaves any flight it waited on, which goes on for the others.
 
-use crate::callout::{CalloutHeaders, Walk};
-use crate::config::Config;
-use crate::decision::{CalloutError, Outcome, Unreachable};
-use crate::engine::{Authorizer, Start};
-use crate::flight::{Flights, Opening, Sharing};
-use crate::host::{Histogram, Host, Metric};
-use crate::identity;
+use crate::engine::Authorizer;
+use crate::flight::Flights;
 use crate::jwt::Removal;
-use crate::request::RequestHead;
-use crate::response::{self, Answer};
 use crate::throttle::Throttle;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+mod action;
+mod answer;
+mod arrive;
+mod event;
+mod explain;
+mod jwks;
+
+pub use action::{Action, CallOut, Conclusion, Gauges, JwksFetch, Part, Verdict};
+pub use event::{Event, Output};
+pub use jwks::FetchRequest;
+
 /// A request (stream) context id, as the host numbers them.
 pub type Ctx = u32;
-/// A callout's token, as the host returns it from `dispatch_http_call`.
-pub type Token = u32;
+/// A callout's id, as the host returns it from `dispatch_http_call`.
+pub type CallId = u32;
 
-/// The flow state of one root context: its current configuration and the callouts in flight.
+/// The flow state of one root context: its configuration, the callouts in flight and the
+/// requests that wait.
 #[derive(Default)]
-pub struct Gate {
+pub struct Flow {
     authz: Option<Rc<Authorizer>>,
     /// Each flight keeps the `Authorizer` it was made under: a new configuration never judges an
     /// answer to a callout made under the old one.
     flights: Flights<Rc<Authorizer>>,
-    throttle: Throttle,
-    /// What to take out of each request before it goes upstream (`forwardToken: false`).
-    removals: HashMap<Ctx, Removal>,
+    /// What the flow keeps of requests beyond the flights: only those that wait for something
+    /// other than a flight, or carry a token to remove. A cache hit leaves nothing here.
+    requests: HashMap<Ctx, Held>,
     /// JWKS fetches in flight: the configuration and provider each is for.
-    key_fetches: HashMap<Token, (Rc<Authorizer>, usize)>,
-    /// Requests waiting for a provider's keys (a token with an unknown `kid`).
-    key_waiters: Vec<KeyWaiter>,
+    jwks_fetches: HashMap<CallId, (Rc<Authorizer>, usize)>,
+    throttle: Throttle,
 }
 
-/// What to do at request headers: strip `strip` (every value of each name), then `next`.
-pub struct Headers<'r> {
-    pub strip: Vec<&'r str>,
-    pub next: Next<'r>,
+/// A request the flow keeps between events.
+#[derive(Default)]
+struct Held {
+    /// What to take out of the request before it goes upstream (`forwardToken: false`).
+    removal: Option<Removal>,
+    /// Why it waits, when not on a flight.
+    waits: Option<Waits>,
 }
 
-pub enum Next<'r> {
-    /// Decided without a callout: carry it out now.
-    Decided(Rc<Authorizer>, Outcome),
-    /// Joined a callout in flight: pause until `answered` names this request.
-    Wait,
-    /// Dispatch this callout, then report the result to `dispatched`.
-    CallOut(CallOut<'r>),
-    /// Wait for keys (like `Wait`), and dispatch this JWKS fetch from the root context first,
-    /// then report it to `keys_dispatched`.
-    FetchKeys(KeyFetch),
+#[derive(Clone)]
+enum Waits {
+    /// For a provider's JWKS; its headers are decided again when they come. `end_of_stream`: the
+    /// headers ended the stream, which a second read of them cannot tell.
+    Jwks {
+        provider: usize,
+        end_of_stream: bool,
+    },
+    /// Its flight's answer was made for another client: it makes its own callout on its own
+    /// headers, with its own cap (its token's `exp`).
+    AskAgain {
+        authz: Rc<Authorizer>,
+        cap_ms: Option<u64>,
+    },
 }
 
-/// A callout to make, for the request it was walked from.
-pub struct CallOut<'r> {
-    authz: Rc<Authorizer>,
-    walk: Walk<'r>,
-    /// Later requests with the same key may wait on it.
-    shared: bool,
-    /// The clock as the request was looked up, when read then: the callout's start.
-    started_ms: Option<u64>,
-    /// The decision is not cached past this (the token's `exp`).
-    cap_ms: Option<u64>,
-}
-
-impl CallOut<'_> {
-    pub fn config(&self) -> &Config {
-        self.authz.config()
-    }
-
-    pub fn headers(&self) -> CalloutHeaders<'_> {
-        self.walk.headers(self.authz.config())
-    }
-}
-
-/// A callout landed: its outcome, the requests that get it, and the requests that must make their
-/// own callout (`retry`) because the answer was made for another client.
-pub struct Landed {
-    pub authz: Rc<Authorizer>,
-    pub outcome: Outcome,
-    pub answered: Vec<Ctx>,
-    pub ask_again: Vec<Waiter>,
-}
-
-/// The request arrived before any configuration: answered 500 by the adapter, never let through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotConfigured;
-
-impl Gate {
-    /// A new configuration: new requests use it (with an empty cache); callouts in flight are still
-    /// judged by the one they were made under.
-    pub fn configure(&mut self, authz: Authorizer) {
-        self.authz = Some(Rc::new(authz));
-    }
-
-    pub fn request_headers<'r>(
-        &mut self,
-        host: &dyn Host,
-        ctx: Ctx,
-        req: &RequestHead<'r>,
-    ) -> Result<Headers<'r>, NotConfigured> {
-        let authz = self.authz.clone().ok_or(NotConfigured)?;
-        // A client can never bring its own identity, under any spelling: stripped before anything
-        // else, whatever the request turns out to be (bypassed too).
-        let strip = identity::forged(
-            req.pairs().map(|(n, _)| n),
-            &authz.config().identity_headers,
-        );
-        let (start, removal) = authz.start_with(host, req);
-        match removal {
-            Some(r) => {
-                self.removals.insert(ctx, r);
+impl Flow {
+    /// The one entry point: what happened, and what to do now.
+    pub fn handle<'e>(&mut self, host: &dyn crate::host::Host, event: Event<'e>) -> Output<'e> {
+        let mut out = Output::default();
+        match event {
+            Event::Configure(authz) => {
+                // A new configuration: new requests use it (with an empty cache); callouts in
+                // flight are still judged by the one they were made under. Its JWKS are fetched
+                // now, not a tick later: until they land, tokens get onError.
+                self.authz = Some(Rc::from(authz));
+                self.tick(host, &mut out, false);
             }
-            // A request decided again (after keys came) drops what an earlier pass planned.
-            None if !self.removals.is_empty() => {
-                self.removals.remove(&ctx);
-            }
-            None => {}
+            Event::RequestHeaders {
+                ctx,
+                headers,
+                end_of_stream,
+            } => self.arrive(host, &mut out, ctx, headers, end_of_stream, false),
+            Event::HeadersReread { ctx, headers } => self.reread(host, &mut out, ctx, headers),
+            Event::RequestBody { ctx } => out.proceed = !self.is_waiting(ctx),
+            Event::RequestTrailers { ctx, trailers } => self.trailers(&mut out, ctx, trailers),
+            Event::CalledOut { call, result } => self.called_out(host, &mut out, call, result),
+            Event::JwksDispatched { fetch, result } => self.jwks_dispatched(fetch, result),
+            Event::AnswerHead {
+                call,
+                headers,
+                body_size,
+            } => self.answer_head(host, &mut out, call, headers, body_size),
+            Event::AnswerBody {
+                call,
+                headers,
+                body,
+            } => self.answer_body(host, &mut out, call, headers, body),
+            Event::Tick => self.tick(host, &mut out, true),
+            Event::HostFailed { ctx, what } => self.fail_closed(host, &mut out, ctx, &what),
+            Event::Gone { ctx } => self.gone(ctx),
         }
-        let (walk, looked_up_ms, cap_ms) = match start {
-            Start::Done(outcome) => {
-                explain::bad_request(&mut self.throttle, host, &outcome);
-                return Ok(Headers {
-                    strip,
-                    next: Next::Decided(authz, outcome),
-                });
-            }
-            Start::Miss(walk, looked_up_ms, cap_ms) => (walk, looked_up_ms, cap_ms),
-            Start::AwaitKeys { provider, fetch } => {
-                self.key_waiters.push(KeyWaiter {
-                    rerun: Rerun {
-                        ctx,
-                        headers_only: req.headers_only(),
-                    },
-                    provider,
-                });
-                let next = match fetch {
-                    Some(f) => Next::FetchKeys(KeyFetch {
-                        authz,
-                        provider: f.provider,
-                        why: f.why,
-                    }),
-                    None => Next::Wait,
-                };
-                return Ok(Headers { strip, next });
-            }
-        };
-        let shared = authz.coalesces();
-        if shared {
-            if let Some(token) = self.flights.find(&walk.key) {
-                let waiter = Waiter { ctx, cap_ms };
-                if self.flights.join(token, waiter) {
-                    log::debug!("{:?} waits on the callout in flight for it", walk.key);
-                    return Ok(Headers {
-                        strip,
-                        next: Next::Wait,
-                    });
-                }
-            }
-        }
-        Ok(Headers {
-            strip,
-            next: Next::CallOut(CallOut {
-                authz,
-                walk,
-                shared,
-                started_ms: looked_up_ms,
-                cap_ms,
-            }),
-        })
-    }
-
-    /// What to take out of request `ctx` before it goes upstream, once (`forwardToken: false`).
-    pub fn take_removal(&mut self, ctx: Ctx) -> Option<Removal> {
-        self.removals.remove(&ctx)
-    }
-
-    /// The names among request trailers `names` to strip: identity arrives in trailers too.
-    pub fn trailers_to_strip<'t>(&self, names: impl IntoIterator<Item = &'t str>) -> Vec<&'t str> {
-        match &self.authz {
-            Some(a) => identity::forged(names, &a.config().identity_headers),
-            None => Vec::new(),
-        }
-    }
-
-    /// The callout of `ctx` was dispatched (`Ok(token)`: the request waits) or refused (`Err`:
-    /// the outcome to carry out now, under `onError`).
-    pub fn dispatched(
-        &mut self,
-        host: &dyn Host,
-        ctx: Ctx,
-        call: CallOut<'_>,
-        result: Result<Token, String>,
-    ) -> Option<(Rc<Authorizer>, Outcome)> {
-        match result {
-            Ok(token) => {
-                host.count(Metric::Callouts);
-                let opening = Opening {
-                    key: call.walk.key,
-                    owner: call.authz,
-                    opener: Waiter {
-                        ctx,
-                        cap_ms: call.cap_ms,
-                    },
-                    started_ms: call.started_ms.or_else(|| host.now_ms().ok()),
-                    shared: call.shared,
-                };
-                self.flights.open(token, opening);
-                None
-            }
-            Err(status) => {
-                // Like a callout that failed: a stale decision first, then onError.
-                let error = CalloutError::Unreachable(Unreachable::Dispatch(status));
-                explain::explain(call.config(), &mut self.throttle, host, &error);
-                let now = call.started_ms.or_else(|| host.now_ms().ok());
-                let outcome = call
-                    .authz
-                    .failed(host, &call.walk.key, error, now, call.cap_ms);
-                Some((call.authz, outcome))
-            }
-        }
-    }
-
-    /// How many bytes of the answer's body the adapter should read for callout `token`: only a deny
-    /// passes its body on, and only `maxDenyBodyBytes` of it.
-    pub fn body_wanted(&self, token: Token, headers: &[(&str, &[u8])], body_size: usize) -> usize {
-        match self.flights.owner(token) {
-            Some(a) if response::body_wanted(headers) => {
-                body_size.min(a.config().max_deny_body_bytes)
-            }
-            _ => 0,
-        }
-    }
-
-    /// The auth service answered (or the call failed) for `token`. `None` for a token that is not in
-    /// flight (an answer after a reconfiguration dropped it, or a duplicate).
-    pub fn answered(
-        &mut self,
-        host: &dyn Host,
-        token: Token,
-        answer: Result<Answer<'_>, CalloutError>,
-    ) -> Option<Landed> {
-        let flight = self.flights.land(token)?;
-        let now = host.now_ms().ok();
-        if let (Some(start), Some(now)) = (flight.started_ms, now) {
-            host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
-        }
-        let (outcome, sharing) =
-            flight
-                .owner
-                .finish_at(host, &flight.key, answer, now, flight.cap_ms);
-        // Explained even when a stale decision serves: the service is failing all the same.
-        if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
-            explain::explain(flight.owner.config(), &mut self.throttle, host, e);
-        }
-        if sharing == Sharing::OpenerOnly {
-            log::debug!(
-                "{:?}: the answer was made for one client (set-cookie, private, no-store or no-cache); the other waiters ask again",
-                flight.key
-            );
-        }
-        let (answered, ask_again) = flight.recipients(sharing);
-        Some(Landed {
-            authz: flight.owner,
-            outcome,
-            answered,
-            ask_again,
-        })
-    }
-
-    /// The callout of a request that must ask again (`Landed::ask_again`): its own, which nobody
-    /// else can join, so that its answer cannot be handed round either. It carries the request's
-    /// own cap: its decision is cached no longer than its token's `exp`, like a first ask's.
-    pub fn retry<'r>(
-        &mut self,
-        host: &dyn Host,
-        authz: &Rc<Authorizer>,
-        waiter: Waiter,
-        req: &RequestHead<'r>,
-    ) -> Next<'r> {
-        match crate::callout::walk(authz.config(), req) {
-            Ok(walk) => Next::CallOut(CallOut {
-                authz: Rc::clone(authz),
-                walk,
-                shared: false,
-                started_ms: None,
-                cap_ms: waiter.cap_ms,
-            }),
-            Err(bad) => {
-                let outcome = Outcome::BadRequest(bad);
-                explain::bad_request(&mut self.throttle, host, &outcome);
-                Next::Decided(Rc::clone(authz), outcome)
-            }
-        }
+        out
     }
 
     /// The request ended (answered, or its client gone).
-    pub fn gone(&mut self, ctx: Ctx) {
+    fn gone(&mut self, ctx: Ctx) {
         self.flights.leave(ctx);
-        self.removals.remove(&ctx);
-        self.key_waiters.retain(|w| w.rerun.ctx != ctx);
+        if !self.requests.is_empty() {
+            self.requests.remove(&ctx);
+        }
     }
 
     /// Whether `ctx` waits on a callout: its body and trailers must be held meanwhile.
-    pub fn is_waiting(&self, ctx: Ctx) -> bool {
-        self.flights.is_waiting(ctx) || self.key_waiters.iter().any(|w| w.rerun.ctx == ctx)
+    fn is_waiting(&self, ctx: Ctx) -> bool {
+        self.flights.is_waiting(ctx)
+            || self
+                .requests
+                .get(&ctx)
+                .is_some_and(|held| held.waits.is_some())
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.flights.in_flight()
+    /// Answers 500 when the filter cannot do its job safely: fail closed, never open. The request
+    /// leaves whatever it waited on, so that no answer acts on it again.
+    fn fail_closed(
+        &mut self,
+        host: &dyn crate::host::Host,
+        out: &mut Output<'_>,
+        ctx: Ctx,
+        what: &str,
+    ) {
+        use crate::throttle::{held_back, Topic};
+        // Once per window: every request could say it (one that arrives before any configuration).
+        let now = host.now_ms().unwrap_or(0);
+        if let Some(held) = self.throttle.admit(Topic::FailClosed, now) {
+            log::error!("{what}; answering 500{}", held_back(held));
+        }
+        self.gone(ctx);
+        out.proceed = false;
+        out.actions.push(Action::FailClosed { ctx });
     }
 
-    pub fn waiting(&self) -> usize {
-        self.flights.waiting()
-    }
-
-    pub fn cached_entries(&self) -> usize {
+    /// The current configuration's decisions cached at the worker level.
+    fn cached_entries(&self) -> usize {
         self.authz.as_ref().map_or(0, |a| a.cached_entries())
     }
 }
 
-mod explain;
-mod keys;
-
-pub use crate::flight::Waiter;
-use keys::KeyWaiter;
-pub use keys::{FetchRequest, KeyFetch, KeysLanded, Rerun};
-
+#[cfg(test)]
+mod drive;
 #[cfg(test)]
 mod invariants;
 #[cfg(test)]

@@ -13,9 +13,10 @@
 //! - `jwt`: tokens checked in the proxy (JWKS keys, claims, a verified-token cache).
 //! - `engine`: one configuration's decisions (path check, bypass, cache, judging) against a
 //!   `host::Host` (clock, counters, shared data).
-//! - `flow`: the request flow as a state machine with no I/O: events in (headers, callout
-//!   dispatched, answered, request gone), what to do out; single flight lives here.
-//! - `reply`: the one place an outcome becomes an `Action` for Envoy.
+//! - `flow`: the request flow as one state machine with no I/O: `Flow::handle` takes every event
+//!   the adapter sees and gives the actions to carry out; single flight lives here. Its module
+//!   doc names the ideas (request, callout, flight, decision, outcome, conclusion, token, JWKS).
+//! - `reply`: the one place an outcome becomes a `Verdict` for Envoy.
 //!
 //! The core explains its decisions through the `log` facade; the adapter forwards it to Envoy.
 
@@ -44,5 +45,5 @@ pub mod throttle;
 pub use config::{Config, ConfigError};
 pub use decision::Outcome;
 pub use engine::{Authorizer, Start};
-pub use flow::Gate;
-pub use reply::Action;
+pub use flow::Flow;
+pub use reply::Verdict;

@@ -7,7 +7,7 @@ use crate::decision::{Decision, Outcome, TaggedHeaders};
 const TEXT: &[u8] = b"text/plain";
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Action<'a> {
+pub enum Verdict<'a> {
     /// Send the request upstream with these identity headers set (client-sent ones are already gone).
     Continue { identity: Vec<(&'a str, &'a [u8])> },
     /// Answer the client locally.
@@ -115,16 +115,16 @@ pub fn record<'a>(config: &Config, outcome: &'a Outcome, cached: bool) -> Record
 /// What a request gets when the filter cannot do its job safely (a host call failed, or the
 /// request came before any valid configuration): closed, never open. With shadow mode too: the
 /// request was not judged at all.
-pub fn fail_closed() -> Action<'static> {
-    Action::Respond {
+pub fn fail_closed() -> Verdict<'static> {
+    Verdict::Respond {
         status: 500,
         headers: vec![("content-type", TEXT)],
         body: b"internal error\n",
     }
 }
 
-pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
-    let go_on = Action::Continue {
+pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Verdict<'a> {
+    let go_on = Verdict::Continue {
         identity: Vec::new(),
     };
     // Shadow mode decides everything as usual but stops nothing: an allow still carries its
@@ -133,7 +133,7 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
     match outcome {
         Outcome::Bypass => go_on,
         Outcome::Decided(decision) | Outcome::Stale(decision, _) => match decision.as_ref() {
-            Decision::Allow { identity, .. } => Action::Continue {
+            Decision::Allow { identity, .. } => Verdict::Continue {
                 identity: named(&config.identity_headers, identity),
             },
             Decision::Deny { .. } if shadow => go_on,
@@ -141,7 +141,7 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
                 status,
                 headers,
                 body,
-            } => Action::Respond {
+            } => Verdict::Respond {
                 status: *status,
                 headers: named(&config.deny_headers, headers),
                 body,
@@ -150,25 +150,25 @@ pub fn action<'a>(config: &'a Config, outcome: &'a Outcome) -> Action<'a> {
         Outcome::Error(e) => match config.on_error.policy(e.cause()) {
             ErrorPolicy::Allow => go_on,
             ErrorPolicy::Deny { .. } if shadow => go_on,
-            ErrorPolicy::Deny { status } => Action::Respond {
+            ErrorPolicy::Deny { status } => Verdict::Respond {
                 status,
                 headers: vec![("content-type", TEXT)],
                 body: b"authorization service unavailable\n",
             },
         },
         Outcome::BadRequest(_) if shadow => go_on,
-        Outcome::BadRequest(_) => Action::Respond {
+        Outcome::BadRequest(_) => Verdict::Respond {
             status: 400,
             headers: vec![("content-type", TEXT)],
             body: b"bad request\n",
         },
-        Outcome::Authenticated(identity) => Action::Continue {
+        Outcome::Authenticated(identity) => Verdict::Continue {
             identity: named(&config.identity_headers, identity),
         },
         Outcome::Unauthenticated { .. } if shadow => go_on,
         // RFC 6750: a bad token (expired, forged, wrong audience alike) is `invalid_token`; no
         // token at all is a bare challenge. Which check failed is for the log, not the client.
-        Outcome::Unauthenticated { presented } => Action::Respond {
+        Outcome::Unauthenticated { presented } => Verdict::Respond {
             status: 401,
             headers: vec![
                 (
@@ -224,7 +224,7 @@ mod tests {
         });
         assert_eq!(
             action(&cfg, &o),
-            Action::Continue {
+            Verdict::Continue {
                 identity: vec![("x-user-id", b"alice".as_slice())]
             }
         );
@@ -240,7 +240,7 @@ mod tests {
         });
         assert_eq!(
             action(&cfg, &o),
-            Action::Respond {
+            Verdict::Respond {
                 status: 302,
                 headers: vec![("location", b"/login".as_slice())],
                 body: b"go"
@@ -255,9 +255,9 @@ mod tests {
         let o = Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer));
         assert!(matches!(
             action(&deny, &o),
-            Action::Respond { status: 503, .. }
+            Verdict::Respond { status: 503, .. }
         ));
-        assert_eq!(action(&allow, &o), Action::Continue { identity: vec![] });
+        assert_eq!(action(&allow, &o), Verdict::Continue { identity: vec![] });
     }
 
     #[test]
@@ -278,8 +278,8 @@ mod tests {
         for (e, status, want) in cases {
             let o = Outcome::Error(e.clone());
             let got = match action(&cfg, &o) {
-                Action::Respond { status, .. } => Some(status),
-                Action::Continue { identity } => {
+                Verdict::Respond { status, .. } => Some(status),
+                Verdict::Continue { identity } => {
                     assert!(identity.is_empty());
                     None
                 }
@@ -293,7 +293,7 @@ mod tests {
         let text = r#"{"authService": {"cluster": "c", "authority": "a"}, "identityHeaders": ["x-user-id"],
             "mode": "shadow", "onError": {"timeout": {"mode": "allow"}}}"#;
         let cfg = Config::parse(text.as_bytes()).unwrap();
-        let go_on = Action::Continue { identity: vec![] };
+        let go_on = Verdict::Continue { identity: vec![] };
         let deny = decided(Decision::Deny {
             status: 403,
             headers: TaggedHeaders::default(),
@@ -321,7 +321,7 @@ mod tests {
         });
         assert_eq!(
             action(&cfg, &allow),
-            Action::Continue {
+            Verdict::Continue {
                 identity: vec![("x-user-id", b"alice".as_slice())]
             },
             "an allow still carries its identity"
@@ -365,11 +365,11 @@ mod tests {
         let cfg = config(r#"{"mode": "allow"}"#);
         assert_eq!(
             action(&cfg, &Outcome::Bypass),
-            Action::Continue { identity: vec![] }
+            Verdict::Continue { identity: vec![] }
         );
         let bad = Outcome::BadRequest(BadRequest::MissingPseudoHeader(":method"));
         assert!(
-            matches!(action(&cfg, &bad), Action::Respond { status: 400, .. }),
+            matches!(action(&cfg, &bad), Verdict::Respond { status: 400, .. }),
             "bad requests never fail open"
         );
     }

@@ -10,7 +10,7 @@
 
 use mesh_authz_core::decision::{CalloutError, Decision, Outcome};
 use mesh_authz_core::identity::{forged, same_name};
-use mesh_authz_core::reply::{action, Action};
+use mesh_authz_core::reply::{action, Verdict};
 use mesh_authz_core::response::judge;
 use mesh_authz_core::Config;
 use proptest::collection::vec;
@@ -114,14 +114,14 @@ proptest! {
         let allowed = matches!(&outcome, Outcome::Decided(decision)
             if matches!(decision.as_ref(), Decision::Allow { .. }));
         match action(&cfg, &outcome) {
-            Action::Continue { identity } => {
+            Verdict::Continue { identity } => {
                 prop_assert!(allowed || identity.is_empty());
                 for (name, v) in &identity {
                     prop_assert!(answer_pairs.contains(&(*name, *v)), "{name} not from the answer");
                 }
                 upstream.extend(identity);
             }
-            Action::Respond { headers, .. } => {
+            Verdict::Respond { headers, .. } => {
                 prop_assert!(!allowed);
                 for (name, _) in headers {
                     prop_assert!(

@@ -20,7 +20,7 @@ fn configured(config: &str) -> FakeHost {
 }
 
 /// Request `ctx` arrives with `headers`: what `proxy_on_request_headers` returns.
-fn arrive(h: &FakeHost, ctx: u32, headers: &[(&str, &str)]) -> Flow {
+fn arrive(h: &FakeHost, ctx: u32, headers: &[(&str, &str)]) -> Status {
     on_context_create(ctx, ROOT);
     h.request(ctx, headers);
     h.enter(ctx);
@@ -69,14 +69,14 @@ fn forged_identity_is_stripped_then_the_request_pauses_for_its_callout() {
     let owned = get("/x", "a");
     let mut req = borrowed(&owned);
     req.push(("x_user_id", "mallory"));
-    assert_eq!(arrive(&h, 10, &req), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &req), Status::Pause);
     let mut want = vec![Call::Remove(10, "x_user_id".into())];
     want.extend(dispatch(10, 1, "/check/x"));
     assert_eq!(h.take(), want);
-    assert_eq!(on_request_body(10), Flow::Pause, "the body waits too");
+    assert_eq!(on_request_body(&h, 10), Status::Pause, "the body waits too");
     deliver(&h, 1, ALLOW, "");
     assert_eq!(h.take(), allowed(10));
-    assert_eq!(on_request_body(10), Flow::Continue);
+    assert_eq!(on_request_body(&h, 10), Status::Continue);
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn a_cached_allow_continues_without_a_callout() {
     arrive(&h, 10, &borrowed(&req));
     deliver(&h, 1, ALLOW, "");
     h.take();
-    assert_eq!(arrive(&h, 11, &borrowed(&req)), Flow::Continue);
+    assert_eq!(arrive(&h, 11, &borrowed(&req)), Status::Continue);
     assert_eq!(
         h.take(),
         [Call::Add(11, "x-user-id".into(), "alice".into())]
@@ -99,8 +99,8 @@ fn a_cached_allow_continues_without_a_callout() {
 fn two_waiters_are_resumed_by_one_answer() {
     let h = configured(CONFIG);
     let req = get("/x", "a");
-    assert_eq!(arrive(&h, 10, &borrowed(&req)), Flow::Pause);
-    assert_eq!(arrive(&h, 11, &borrowed(&req)), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&req)), Status::Pause);
+    assert_eq!(arrive(&h, 11, &borrowed(&req)), Status::Pause);
     assert_eq!(h.take(), dispatch(10, 1, "/check/x"), "one callout");
     on_tick(&h, ROOT);
     assert_eq!(h.metric("mesh_authz_requests_waiting"), 2);
@@ -144,13 +144,17 @@ fn the_first_requester_gone_still_answers_the_others() {
 fn a_failed_dispatch_answers_on_error_at_once() {
     let h = configured(CONFIG);
     h.fail("http_call");
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Status::Pause);
     assert_eq!(
         h.take(),
         [Call::Enter(ROOT), Call::Enter(10), Call::Reply(10, 503)]
     );
     assert_eq!(h.metric("mesh_authz_errors"), 1);
-    assert_eq!(on_request_body(10), Flow::Continue, "nothing to wait for");
+    assert_eq!(
+        on_request_body(&h, 10),
+        Status::Continue,
+        "nothing to wait for"
+    );
 }
 
 #[test]
@@ -164,7 +168,7 @@ fn a_reply_that_fails_is_logged_and_never_lets_the_request_through() {
     assert_eq!(calls.last(), Some(&Call::Reply(10, 401)));
     assert!(!calls.contains(&Call::Resume(10)), "{calls:?}");
     // Straight from the cache, the same: paused, not continued.
-    assert_eq!(arrive(&h, 11, &borrowed(&get("/x", "a"))), Flow::Pause);
+    assert_eq!(arrive(&h, 11, &borrowed(&get("/x", "a"))), Status::Pause);
 }
 
 #[test]
@@ -178,7 +182,11 @@ fn an_answer_made_for_one_client_sends_the_other_waiters_to_ask_again() {
     let mut want = vec![Call::Enter(10), Call::Reply(10, 401), Call::Enter(11)];
     want.extend(dispatch(11, 2, "/check/x"));
     assert_eq!(h.take(), want);
-    assert_eq!(on_request_body(11), Flow::Pause, "waits on its own callout");
+    assert_eq!(
+        on_request_body(&h, 11),
+        Status::Pause,
+        "waits on its own callout"
+    );
     deliver(&h, 2, &[(":status", "401"), ("set-cookie", "pre=2")], "");
     assert_eq!(h.take(), [Call::Enter(11), Call::Reply(11, 401)]);
 }
@@ -191,7 +199,7 @@ fn bypassed_requests_are_stripped_too_and_go_on_at_once() {
         (":path", "/healthz"),
         ("X-User-Id", "mallory"),
     ];
-    assert_eq!(arrive(&h, 10, &req), Flow::Continue);
+    assert_eq!(arrive(&h, 10, &req), Status::Continue);
     assert_eq!(h.take(), [Call::Remove(10, "X-User-Id".into())]);
 }
 
@@ -202,22 +210,26 @@ fn a_header_that_cannot_be_stripped_fails_closed() {
     let owned = get("/x", "a");
     let mut req = borrowed(&owned);
     req.push(("x-user-id", "mallory"));
-    assert_eq!(arrive(&h, 10, &req), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &req), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(10, 500)]);
-    assert_eq!(on_request_body(10), Flow::Continue, "left no flight behind");
+    assert_eq!(
+        on_request_body(&h, 10),
+        Status::Continue,
+        "left no flight behind"
+    );
 }
 
 #[test]
 fn unreadable_headers_and_a_missing_configuration_fail_closed() {
     let h = configured(CONFIG);
     h.fail("header_map");
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(10, 500)]);
 
     vm::reset();
     let h = FakeHost::default();
     on_context_create(ROOT, 0);
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", "a"))), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(10, 500)]);
 }
 
@@ -227,7 +239,7 @@ fn forged_trailers_are_stripped_and_held_while_waiting() {
     arrive(&h, 10, &borrowed(&get("/x", "a")));
     h.take();
     h.trailers(10, &[("x_user_id", "mallory"), ("x-checksum", "1")]);
-    assert_eq!(on_request_trailers(&h, 10), Flow::Pause);
+    assert_eq!(on_request_trailers(&h, 10), Status::Pause);
     assert_eq!(h.take(), [Call::RemoveTrailer(10, "x_user_id".into())]);
 }
 
@@ -287,7 +299,7 @@ fn a_request_failed_closed_in_its_trailers_is_left_alone_by_the_answer() {
     h.take();
     h.trailers(10, &[("x_user_id", "mallory")]);
     h.fail("remove_header");
-    assert_eq!(on_request_trailers(&h, 10), Flow::Pause);
+    assert_eq!(on_request_trailers(&h, 10), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(10, 500)]);
     deliver(&h, 1, ALLOW, "");
     assert_eq!(h.take(), [], "no identity added, no resume after the 500");

@@ -8,7 +8,7 @@
 //! Deterministic: the same figures on every machine, so a change that adds a hostcall, a VM entry
 //! or an allocation on a path shows in the report.
 
-use mesh_authz::abi::Flow;
+use mesh_authz::abi::Status;
 use mesh_authz::context::{on_configure, on_context_create, on_delete};
 use mesh_authz::fake::{in_host, Census, FakeHost};
 use mesh_authz::stream::{on_callout_answer, on_request_headers};
@@ -100,7 +100,7 @@ fn prepare(h: &FakeHost, ctx: u32, path: &str, token: &str) {
     h.request(ctx, &borrowed);
 }
 
-fn arrive(h: &FakeHost, ctx: u32) -> Flow {
+fn arrive(h: &FakeHost, ctx: u32) -> Status {
     on_context_create(ctx, ROOT);
     h.enter(ctx);
     on_request_headers(h, ctx, true)
@@ -222,12 +222,12 @@ fn tokens() -> Result<Vec<PathCost>, String> {
     }
     let mut out = Vec::new();
     for (path, ctx) in [("jwt-new", 50), ("jwt-hit", 60)] {
-        let mut flow = Flow::Pause;
+        let mut flow = Status::Pause;
         let counted = measure(&h, 3, || {
             flow = arrive(&h, ctx);
             done(&h, ctx);
         });
-        if flow != Flow::Continue {
+        if flow != Status::Continue {
             return Err(format!("census: {path}: the token was not allowed"));
         }
         out.push(cost(path, counted, 1));

@@ -3,6 +3,7 @@
 use super::*;
 use crate::decision::Unreachable;
 use crate::host::fake::FakeHost;
+use crate::reply::Verdict;
 
 fn authorizer(extra: &str) -> Authorizer {
     let text = format!(
@@ -98,8 +99,11 @@ fn bypass_makes_no_callout_and_no_cache_lookup() {
     assert!(!called);
     assert_eq!(v, Outcome::Bypass);
     assert_eq!(host.count_of(Metric::CacheMisses), 0);
-    let action = a.conclude(&host, &v);
-    assert_eq!(action, Action::Continue { identity: vec![] });
+    a.count(&host, &v);
+    assert_eq!(
+        reply::action(a.config(), &v),
+        Verdict::Continue { identity: vec![] }
+    );
     assert_eq!(host.count_of(Metric::Bypassed), 1);
 }
 
@@ -156,14 +160,14 @@ fn conclude_counts_each_outcome_once() {
     let a = authorizer("");
     let host = FakeHost::default();
     let (v, _) = run(&a, &host, &req(b"/x", b"Bearer a"), Ok((ALLOW, b"")));
-    a.conclude(&host, &v);
+    a.count(&host, &v);
     let (v, _) = run(
         &a,
         &host,
         &req(b"/y", b"Bearer a"),
         Err(CalloutError::ServerError(502)),
     );
-    a.conclude(&host, &v);
+    a.count(&host, &v);
     assert_eq!(host.count_of(Metric::Allowed), 1);
     assert_eq!(host.count_of(Metric::Errors), 1);
 }
@@ -388,9 +392,10 @@ fn a_dot_segment_is_refused_before_bypass_cache_and_callout() {
         let (v, called) = run(&a, &host, &h, Ok((ALLOW, b"")));
         assert!(!called, "{path:?} made a callout");
         assert_eq!(v, Outcome::BadRequest(BadRequest::DotSegment));
+        a.count(&host, &v);
         assert!(matches!(
-            a.conclude(&host, &v),
-            Action::Respond { status: 400, .. }
+            reply::action(a.config(), &v),
+            Verdict::Respond { status: 400, .. }
         ));
     }
     assert_eq!(host.count_of(Metric::BadPaths), 4);
@@ -446,8 +451,9 @@ fn an_expired_decision_serves_when_the_callout_fails_within_the_stale_window() {
         let (v, called) = run(a, host, &h, Err(CalloutError::Timeout));
         assert!(called, "the callout is always tried first");
         assert!(matches!(v, Outcome::Stale(..)), "{v:?}");
+        a.count(host, &v);
         assert!(
-            matches!(a.conclude(host, &v), Action::Continue { identity } if !identity.is_empty())
+            matches!(reply::action(a.config(), &v), Verdict::Continue { identity } if !identity.is_empty())
         );
         assert_eq!(host.count_of(Metric::StaleServed), 1);
     }

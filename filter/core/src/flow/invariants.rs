@@ -2,7 +2,8 @@
 //! paths, tokens with various `exp`, bypassed and not, forged identity spellings), dispatches
 //! accepted or refused, answers (allow, deny, made for one client, short `max-age`, 5xx, timeouts,
 //! malformed), requests that go away at any point, JWKS fetches landing or failing, and the clock.
-//! The test plays the adapter: it carries out what the flow says, as the adapter does.
+//! The test adapter (`drive.rs`) carries out what the flow says, as the real adapter does; the
+//! checks look at every conclusion it carried out.
 //!
 //! 1. nothing continues upstream without a decision (allow, bypass, a configured fail-open, shadow);
 //! 2. identity on a continued request comes only from an allow made for that request's key, or
@@ -14,12 +15,13 @@
 //!
 //! `FLOW_CASES` sets the number of cases (`make test`: the default; `make fuzz`: many more).
 
+use super::drive::{pairs, Driver, Owned};
 use super::*;
-use crate::config::ErrorPolicy;
+use crate::config::{Config, ErrorPolicy};
 use crate::decision::{Cause, Decision};
 use crate::host::fake::FakeHost;
 use crate::jwt::testing::{claims, ec, forge, jwks, rsa, sign, two_providers, NOW};
-use crate::reply::Action;
+use crate::Outcome;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -230,67 +232,50 @@ fn step() -> impl Strategy<Value = Step> {
 struct Call {
     /// The request it was made for, and that request's key.
     opener: Ctx,
-    key: crate::key::CacheKey,
+    key: Option<crate::key::CacheKey>,
     started_ms: u64,
-    /// Its answer was made for the opener alone.
-    for_one: bool,
 }
 
 struct Live {
-    headers: Vec<(String, Vec<u8>)>,
-    done: bool,
+    headers: Owned,
     /// The key of the configuration the request arrived under (`None`: a bad request).
     key: Option<crate::key::CacheKey>,
     body: bool,
 }
 
-/// The adapter, played by the test, with the checks of every promise.
+/// The flow under the test adapter, with the checks of every promise.
 struct Sim {
     which: usize,
-    g: Gate,
-    host: FakeHost,
+    d: Driver,
     live: BTreeMap<Ctx, Live>,
-    calls: BTreeMap<Token, Call>,
-    key_fetches: Vec<Token>,
+    calls: BTreeMap<CallId, Call>,
     /// Every identity value an allow minted, with the key of the callout that asked.
-    origins: HashMap<Vec<u8>, crate::key::CacheKey>,
+    origins: HashMap<Vec<u8>, Option<crate::key::CacheKey>>,
     /// The identity values minted by answers made for one client.
     for_one: HashSet<Vec<u8>>,
+    /// Conclusions already checked.
+    checked: usize,
     next_ctx: Ctx,
-    next_token: Token,
-}
-
-fn pairs(h: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
-    h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
 }
 
 impl Sim {
     fn new(which: usize) -> Sim {
         let host = FakeHost::default();
         host.now.set(NOW * 1000);
-        let mut g = Gate::default();
-        g.configure(Authorizer::new(config(which)));
         Sim {
             which,
-            g,
-            host,
+            d: Driver::with(Authorizer::new(config(which)), host),
             live: BTreeMap::new(),
             calls: BTreeMap::new(),
-            key_fetches: Vec::new(),
             origins: HashMap::new(),
             for_one: HashSet::new(),
+            checked: 0,
             next_ctx: 100,
-            next_token: 1,
         }
     }
 
-    fn token_id(&mut self) -> Token {
-        self.next_token += 1;
-        self.next_token
-    }
-
     fn now(&self) -> u64 {
-        self.host.now.get()
+        self.d.host.now.get()
     }
 
     fn run(&mut self, step: &Step) {
@@ -299,19 +284,40 @@ impl Sim {
                 let ctx = self.next_ctx;
                 self.next_ctx += 1;
                 let headers = request(shape);
+                let h = pairs(&headers);
+                let head = crate::request::RequestHead::new(&h);
+                let key = self
+                    .d
+                    .flow
+                    .authz
+                    .as_ref()
+                    .and_then(|a| crate::callout::walk(a.config(), &head).ok().map(|w| w.key));
                 self.live.insert(
                     ctx,
                     Live {
-                        headers,
-                        done: false,
-                        key: None,
+                        headers: headers.clone(),
+                        key,
                         body: shape.body,
                     },
                 );
-                self.headers(ctx, *refuse, !shape.body);
+                if *refuse {
+                    self.d.refuse = Some("unknown cluster".into());
+                }
+                self.d.arrive(ctx, &h, !shape.body);
+                self.d.refuse = None;
+                // 2: every spelling of a configured identity header the client sent is stripped.
+                if let Some(now) = self.d.heads.get(&ctx) {
+                    for forged in ["X-User-Id", "x_tenant_id"] {
+                        assert!(
+                            !now.iter().any(|(n, _)| n == forged),
+                            "{forged} not stripped"
+                        );
+                    }
+                }
+                self.settle(None);
             }
             Step::Answer { pick, reply } => {
-                let Some(token) = self
+                let Some(call) = self
                     .calls
                     .keys()
                     .nth(pick % self.calls.len().max(1))
@@ -319,19 +325,19 @@ impl Sim {
                 else {
                     return;
                 };
-                self.answer(token, *reply);
+                self.answer(call, *reply);
             }
             Step::Gone { pick } => {
                 let Some(ctx) = self.live.keys().nth(pick % self.live.len().max(1)).copied() else {
                     return;
                 };
                 self.live.remove(&ctx);
-                self.g.gone(ctx);
+                self.d.gone(ctx);
             }
             Step::Advance { ms } => {
-                self.host.now.set(self.now() + ms);
+                self.d.host.now.set(self.now() + ms);
                 // Envoy ends every callout within its timeout: whatever is older now timed out.
-                let late: Vec<Token> = self
+                let late: Vec<CallId> = self
                     .calls
                     .iter()
                     .filter(|(_, c)| self.now() >= c.started_ms + TIMEOUT_MS)
@@ -340,103 +346,35 @@ impl Sim {
                 for t in late {
                     self.answer(t, Reply::Timeout);
                 }
-                while !self.key_fetches.is_empty() {
+                while !self.d.jwks_calls.is_empty() {
                     self.run(&Step::Keys { pick: 0, ok: false });
                 }
             }
             Step::Tick => {
-                let (fetches, reruns) = self.g.tick(&self.host);
-                for fetch in fetches {
-                    let token = self.token_id();
-                    self.g.keys_dispatched(fetch, Ok(token));
-                    self.key_fetches.push(token);
-                }
-                for r in reruns {
-                    self.headers(r.ctx, false, r.headers_only);
-                }
+                self.d.tick();
+                self.settle(None);
             }
             Step::Keys { pick, ok } => {
-                if self.key_fetches.is_empty() {
+                if self.d.jwks_calls.is_empty() {
                     return;
                 }
-                let token = self.key_fetches.remove(pick % self.key_fetches.len());
-                let body = if *ok {
-                    Ok(other_jwks().as_bytes())
+                let call = self.d.jwks_calls[pick % self.d.jwks_calls.len()];
+                if *ok {
+                    self.d
+                        .answer(call, &[(":status", b"200")], other_jwks().as_bytes());
                 } else {
-                    Err("answered 503".to_string())
-                };
-                if let Some(landed) = self.g.keys_answered(&self.host, token, body) {
-                    for r in landed.rerun {
-                        self.headers(r.ctx, false, r.headers_only);
-                    }
+                    self.d.answer(call, &[(":status", b"503")], b"");
                 }
+                self.settle(None);
             }
         }
     }
 
-    /// Request headers of `ctx` through the flow (first arrival or a rerun), as the adapter does.
-    fn headers(&mut self, ctx: Ctx, refuse: bool, headers_only: bool) {
-        let Some(live) = self.live.get(&ctx) else {
-            return;
-        };
-        let owned = live.headers.clone();
-        let h = pairs(&owned);
-        let head = RequestHead::new(&h).ending(headers_only);
-        let Ok(plan) = self.g.request_headers(&self.host, ctx, &head) else {
-            panic!("configured")
-        };
-        // 2: every spelling of a configured identity header the client sent is stripped first.
-        for forged in ["X-User-Id", "x_tenant_id"] {
-            if h.iter().any(|(n, _)| *n == forged) {
-                assert!(plan.strip.contains(&forged), "{forged} not stripped");
-            }
-        }
-        let key = self
-            .g
-            .authz
-            .as_ref()
-            .and_then(|a| crate::callout::walk(a.config(), &head).ok().map(|w| w.key));
-        if let Some(l) = self.live.get_mut(&ctx) {
-            l.key = key;
-        }
-        match plan.next {
-            Next::Decided(authz, outcome) => self.carry_out(ctx, &authz, &outcome, true),
-            Next::Wait | Next::FetchKeys(_) => {}
-            Next::CallOut(call) => self.dispatch(ctx, call, refuse),
-        }
-    }
-
-    fn dispatch(&mut self, ctx: Ctx, call: CallOut<'_>, refuse: bool) {
-        let key = call.walk.key;
-        if refuse {
-            if let Some((authz, outcome)) =
-                self.g
-                    .dispatched(&self.host, ctx, call, Err("unknown cluster".into()))
-            {
-                self.carry_out(ctx, &authz, &outcome, false);
-            }
-            return;
-        }
-        let token = self.token_id();
-        assert!(self
-            .g
-            .dispatched(&self.host, ctx, call, Ok(token))
-            .is_none());
-        self.calls.insert(
-            token,
-            Call {
-                opener: ctx,
-                key,
-                started_ms: self.now(),
-                for_one: false,
-            },
-        );
-    }
-
-    fn answer(&mut self, token: Token, reply: Reply) {
-        let minted = format!("u{token}").into_bytes();
+    fn answer(&mut self, call: CallId, reply: Reply) {
+        let minted = format!("u{call}").into_bytes();
         let mut headers: Vec<(&str, &[u8])> = Vec::new();
-        let answer = match reply {
+        let for_one = matches!(reply, Reply::AllowForOne | Reply::DenyForOne);
+        match reply {
             Reply::Allow | Reply::AllowForOne | Reply::AllowBriefly => {
                 headers.push((":status", b"200"));
                 headers.push(("x-user-id", &minted));
@@ -445,79 +383,84 @@ impl Sim {
                     Reply::AllowBriefly => headers.push(("cache-control", b"max-age=1")),
                     _ => {}
                 }
-                Ok(())
             }
             Reply::Deny | Reply::DenyForOne => {
                 headers.push((":status", b"401"));
-                if matches!(reply, Reply::DenyForOne) {
+                if for_one {
                     headers.push(("cache-control", b"private"));
                 }
-                Ok(())
             }
             Reply::ServerError => {
                 headers.push((":status", b"503"));
-                Ok(())
+                headers.push(("x-envoy-upstream-service-time", b"1"));
             }
-            Reply::Timeout => Err(CalloutError::Timeout),
-            Reply::Malformed => Err(CalloutError::Malformed),
-        };
-        if let Some(c) = self.calls.get_mut(&token) {
-            c.for_one = matches!(reply, Reply::AllowForOne | Reply::DenyForOne);
-            self.origins.insert(minted.clone(), c.key);
-            if c.for_one {
-                self.for_one.insert(minted.clone());
-            }
+            // Envoy's own 504 without the upstream's service time: its timeout.
+            Reply::Timeout => headers.push((":status", b"504")),
+            Reply::Malformed => headers.push((":status", b"abc")),
         }
-        let answer = answer.map(|()| Answer {
-            headers: &headers,
-            body: b"",
-        });
-        let landed = self.g.answered(&self.host, token, answer);
-        let call = self.calls.remove(&token);
-        let Some(landed) = landed else {
-            return;
+        let Some(c) = self.calls.remove(&call) else {
+            panic!("an answer for a callout never made")
         };
-        let Some(call) = call else {
-            panic!("an answer landed for a callout never made")
-        };
-        // 4: an answer made for one client goes to that client alone.
-        if call.for_one {
-            assert!(
-                landed.answered.iter().all(|c| *c == call.opener),
-                "an answer made for {} went to {:?}",
-                call.opener,
-                landed.answered
+        self.origins.insert(minted.clone(), c.key);
+        if for_one {
+            self.for_one.insert(minted.clone());
+        }
+        self.d.answer(call, &headers, b"");
+        self.settle(Some((c.opener, for_one)));
+    }
+
+    /// After a step: new callouts are noted, and every new conclusion checked. `answered`: the
+    /// step was an answer to a callout for this opener (made for it alone: `true`).
+    fn settle(&mut self, answered: Option<(Ctx, bool)>) {
+        let known = self.calls.keys().next_back().copied().unwrap_or(0);
+        let new: Vec<(CallId, Ctx)> = self
+            .d
+            .calls
+            .iter()
+            .filter(|(id, _)| **id > known && !self.calls.contains_key(id))
+            .map(|(id, s)| (*id, s.ctx))
+            .collect();
+        for (id, ctx) in new {
+            let key = self.live.get(&ctx).and_then(|l| l.key);
+            let started_ms = self.now();
+            self.calls.insert(
+                id,
+                Call {
+                    opener: ctx,
+                    key,
+                    started_ms,
+                },
             );
         }
-        for ctx in landed.answered.clone() {
-            self.carry_out(ctx, &landed.authz, &landed.outcome, false);
-        }
-        for waiter in landed.ask_again.clone() {
-            let Some(live) = self.live.get(&waiter.ctx) else {
-                continue;
+        // The driver's record of callouts is the flow's: those answered are gone from both.
+        self.calls.retain(|id, _| self.d.calls.contains_key(id));
+        while self.checked < self.d.concluded.len() {
+            let i = self.checked;
+            self.checked += 1;
+            let (ctx, outcome) = {
+                let c = &self.d.concluded[i];
+                (c.ctx, c.outcome.clone())
             };
-            let owned = live.headers.clone();
-            let h = pairs(&owned);
-            let head = RequestHead::new(&h);
-            match self.g.retry(&self.host, &landed.authz, waiter, &head) {
-                Next::CallOut(c) => self.dispatch(waiter.ctx, c, false),
-                Next::Decided(authz, outcome) => {
-                    self.carry_out(waiter.ctx, &authz, &outcome, false)
-                }
-                Next::Wait | Next::FetchKeys(_) => panic!("asking again never waits"),
+            // 4: an answer made for one client goes to that client alone.
+            if let (Some((opener, true)), Outcome::Decided(_), false) =
+                (answered, &outcome, self.d.concluded[i].cached)
+            {
+                assert_eq!(ctx, opener, "an answer made for {opener} went to {ctx}");
             }
+            self.check(i);
         }
     }
 
-    /// The adapter carries `outcome` out for `ctx`: every promise about what reaches the
-    /// upstream is checked here.
-    fn carry_out(&mut self, ctx: Ctx, authz: &Authorizer, outcome: &Outcome, at_arrival: bool) {
-        let Some(live) = self.live.get_mut(&ctx) else {
-            panic!("carried out for request {ctx}, which is gone")
+    /// Every promise about what reaches the upstream, for the `i`th conclusion.
+    fn check(&mut self, i: usize) {
+        let c = &self.d.concluded[i];
+        let ctx = c.ctx;
+        let Some(live) = self.live.get(&ctx) else {
+            panic!("concluded for request {ctx}, which is gone")
         };
-        assert!(!live.done, "request {ctx} decided twice");
-        live.done = true;
         let key = live.key;
+        let outcome = &c.outcome;
+        let at_arrival = c.cached;
         // 1 again: a bypass is only for what its rule names; a body makes no preflight.
         let options = live
             .headers
@@ -527,12 +470,11 @@ impl Sim {
             !(live.body && options && matches!(outcome, Outcome::Bypass)),
             "a preflight-shaped request carrying a body was bypassed"
         );
-        let owned = live.headers.clone();
         let now = self.now();
-        let config = authz.config();
-        let action = authz.conclude(&self.host, outcome);
+        let config = c.authz.config();
         // 3: no decision served for a token past its exp.
-        let bearer = owned
+        let bearer = live
+            .headers
             .iter()
             .find(|(n, _)| n == "authorization")
             .and_then(|(_, v)| v.strip_prefix(b"Bearer "));
@@ -555,7 +497,7 @@ impl Sim {
                 now.saturating_sub(t.exp * 1000)
             );
         }
-        let Action::Continue { identity } = action else {
+        let Some(identity) = &c.identity else {
             return;
         };
         // 1: nothing upstream without a decision.
@@ -589,7 +531,7 @@ impl Sim {
                     let origin = self.origins.get(value);
                     assert!(origin.is_some(), "identity {value:?} not from an allow");
                     assert_eq!(
-                        origin.copied(),
+                        origin.copied().flatten(),
                         key,
                         "request {ctx} got identity {value:?} minted for another key"
                     );
@@ -607,11 +549,11 @@ impl Sim {
     /// Every callout and fetch answered, time past every TTL, every request gone: nothing left.
     fn drain(&mut self) {
         for _ in 0..4 {
-            let tokens: Vec<Token> = self.calls.keys().copied().collect();
-            for t in tokens {
+            let calls: Vec<CallId> = self.calls.keys().copied().collect();
+            for t in calls {
                 self.answer(t, Reply::Allow);
             }
-            while !self.key_fetches.is_empty() {
+            while !self.d.jwks_calls.is_empty() {
                 self.run(&Step::Keys { pick: 0, ok: false });
             }
             self.run(&Step::Tick);
@@ -619,20 +561,17 @@ impl Sim {
         let ctxs: Vec<Ctx> = self.live.keys().copied().collect();
         for ctx in ctxs {
             self.live.remove(&ctx);
-            self.g.gone(ctx);
+            self.d.gone(ctx);
         }
         assert!(self.calls.is_empty(), "callouts never answered");
+        self.d.tick();
         assert_eq!(
-            (self.g.in_flight(), self.g.waiting()),
-            (0, 0),
+            self.d.gauges.map(|g| (g.in_flight, g.waiting)),
+            Some((0, 0)),
             "state left after every request is gone ({})",
             self.which
         );
-        assert!(
-            self.g.key_waiters.is_empty(),
-            "requests left waiting for keys"
-        );
-        assert!(self.g.removals.is_empty(), "token removals left behind");
+        assert!(self.d.is_empty(), "requests left held ({})", self.which);
     }
 }
 
@@ -676,6 +615,7 @@ fn the_promises_are_checked_for_real() {
         pick: 0,
         reply: Reply::Allow,
     });
-    assert!(sim.live.values().all(|l| l.done));
+    assert_eq!(sim.checked, 1);
+    assert!(sim.d.fates.len() == 1);
     assert_eq!(sim.origins.len(), 1);
 }

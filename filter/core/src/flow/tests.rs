@@ -1,17 +1,17 @@
-//! The request flow as the adapter drives it, waiters included, against a fake host.
+//! The request flow through its one entry point, waiters included, with the test adapter
+//! (`drive.rs`) carrying out the actions against a fake host.
 
+use super::drive::{Driver, Fate};
 use super::*;
-use crate::host::fake::FakeHost;
-use crate::reply::Action;
+use crate::decision::{CalloutError, Unreachable};
+use crate::host::Metric;
+use crate::Outcome;
 
-fn gate(extra: &str) -> Gate {
-    let text = format!(
+fn driver(extra: &str) -> Driver {
+    Driver::parse(&format!(
         r#"{{"authService": {{"cluster": "auth", "authority": "a"}}, "identityHeaders": ["x-user-id"],
             "bypass": [{{"pathPrefix": "/healthz"}}] {extra} }}"#
-    );
-    let mut g = Gate::default();
-    g.configure(Authorizer::new(Config::parse(text.as_bytes()).unwrap()));
-    g
+    ))
 }
 
 fn req<'a>(path: &'a [u8], token: &'a [u8]) -> Vec<(&'a str, &'a [u8])> {
@@ -26,38 +26,17 @@ fn req<'a>(path: &'a [u8], token: &'a [u8]) -> Vec<(&'a str, &'a [u8])> {
 const ALLOW: &[(&str, &[u8])] = &[(":status", b"200"), ("x-user-id", b"alice")];
 const COOKIE_401: &[(&str, &[u8])] = &[(":status", b"401"), ("set-cookie", b"pre=1")];
 
-fn answer<'a>(headers: &'a [(&'a str, &'a [u8])]) -> Result<Answer<'a>, CalloutError> {
-    Ok(Answer { headers, body: b"" })
-}
-
-/// Request headers of `ctx`; dispatches any callout with `token`. What the adapter would see.
-fn arrive(g: &mut Gate, host: &FakeHost, ctx: Ctx, h: &[(&str, &[u8])], token: Token) -> String {
-    let head = RequestHead::new(h);
-    let plan = g.request_headers(host, ctx, &head).unwrap();
-    match plan.next {
-        Next::Decided(_, Outcome::Bypass) => "bypass".into(),
-        Next::Decided(_, Outcome::Decided(_)) => "cached".into(),
-        Next::Decided(_, o) => format!("{o:?}"),
-        Next::Wait => "wait".into(),
-        Next::FetchKeys(f) => format!("fetch keys {}", f.provider),
-        Next::CallOut(call) => match g.dispatched(host, ctx, call, Ok(token)) {
-            None => "called".into(),
-            Some((_, o)) => format!("{o:?}"),
-        },
-    }
-}
-
-fn identity(l: &Landed) -> Vec<(&str, &[u8])> {
-    match l.authz.conclude(&FakeHost::default(), &l.outcome) {
-        Action::Continue { identity } => identity,
-        Action::Respond { .. } => Vec::new(),
+fn allowed_as(who: &[u8], resumed: bool) -> Fate {
+    Fate::Continued {
+        identity: vec![("x-user-id".into(), who.to_vec())],
+        removal: None,
+        resumed,
     }
 }
 
 #[test]
 fn forged_identity_is_stripped_first_whatever_comes_next() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h: &[(&str, &[u8])] = &[
         (":method", b"GET"),
         (":path", b"/healthz"),
@@ -65,210 +44,297 @@ fn forged_identity_is_stripped_first_whatever_comes_next() {
         ("X-User-Id", b"eve"),
         ("x-user-ids", b"not identity"),
     ];
-    let plan = g.request_headers(&host, 1, &RequestHead::new(h)).unwrap();
-    assert_eq!(plan.strip, ["x_user_id", "X-User-Id"]);
-    assert!(matches!(plan.next, Next::Decided(_, Outcome::Bypass)));
+    let out = d.flow.handle(
+        &d.host,
+        Event::RequestHeaders {
+            ctx: 1,
+            headers: h,
+            end_of_stream: true,
+        },
+    );
+    assert!(out.proceed, "bypassed at once");
+    let Some(Action::Strip { names, part, .. }) = out.actions.first() else {
+        panic!("the strip comes first")
+    };
+    assert_eq!(
+        (names.as_slice(), *part),
+        (["x_user_id", "X-User-Id"].as_slice(), Part::Headers)
+    );
+    assert!(matches!(
+        out.actions.get(1),
+        Some(Action::Conclude(c)) if *c.outcome() == Outcome::Bypass && !c.resume
+    ));
 }
 
 #[test]
 fn one_callout_serves_every_request_waiting_on_its_key() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"Bearer a");
-    assert_eq!(arrive(&mut g, &host, 1, &h, 7), "called");
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "wait");
-    assert_eq!(arrive(&mut g, &host, 3, &h, 9), "wait");
-    assert!(g.is_waiting(1) && g.is_waiting(2) && g.is_waiting(3));
-    assert_eq!((g.in_flight(), g.waiting()), (1, 3));
-    let landed = g.answered(&host, 7, answer(ALLOW)).unwrap();
-    assert_eq!(landed.answered, [1, 2, 3]);
-    assert!(landed.ask_again.is_empty());
-    assert_eq!(identity(&landed), [("x-user-id", b"alice".as_slice())]);
-    assert!(!g.is_waiting(1) && !g.is_waiting(2));
-    assert_eq!((g.in_flight(), g.waiting()), (0, 0));
-    assert_eq!(host.count_of(Metric::Callouts), 1);
-    assert_eq!(arrive(&mut g, &host, 4, &h, 10), "cached");
+    for ctx in 1..=3 {
+        assert!(!d.arrive(ctx, &h, true), "held");
+    }
+    assert_eq!(d.calls.len(), 1, "one callout");
+    let sent = &d.calls[&1].headers;
+    assert!(sent.contains(&(":path".into(), b"/x".to_vec())), "{sent:?}");
+    assert!(!d.body(2) && !d.trailers(3, &[]), "held while waiting");
+    d.tick();
+    assert_eq!(d.gauges.map(|g| (g.in_flight, g.waiting)), Some((1, 3)));
+    d.answer(1, ALLOW, b"");
+    for ctx in 1..=3 {
+        assert_eq!(d.fate(ctx), Some(&allowed_as(b"alice", true)));
+    }
+    assert!(d.body(2), "no longer held");
+    assert!(d.is_empty());
+    assert_eq!(d.host.count_of(Metric::Callouts), 1);
+    assert!(d.arrive(4, &h, true), "cached: on at once");
+    assert_eq!(d.fate(4), Some(&allowed_as(b"alice", false)));
 }
 
 #[test]
 fn a_waiter_gone_before_the_answer_is_not_resumed() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"Bearer a");
-    arrive(&mut g, &host, 1, &h, 7);
-    arrive(&mut g, &host, 2, &h, 8);
-    g.gone(1);
-    g.gone(2);
-    assert_eq!(g.waiting(), 0);
-    let landed = g.answered(&host, 7, answer(ALLOW)).unwrap();
-    assert!(landed.answered.is_empty() && landed.ask_again.is_empty());
+    d.arrive(1, &h, true);
+    d.arrive(2, &h, true);
+    d.gone(1);
+    d.gone(2);
+    assert!(d.flow.flights.waiting() == 0);
+    d.answer(1, ALLOW, b"");
+    assert!(d.fates.is_empty());
     // The callout went on without them and still filled the cache.
-    assert_eq!(arrive(&mut g, &host, 3, &h, 9), "cached");
-    assert!(g.answered(&host, 7, answer(ALLOW)).is_none(), "landed once");
+    assert!(d.arrive(3, &h, true));
+    d.answer(1, ALLOW, b"");
+    assert_eq!(d.fates.len(), 1, "landed once");
 }
 
 #[test]
 fn a_refused_dispatch_is_an_error_under_on_error_and_opens_nothing() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"Bearer a");
-    let Next::CallOut(call) = g
-        .request_headers(&host, 1, &RequestHead::new(&h))
-        .unwrap()
-        .next
-    else {
-        panic!("expected a callout")
-    };
-    let (authz, outcome) = g
-        .dispatched(&host, 1, call, Err("bad argument (2)".into()))
-        .unwrap();
+    d.refuse = Some("bad argument (2)".into());
+    assert!(!d.arrive(1, &h, true));
+    assert_eq!(d.fate(1), Some(&Fate::Replied(503)));
     assert_eq!(
-        outcome,
+        d.concluded[0].outcome,
         Outcome::Error(CalloutError::Unreachable(Unreachable::Dispatch(
             "bad argument (2)".into()
         )))
     );
-    assert!(matches!(
-        authz.conclude(&host, &outcome),
-        Action::Respond { status: 503, .. }
-    ));
-    assert_eq!((g.in_flight(), g.waiting(), g.is_waiting(1)), (0, 0, false));
-    assert_eq!(host.count_of(Metric::Callouts), 0);
+    assert!(d.is_empty());
+    assert_eq!(d.host.count_of(Metric::Callouts), 0);
     // The next request with that key calls out itself rather than waiting on nothing.
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "called");
+    d.arrive(2, &h, true);
+    assert_eq!(d.calls.len(), 1);
 }
 
 #[test]
 fn an_answer_for_one_client_goes_to_it_alone_and_the_others_ask_again_alone() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"");
-    arrive(&mut g, &host, 1, &h, 7);
-    arrive(&mut g, &host, 2, &h, 8);
-    arrive(&mut g, &host, 3, &h, 9);
-    let landed = g.answered(&host, 7, answer(COOKIE_401)).unwrap();
-    let again: Vec<Ctx> = landed.ask_again.iter().map(|w| w.ctx).collect();
-    assert_eq!((landed.answered.clone(), again), (vec![1], vec![2, 3]));
-    // Each asks on its own: a fourth request does not join those callouts.
-    let head = RequestHead::new(&h);
-    for (waiter, token) in landed.ask_again.iter().zip([20, 30]) {
-        let ctx = waiter.ctx;
-        let Next::CallOut(call) = g.retry(&host, &landed.authz, *waiter, &head) else {
-            panic!("retry must call out")
-        };
-        assert!(g.dispatched(&host, ctx, call, Ok(token)).is_none());
+    for ctx in 1..=3 {
+        d.arrive(ctx, &h, true);
     }
-    assert_eq!(arrive(&mut g, &host, 4, &h, 40), "called");
-    assert_eq!(g.in_flight(), 3);
-    for token in [20, 30, 40] {
-        let l = g.answered(&host, token, answer(COOKIE_401)).unwrap();
-        assert_eq!(l.answered.len(), 1, "token {token}");
-        assert!(l.ask_again.is_empty());
+    d.answer(1, COOKIE_401, b"");
+    assert_eq!(d.fates.keys().copied().collect::<Vec<_>>(), [1]);
+    // Each of the others asked on its own: a fourth request does not join those callouts.
+    assert_eq!(d.calls.values().map(|s| s.ctx).collect::<Vec<_>>(), [2, 3]);
+    d.arrive(4, &h, true);
+    assert_eq!(d.calls.len(), 3);
+    for call in [2, 3, 4] {
+        let before = d.fates.len();
+        d.answer(call, COOKIE_401, b"");
+        assert_eq!(
+            d.fates.len(),
+            before + 1,
+            "call {call} answered one request"
+        );
     }
-    assert_eq!(host.count_of(Metric::Callouts), 4);
+    assert_eq!(d.host.count_of(Metric::Callouts), 4);
+    assert!(d.is_empty());
 }
 
 #[test]
 fn without_a_cache_nobody_waits_on_anyone() {
-    let mut g = gate(r#", "cache": {"enabled": false}"#);
-    let host = FakeHost::default();
+    let mut d = driver(r#", "cache": {"enabled": false}"#);
     let h = req(b"/x", b"Bearer a");
-    assert_eq!(arrive(&mut g, &host, 1, &h, 7), "called");
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "called");
-    assert_eq!(g.answered(&host, 8, answer(ALLOW)).unwrap().answered, [2]);
-    assert_eq!(g.answered(&host, 7, answer(ALLOW)).unwrap().answered, [1]);
+    d.arrive(1, &h, true);
+    d.arrive(2, &h, true);
+    assert_eq!(d.calls.len(), 2);
+    d.answer(2, ALLOW, b"");
+    assert_eq!(d.fates.keys().copied().collect::<Vec<_>>(), [2]);
+    d.answer(1, ALLOW, b"");
+    assert_eq!(d.fates.len(), 2);
 }
 
 #[test]
 fn a_callout_is_judged_by_the_configuration_it_was_made_under() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"Bearer a");
-    arrive(&mut g, &host, 1, &h, 7);
-    let renamed =
-        r#"{"authService": {"cluster": "auth", "authority": "a"}, "identityHeaders": ["x-user"]}"#;
-    g.configure(Authorizer::new(Config::parse(renamed.as_bytes()).unwrap()));
+    d.arrive(1, &h, true);
+    d.reconfigure(
+        r#"{"authService": {"cluster": "auth", "authority": "a"}, "identityHeaders": ["x-user"]}"#,
+    );
     // A new request does not join a flight of the old configuration (its key differs).
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "called");
-    let old = g.answered(&host, 7, answer(ALLOW)).unwrap();
-    assert_eq!(identity(&old), [("x-user-id", b"alice".as_slice())]);
-    let new = g
-        .answered(
-            &host,
-            8,
-            answer(&[(":status", b"200"), ("x-user", b"alice")]),
-        )
-        .unwrap();
-    assert_eq!(identity(&new), [("x-user", b"alice".as_slice())]);
+    d.arrive(2, &h, true);
+    assert_eq!(d.calls.len(), 2);
+    d.answer(1, ALLOW, b"");
+    assert_eq!(d.fate(1), Some(&allowed_as(b"alice", true)));
+    d.answer(2, &[(":status", b"200"), ("x-user", b"alice")], b"");
+    assert_eq!(
+        d.fate(2),
+        Some(&Fate::Continued {
+            identity: vec![("x-user".into(), b"alice".to_vec())],
+            removal: None,
+            resumed: true
+        })
+    );
 }
 
 #[test]
 fn errors_reach_every_waiter() {
-    let mut g = gate("");
-    let host = FakeHost::default();
+    let mut d = driver("");
     let h = req(b"/x", b"Bearer a");
-    arrive(&mut g, &host, 1, &h, 7);
-    arrive(&mut g, &host, 2, &h, 8);
-    let landed = g
-        .answered(
-            &host,
-            7,
-            Err(CalloutError::Unreachable(Unreachable::NoAnswer)),
-        )
-        .unwrap();
-    assert_eq!(
-        landed.outcome,
-        Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer))
-    );
-    assert_eq!(landed.answered, [1, 2]);
+    d.arrive(1, &h, true);
+    d.arrive(2, &h, true);
+    d.reset(1);
+    assert_eq!(d.concluded.len(), 2);
+    for c in &d.concluded {
+        assert_eq!(
+            c.outcome,
+            Outcome::Error(CalloutError::Unreachable(Unreachable::NoAnswer))
+        );
+    }
 }
 
 #[test]
 fn only_a_deny_has_its_body_read_and_only_as_much_as_is_passed_on() {
-    let mut g = gate(r#", "maxDenyBodyBytes": 100"#);
-    let host = FakeHost::default();
-    arrive(&mut g, &host, 1, &req(b"/x", b"Bearer a"), 7);
-    assert_eq!(g.body_wanted(7, &[(":status", b"401")], 5000), 100);
-    assert_eq!(g.body_wanted(7, &[(":status", b"302")], 10), 10);
-    assert_eq!(g.body_wanted(7, ALLOW, 5000), 0);
-    assert_eq!(g.body_wanted(7, &[(":status", b"503")], 5000), 0);
+    let mut d = driver(r#", "maxDenyBodyBytes": 100"#);
+    d.arrive(1, &req(b"/x", b"Bearer a"), true);
+    let read = |d: &mut Driver, headers: &[(&str, &[u8])], size: usize| {
+        let out = d.flow.handle(
+            &d.host,
+            Event::AnswerHead {
+                call: 1,
+                headers: Some(headers),
+                body_size: size,
+            },
+        );
+        match out.actions.as_slice() {
+            [Action::ReadBody { bytes }] => *bytes,
+            _ => 0,
+        }
+    };
+    assert_eq!(read(&mut d, &[(":status", b"401")], 5000), 100);
+    assert_eq!(read(&mut d, &[(":status", b"302")], 10), 10);
+    assert_eq!(read(&mut d, &[(":status", b"503")], 5000), 0, "landed: 503");
+    d.arrive(2, &req(b"/x", b"Bearer b"), true);
     assert_eq!(
-        g.body_wanted(99, &[(":status", b"401")], 5000),
+        read(&mut d, ALLOW, 5000),
         0,
-        "unknown"
+        "an allow's body is never read"
+    );
+    assert_eq!(
+        read(&mut d, &[(":status", b"401")], 5000),
+        0,
+        "unknown callout"
     );
 }
 
 #[test]
-fn a_request_before_any_configuration_is_not_let_through() {
-    let mut g = Gate::default();
-    let h = req(b"/x", b"Bearer a");
+fn a_deny_passes_its_body_on_cut_at_the_limit() {
+    let mut d = driver(r#", "maxDenyBodyBytes": 4, "denyHeaders": ["x-why"]"#);
+    d.arrive(1, &req(b"/x", b"Bearer a"), true);
+    d.answer(1, &[(":status", b"403"), ("x-why", b"no")], b"nope, never");
+    let Some(Outcome::Decided(decision)) = d.concluded.first().map(|c| &c.outcome) else {
+        panic!("decided")
+    };
     assert!(matches!(
-        g.request_headers(&FakeHost::default(), 1, &RequestHead::new(&h)),
-        Err(NotConfigured)
+        decision.as_ref(),
+        crate::decision::Decision::Deny { status: 403, body, .. } if body.as_ref() == b"nope"
     ));
-    assert!(g.trailers_to_strip(["x-user-id"]).is_empty());
+}
+
+#[test]
+fn a_request_before_any_configuration_fails_closed() {
+    let mut flow = Flow::default();
+    let host = crate::host::fake::FakeHost::default();
+    let h = req(b"/x", b"Bearer a");
+    let out = flow.handle(
+        &host,
+        Event::RequestHeaders {
+            ctx: 1,
+            headers: &h,
+            end_of_stream: true,
+        },
+    );
+    assert!(!out.proceed);
+    assert!(matches!(
+        out.actions.as_slice(),
+        [Action::FailClosed { ctx: 1 }]
+    ));
+    let out = flow.handle(
+        &host,
+        Event::RequestTrailers {
+            ctx: 1,
+            trailers: &[("x-user-id", b"eve")],
+        },
+    );
+    assert!(out.actions.is_empty());
 }
 
 #[test]
 fn identity_in_trailers_is_stripped_under_every_spelling() {
-    let g = gate("");
+    let mut d = driver("");
+    let out = d.flow.handle(
+        &d.host,
+        Event::RequestTrailers {
+            ctx: 1,
+            trailers: &[
+                ("x-checksum", b"1"),
+                ("x_user_id", b"e"),
+                ("X-USER-ID", b"e"),
+            ],
+        },
+    );
+    assert!(out.proceed);
+    let [Action::Strip { names, part, .. }] = out.actions.as_slice() else {
+        panic!("one strip")
+    };
     assert_eq!(
-        g.trailers_to_strip(["x-checksum", "x_user_id", "X-USER-ID"]),
-        ["x_user_id", "X-USER-ID"]
+        (names.as_slice(), *part),
+        (["x_user_id", "X-USER-ID"].as_slice(), Part::Trailers)
     );
 }
 
 #[test]
-fn the_callout_latency_is_observed_from_dispatch_to_answer() {
-    let mut g = gate("");
-    let host = FakeHost::default();
-    host.now.set(1_000);
-    arrive(&mut g, &host, 1, &req(b"/x", b"Bearer a"), 7);
-    host.now.set(1_042);
-    g.answered(&host, 7, answer(ALLOW)).unwrap();
+fn a_failed_hostcall_fails_the_request_closed_and_forgets_it() {
+    let mut d = driver("");
+    let h = req(b"/x", b"Bearer a");
+    d.arrive(1, &h, true);
+    d.arrive(2, &h, true);
+    d.feed(Event::HostFailed {
+        ctx: 2,
+        what: "could not remove x_user_id".into(),
+    });
+    assert_eq!(d.fate(2), Some(&Fate::FailedClosed));
+    d.answer(1, ALLOW, b"");
     assert_eq!(
-        *host.observed.borrow(),
+        d.fate(2),
+        Some(&Fate::FailedClosed),
+        "the answer never acts on it"
+    );
+    assert!(d.is_empty());
+}
+
+#[test]
+fn the_callout_latency_is_observed_from_dispatch_to_answer() {
+    let mut d = driver("");
+    d.host.now.set(1_000);
+    d.arrive(1, &req(b"/x", b"Bearer a"), true);
+    d.host.now.set(1_042);
+    d.answer(1, ALLOW, b"");
+    assert_eq!(
+        *d.host.observed.borrow(),
         [(crate::host::Histogram::CalloutDurationMs, 42)]
     );
 }

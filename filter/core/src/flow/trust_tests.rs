@@ -2,15 +2,18 @@
 //! never outlives the token whichever path asked (first ask, ask again, stale), a token that could
 //! not be checked never skips the auth service, and a refused dispatch is a failure like any other.
 
+use super::drive::{owned, pairs, Driver};
 use super::*;
-use crate::flight::Waiter;
+use crate::decision::CalloutError;
 use crate::host::fake::FakeHost;
 use crate::jwt::testing::{claims, rsa, sign, two_providers, NOW};
+use crate::Outcome;
+use crate::{request::RequestHead, Config};
 use serde_json::{json, Value};
 
 /// Gate mode with every token place in the key (decisions are served before the token checks),
 /// allows cached for up to an hour.
-fn gate(on_error: Value, cache: Value) -> Gate {
+fn driver(on_error: Value, cache: Value) -> Driver {
     let text = json!({
         "authService": {"cluster": "c", "authority": "a", "forwardHeaders": ["authorization", "cookie"]},
         "identityHeaders": ["x-user-id", "x-user-roles", "x-tenant-id"],
@@ -18,34 +21,25 @@ fn gate(on_error: Value, cache: Value) -> Gate {
         "onError": on_error,
         "jwt": two_providers("gate"),
     });
-    let mut g = Gate::default();
-    g.configure(Authorizer::new(
-        Config::parse(text.to_string().as_bytes()).unwrap(),
-    ));
-    g
+    let host = FakeHost::default();
+    host.now.set(NOW * 1000);
+    Driver::with(
+        Authorizer::new(Config::parse(text.to_string().as_bytes()).unwrap()),
+        host,
+    )
 }
 
 fn long_cache() -> Value {
     json!({"allowTtlSeconds": 3600, "maxTtlSeconds": 3600, "staleIfErrorSeconds": 3600})
 }
 
-fn at(secs: u64) -> FakeHost {
-    let host = FakeHost::default();
-    host.now.set(secs * 1000);
-    host
-}
-
-fn head(bearer: &str) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        (":method", b"GET".to_vec()),
-        (":path", b"/orders".to_vec()),
-        (":authority", b"app".to_vec()),
-        ("authorization", format!("Bearer {bearer}").into_bytes()),
-    ]
-}
-
-fn pairs<'h>(h: &'h [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'h [u8])> {
-    h.iter().map(|(n, v)| (*n, v.as_slice())).collect()
+fn head(bearer: &str) -> drive::Owned {
+    owned(&[
+        (":method", b"GET"),
+        (":path", b"/orders"),
+        (":authority", b"app"),
+        ("authorization", format!("Bearer {bearer}").as_bytes()),
+    ])
 }
 
 const ALLOW: &[(&str, &[u8])] = &[(":status", b"200"), ("x-user-id", b"alice")];
@@ -55,22 +49,23 @@ const ALLOW_FOR_ONE: &[(&str, &[u8])] = &[
     ("set-cookie", b"session=1"),
 ];
 
-fn answer<'a>(headers: &'a [(&'a str, &'a [u8])]) -> Result<Answer<'a>, CalloutError> {
-    Ok(Answer { headers, body: b"" })
-}
-
-/// What request `ctx` becomes at its headers; a callout is dispatched as `token`.
-fn arrive(g: &mut Gate, host: &FakeHost, ctx: Ctx, h: &[(&str, &[u8])], token: Token) -> String {
-    let head = RequestHead::new(h).ending(true);
-    match g.request_headers(host, ctx, &head).unwrap().next {
-        Next::Decided(_, Outcome::Decided(_)) => "cached".into(),
-        Next::Decided(_, o) => format!("{o:?}"),
-        Next::Wait => "wait".into(),
-        Next::FetchKeys(_) => "fetch keys".into(),
-        Next::CallOut(call) => match g.dispatched(host, ctx, call, Ok(token)) {
-            None => "called".into(),
-            Some((_, o)) => format!("{o:?}"),
-        },
+/// What request `ctx` becomes at its headers: "called" (a callout went out), "wait", "fetch
+/// JWKS", "cached", or the outcome it concluded with.
+fn arrive(d: &mut Driver, ctx: Ctx, h: &[(&str, &[u8])]) -> String {
+    let (calls, jwks, concluded) = (d.calls.len(), d.jwks_calls.len(), d.concluded.len());
+    d.arrive(ctx, h, true);
+    if let Some(c) = d.concluded.get(concluded) {
+        return match &c.outcome {
+            Outcome::Decided(_) if c.cached => "cached".into(),
+            o => format!("{o:?}"),
+        };
+    }
+    if d.calls.len() > calls {
+        "called".into()
+    } else if d.jwks_calls.len() > jwks {
+        "fetch JWKS".into()
+    } else {
+        "wait".into()
     }
 }
 
@@ -80,40 +75,26 @@ fn a_request_that_asks_again_keeps_its_tokens_exp_cap() {
     let token = sign(rsa(), &claims(json!({"exp": exp})));
     let h = head(&token);
     let h = pairs(&h);
-    let mut g = gate(json!({}), long_cache());
-    let host = at(NOW);
-    assert_eq!(arrive(&mut g, &host, 1, &h, 7), "called");
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "wait");
-    // The answer was made for request 1 alone: request 2 asks again, on its own.
-    let landed = g.answered(&host, 7, answer(ALLOW_FOR_ONE)).unwrap();
-    assert_eq!(
-        landed.ask_again,
-        [Waiter {
-            ctx: 2,
-            cap_ms: Some(exp * 1000)
-        }]
-    );
-    let Next::CallOut(call) = g.retry(
-        &host,
-        &landed.authz,
-        landed.ask_again[0],
-        &RequestHead::new(&h),
-    ) else {
-        panic!("asking again calls out")
-    };
-    assert!(g.dispatched(&host, 2, call, Ok(9)).is_none());
-    g.answered(&host, 9, answer(ALLOW)).unwrap();
+    let mut d = driver(json!({}), long_cache());
+    assert_eq!(arrive(&mut d, 1, &h), "called");
+    assert_eq!(arrive(&mut d, 2, &h), "wait");
+    // The answer was made for request 1 alone: request 2 asks again, on its own callout.
+    let first = d.last_call().unwrap();
+    d.answer(first, ALLOW_FOR_ONE, b"");
+    assert_eq!(d.calls.values().map(|s| s.ctx).collect::<Vec<_>>(), [2]);
+    let again = d.last_call().unwrap();
+    d.answer(again, ALLOW, b"");
     // Cached (decision first), but only while the token lives.
-    host.now.set((exp - 1) * 1000);
-    assert_eq!(arrive(&mut g, &host, 3, &h, 10), "cached");
-    host.now.set(exp * 1000);
+    d.host.now.set((exp - 1) * 1000);
+    assert_eq!(arrive(&mut d, 3, &h), "cached");
+    d.host.now.set(exp * 1000);
     assert_eq!(
-        arrive(&mut g, &host, 4, &h, 11),
+        arrive(&mut d, 4, &h),
         "called",
         "the decision outlived the token's exp (the token checked again, within its skew)"
     );
-    host.now.set((exp + 61) * 1000);
-    let past = arrive(&mut g, &host, 5, &h, 12);
+    d.host.now.set((exp + 61) * 1000);
+    let past = arrive(&mut d, 5, &h);
     assert!(past.starts_with("Unauthenticated"), "{past}");
 }
 
@@ -123,21 +104,22 @@ fn a_stale_decision_never_outlives_the_token_it_was_made_for() {
     let token = sign(rsa(), &claims(json!({"exp": exp})));
     let h = head(&token);
     let h = pairs(&h);
-    let mut g = gate(json!({}), long_cache());
-    let host = at(NOW);
-    arrive(&mut g, &host, 1, &h, 7);
-    let authz = g.answered(&host, 7, answer(ALLOW)).unwrap().authz;
-    assert_eq!(arrive(&mut g, &host, 2, &h, 8), "cached");
+    let mut d = driver(json!({}), long_cache());
+    arrive(&mut d, 1, &h);
+    d.answer(d.last_call().unwrap(), ALLOW, b"");
+    assert_eq!(arrive(&mut d, 2, &h), "cached");
+    let authz = Rc::clone(&d.concluded[0].authz);
+    let host = &d.host;
     let walk = crate::callout::walk(authz.config(), &RequestHead::new(&h)).unwrap();
     let now = Some((exp + 1) * 1000);
     let error = || CalloutError::Timeout;
     // Past the decision's expiry (capped at exp) but inside the stale window.
     assert!(matches!(
-        authz.failed(&host, &walk.key, error(), now, None),
+        authz.failed(host, &walk.key, error(), now, None),
         Outcome::Stale(..)
     ));
     assert_eq!(
-        authz.failed(&host, &walk.key, error(), now, Some(exp * 1000)),
+        authz.failed(host, &walk.key, error(), now, Some(exp * 1000)),
         Outcome::Error(CalloutError::Timeout),
         "past the request's token exp, no stale decision serves"
     );
@@ -145,28 +127,19 @@ fn a_stale_decision_never_outlives_the_token_it_was_made_for() {
 
 #[test]
 fn a_refused_dispatch_serves_a_stale_decision_first() {
-    let mut g = gate(json!({}), long_cache());
-    let host = at(NOW);
+    let mut d = driver(json!({}), long_cache());
     let h: &[(&str, &[u8])] = &[
         (":method", b"GET"),
         (":path", b"/orders"),
         (":authority", b"app"),
         ("authorization", b"Bearer api-key-1"),
     ];
-    arrive(&mut g, &host, 1, h, 7);
-    g.answered(&host, 7, answer(ALLOW)).unwrap();
-    host.now.set((NOW + 3601) * 1000);
-    let Next::CallOut(call) = g
-        .request_headers(&host, 2, &RequestHead::new(h))
-        .unwrap()
-        .next
-    else {
-        panic!("expired: a callout")
-    };
-    let (_, outcome) = g
-        .dispatched(&host, 2, call, Err("unknown cluster".into()))
-        .unwrap();
-    assert!(matches!(outcome, Outcome::Stale(..)), "{outcome:?}");
+    arrive(&mut d, 1, h);
+    d.answer(d.last_call().unwrap(), ALLOW, b"");
+    d.host.now.set((NOW + 3601) * 1000);
+    d.refuse = Some("unknown cluster".into());
+    let outcome = arrive(&mut d, 2, h);
+    assert!(outcome.starts_with("Stale"), "{outcome}");
 }
 
 /// A token of the provider whose keys were never fetched.
@@ -184,25 +157,23 @@ fn a_token_whose_keys_are_missing_never_skips_the_auth_service() {
     let h = pairs(&h);
     // onError allow: the service decides, and its decision is neither cached nor served stale.
     for on_error in [json!({"mode": "allow"}), json!({"jwks": {"mode": "allow"}})] {
-        let mut g = gate(on_error.clone(), long_cache());
-        let host = at(NOW);
-        assert_eq!(arrive(&mut g, &host, 1, &h, 7), "called", "{on_error}");
-        g.answered(&host, 7, answer(ALLOW)).unwrap();
+        let mut d = driver(on_error.clone(), long_cache());
+        assert_eq!(arrive(&mut d, 1, &h), "called", "{on_error}");
+        d.answer(d.last_call().unwrap(), ALLOW, b"");
+        assert_eq!(arrive(&mut d, 2, &h), "called", "{on_error}: not cached");
+        // Envoy's own 504: the callout timed out.
+        d.answer(d.last_call().unwrap(), &[(":status", b"504")], b"");
+        let last = d.concluded.last().map(|c| c.outcome.clone());
         assert_eq!(
-            arrive(&mut g, &host, 2, &h, 8),
-            "called",
-            "{on_error}: not cached"
-        );
-        let landed = g.answered(&host, 8, Err(CalloutError::Timeout)).unwrap();
-        assert!(
-            !matches!(landed.outcome, Outcome::Stale(..)),
+            last,
+            Some(Outcome::Error(CalloutError::Timeout)),
             "{on_error}: nothing stale for an unchecked token"
         );
     }
     // onError deny (the default): 503 without a callout.
-    let mut g = gate(json!({}), long_cache());
+    let mut d = driver(json!({}), long_cache());
     assert_eq!(
-        arrive(&mut g, &at(NOW), 1, &h, 7),
+        arrive(&mut d, 1, &h),
         format!("{:?}", Outcome::Error(CalloutError::NoKeys))
     );
 }

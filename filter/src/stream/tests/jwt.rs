@@ -86,7 +86,7 @@ fn authenticate_mode_allows_a_valid_token_with_its_claims_and_no_callout() {
     let owned = get("/x", &t);
     let mut req = borrowed(&owned);
     req.push(("x-user-id", "mallory"));
-    assert_eq!(arrive(&h, 10, &req), Flow::Continue);
+    assert_eq!(arrive(&h, 10, &req), Status::Continue);
     assert_eq!(
         h.take(),
         [
@@ -113,13 +113,13 @@ fn authenticate_mode_answers_401_to_a_bad_or_missing_token() {
         let ctx = 20 + i as u32;
         assert_eq!(
             arrive(&h, ctx, &borrowed(&get("/x", t))),
-            Flow::Pause,
+            Status::Pause,
             "{what}"
         );
         assert_eq!(h.take(), [Call::Reply(ctx, 401)], "{what}");
     }
     let bare = [(":method", "GET"), (":path", "/x"), (":authority", "app")];
-    assert_eq!(arrive(&h, 30, &bare), Flow::Pause);
+    assert_eq!(arrive(&h, 30, &bare), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(30, 401)], "no token");
 }
 
@@ -137,7 +137,7 @@ fn the_root_fetches_the_jwks_at_start_and_tokens_get_on_error_until_it_lands() {
         "the host probed for verify_signature, the JWKS fetched by the root context at configure"
     );
     let t = token(&k, NOW_SECS + 600);
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Status::Pause);
     assert_eq!(
         h.take(),
         [Call::Reply(10, 503)],
@@ -145,14 +145,17 @@ fn the_root_fetches_the_jwks_at_start_and_tokens_get_on_error_until_it_lands() {
     );
     deliver(&h, 1, &[(":status", "200")], &jwks(&[&k]));
     assert_eq!(h.take(), [], "nobody waited");
-    assert_eq!(arrive(&h, 11, &borrowed(&get("/x", &t))), Flow::Pause);
+    assert_eq!(arrive(&h, 11, &borrowed(&get("/x", &t))), Status::Pause);
     assert_eq!(
         h.take(),
         dispatch(11, 2, "/check/x"),
         "a valid token goes on to the service"
     );
     let expired = token(&k, NOW_SECS - 120);
-    assert_eq!(arrive(&h, 12, &borrowed(&get("/x", &expired))), Flow::Pause);
+    assert_eq!(
+        arrive(&h, 12, &borrowed(&get("/x", &expired))),
+        Status::Pause
+    );
     assert_eq!(
         h.take(),
         [Call::Reply(12, 401)],
@@ -160,7 +163,7 @@ fn the_root_fetches_the_jwks_at_start_and_tokens_get_on_error_until_it_lands() {
     );
     assert_eq!(
         arrive(&h, 13, &borrowed(&get("/x", "api-key"))),
-        Flow::Pause
+        Status::Pause
     );
     assert_eq!(
         h.take(),
@@ -176,7 +179,7 @@ fn an_unknown_kid_waits_for_one_refetch_and_is_decided_when_it_lands() {
     deliver(&h, 1, &[(":status", "200")], &jwks(&[&k1]));
     h.take();
     let t = token(&k2, NOW_SECS + 600);
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Flow::Pause);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Status::Pause);
     assert_eq!(
         h.take(),
         [
@@ -185,8 +188,12 @@ fn an_unknown_kid_waits_for_one_refetch_and_is_decided_when_it_lands() {
             Call::Enter(10)
         ]
     );
-    assert_eq!(on_request_body(10), Flow::Pause, "its body waits with it");
-    assert_eq!(arrive(&h, 11, &borrowed(&get("/y", &t))), Flow::Pause);
+    assert_eq!(
+        on_request_body(&h, 10),
+        Status::Pause,
+        "its body waits with it"
+    );
+    assert_eq!(arrive(&h, 11, &borrowed(&get("/y", &t))), Status::Pause);
     assert_eq!(h.take(), [], "joins the refetch in flight");
     deliver(&h, 2, &[(":status", "200")], &jwks(&[&k1, &k2]));
     let mut want = vec![Call::Enter(10)];
@@ -197,7 +204,7 @@ fn an_unknown_kid_waits_for_one_refetch_and_is_decided_when_it_lands() {
     // Rotated again within 30 s: no second refetch, the kid is unknown.
     let k3 = key("k3");
     let t3 = token(&k3, NOW_SECS + 600);
-    assert_eq!(arrive(&h, 12, &borrowed(&get("/x", &t3))), Flow::Pause);
+    assert_eq!(arrive(&h, 12, &borrowed(&get("/x", &t3))), Status::Pause);
     assert_eq!(h.take(), [Call::Reply(12, 401)]);
 }
 
@@ -219,6 +226,6 @@ fn verify_signature_is_probed_only_when_tokens_are_checked() {
     assert_eq!(h.take(), [Call::Foreign("verify_signature".into())]);
     // Ed25519 is checked in the VM whatever the host has: no foreign call per request.
     let t = token(&k, NOW_SECS + 600);
-    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Flow::Continue);
+    assert_eq!(arrive(&h, 10, &borrowed(&get("/x", &t))), Status::Continue);
     assert!(!h.take().iter().any(|c| matches!(c, Call::Foreign(_))));
 }

@@ -1,0 +1,149 @@
+//! What the flow asks of the adapter. Each action is carried out as it says, in order; the
+//! adapter reports what the host answered where the action says so.
+
+use super::{Ctx, FetchRequest};
+use crate::callout::{CalloutHeaders, Walk};
+use crate::config::Config;
+use crate::engine::Authorizer;
+use crate::jwt::Removal;
+use crate::reply;
+pub use crate::reply::Verdict;
+use crate::Outcome;
+use std::borrow::Cow;
+use std::rc::Rc;
+
+/// Which of a request's header maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Headers,
+    Trailers,
+}
+
+pub enum Action<'e> {
+    /// Remove every value of each of these names from request `ctx`'s `part`.
+    Strip {
+        ctx: Ctx,
+        part: Part,
+        names: Vec<&'e str>,
+    },
+    /// Dispatch this callout from the root context (it outlives the request and can serve
+    /// others), then report `Event::CalledOut`.
+    CallOut(CallOut<'e>),
+    /// Dispatch this JWKS fetch from the root context, then report `Event::JwksDispatched`.
+    FetchJwks(JwksFetch),
+    /// Read this many bytes of the answer's body, then report `Event::AnswerBody`.
+    ReadBody { bytes: usize },
+    /// Read request `ctx`'s headers again (it waited), then report `Event::HeadersReread`.
+    ReadHeaders { ctx: Ctx },
+    /// End request `ctx`'s authorization.
+    Conclude(Conclusion),
+    /// Answer request `ctx` 500 (`reply::fail_closed`): the filter could not do its job safely.
+    FailClosed { ctx: Ctx },
+    /// Set the root context's gauges.
+    Gauges(Gauges),
+}
+
+/// A callout to the auth service for request `ctx`.
+pub struct CallOut<'e> {
+    pub ctx: Ctx,
+    pub(super) authz: Rc<Authorizer>,
+    pub(super) walk: Walk<'e>,
+    /// Later requests with the same key may wait on it.
+    pub(super) shared: bool,
+    /// The clock as the request was looked up, when read then: the callout's start.
+    pub(super) started_ms: Option<u64>,
+    /// The decision is not cached past this (the token's `exp`).
+    pub(super) cap_ms: Option<u64>,
+    /// The request is already paused (it waited): resume it when it goes on.
+    pub(super) paused: bool,
+}
+
+impl CallOut<'_> {
+    pub fn config(&self) -> &Config {
+        self.authz.config()
+    }
+
+    pub fn headers(&self) -> CalloutHeaders<'_> {
+        self.walk.headers(self.authz.config())
+    }
+}
+
+/// A JWKS fetch to dispatch from the root context.
+pub struct JwksFetch {
+    pub(super) authz: Rc<Authorizer>,
+    pub provider: usize,
+}
+
+/// An outcome applied to one request: what Envoy does with it, what the access log shows.
+pub struct Conclusion {
+    pub ctx: Ctx,
+    pub(super) authz: Rc<Authorizer>,
+    pub(super) outcome: Outcome,
+    /// Decided from a cache level, without a callout of its own.
+    pub(super) cached: bool,
+    pub(super) removal: Option<Removal>,
+    /// The request was paused: resume it when it goes on.
+    pub resume: bool,
+}
+
+impl Conclusion {
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Go on upstream with identity headers, or answer locally.
+    pub fn verdict(&self) -> Verdict<'_> {
+        reply::action(self.authz.config(), &self.outcome)
+    }
+
+    /// What to take out of the request before it goes upstream (`forwardToken: false`).
+    pub fn removal(&self) -> Option<&Removal> {
+        match self.verdict() {
+            Verdict::Continue { .. } => self.removal.as_ref(),
+            Verdict::Respond { .. } => None,
+        }
+    }
+
+    /// The filter state Envoy's access log can print
+    /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`); none when `accessLog` is off.
+    pub fn properties(&self) -> Vec<(&'static str, Cow<'_, [u8]>)> {
+        let config = self.authz.config();
+        if !config.access_log {
+            return Vec::new();
+        }
+        let r = reply::record(config, &self.outcome, self.cached);
+        let cached: &[u8] = if r.cached { b"true" } else { b"false" };
+        let mut out = vec![
+            (
+                "mesh_authz.outcome",
+                Cow::Borrowed(r.label.name().as_bytes()),
+            ),
+            ("mesh_authz.cached", Cow::Borrowed(cached)),
+        ];
+        if let Some(s) = r.auth_status {
+            out.push((
+                "mesh_authz.auth_status",
+                Cow::Owned(s.to_string().into_bytes()),
+            ));
+        }
+        if let Some(user) = r.user {
+            out.push(("mesh_authz.user", Cow::Borrowed(user)));
+        }
+        out
+    }
+}
+
+/// The gauges of one root context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gauges {
+    pub cache_entries: usize,
+    pub in_flight: usize,
+    pub waiting: usize,
+}
+
+impl JwksFetch {
+    /// The HTTP call of this fetch; `None` when its provider has no remote JWKS.
+    pub fn request(&self) -> Option<FetchRequest<'_>> {
+        super::jwks::request(self.authz.config(), self.provider)
+    }
+}

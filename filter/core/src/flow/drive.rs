@@ -1,0 +1,269 @@
+//! The adapter, played natively for the flow's tests: it carries out every action as the real one
+//! does (with a fake host) and records what each request ended with.
+
+use super::*;
+use crate::host::fake::FakeHost;
+use crate::reply::Verdict;
+use crate::Config;
+use crate::Outcome;
+use std::collections::BTreeMap;
+
+pub type Owned = Vec<(String, Vec<u8>)>;
+
+pub fn owned(h: &[(&str, &[u8])]) -> Owned {
+    h.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect()
+}
+
+pub fn pairs(h: &Owned) -> Vec<(&str, &[u8])> {
+    h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
+}
+
+/// The answer being delivered: its callout, headers and whole body.
+type Delivery<'a> = (CallId, &'a [(&'a str, &'a [u8])], &'a [u8]);
+
+/// What a request ended with, as the host saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Went upstream with these identity headers set.
+    Continued {
+        identity: Owned,
+        removal: Option<Removal>,
+        resumed: bool,
+    },
+    Replied(u16),
+    FailedClosed,
+}
+
+/// A callout the host took.
+pub struct Sent {
+    pub ctx: Ctx,
+    pub headers: Owned,
+}
+
+/// One conclusion as it was carried out, for the invariant checks.
+pub struct Concluded {
+    pub ctx: Ctx,
+    pub outcome: Outcome,
+    pub cached: bool,
+    pub identity: Option<Owned>,
+    pub authz: Rc<Authorizer>,
+}
+
+pub struct Driver {
+    pub flow: Flow,
+    pub host: FakeHost,
+    /// The request headers the host holds, per request (stripped names removed).
+    pub heads: BTreeMap<Ctx, Owned>,
+    pub fates: BTreeMap<Ctx, Fate>,
+    pub calls: BTreeMap<CallId, Sent>,
+    pub jwks_calls: Vec<CallId>,
+    /// The next dispatch is refused with this reason.
+    pub refuse: Option<String>,
+    pub gauges: Option<Gauges>,
+    /// Every conclusion, in order.
+    pub concluded: Vec<Concluded>,
+    next_call: CallId,
+}
+
+impl Driver {
+    pub fn new(config: Config) -> Driver {
+        Driver::with(Authorizer::new(config), FakeHost::default())
+    }
+
+    pub fn with(authz: Authorizer, host: FakeHost) -> Driver {
+        let mut d = Driver {
+            flow: Flow::default(),
+            host,
+            heads: BTreeMap::new(),
+            fates: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            jwks_calls: Vec::new(),
+            refuse: None,
+            gauges: None,
+            concluded: Vec::new(),
+            next_call: 0,
+        };
+        d.feed(Event::Configure(Box::new(authz)));
+        d
+    }
+
+    pub fn parse(json: &str) -> Driver {
+        Driver::new(Config::parse(json.as_bytes()).unwrap())
+    }
+
+    pub fn reconfigure(&mut self, json: &str) {
+        let authz = Authorizer::new(Config::parse(json.as_bytes()).unwrap());
+        self.feed(Event::Configure(Box::new(authz)));
+    }
+
+    /// Request headers of `ctx` arrive; whether the request goes on at once.
+    pub fn arrive(&mut self, ctx: Ctx, headers: &[(&str, &[u8])], end_of_stream: bool) -> bool {
+        self.heads.insert(ctx, owned(headers));
+        let h = owned(headers);
+        let p = pairs(&h);
+        self.feed(Event::RequestHeaders {
+            ctx,
+            headers: &p,
+            end_of_stream,
+        })
+    }
+
+    pub fn body(&mut self, ctx: Ctx) -> bool {
+        self.feed(Event::RequestBody { ctx })
+    }
+
+    pub fn trailers(&mut self, ctx: Ctx, trailers: &[(&str, &[u8])]) -> bool {
+        self.feed(Event::RequestTrailers { ctx, trailers })
+    }
+
+    pub fn gone(&mut self, ctx: Ctx) {
+        self.heads.remove(&ctx);
+        self.feed(Event::Gone { ctx });
+    }
+
+    pub fn tick(&mut self) {
+        self.feed(Event::Tick);
+    }
+
+    /// Callout `call` answered with `headers` and `body` (the host gives what is asked of it).
+    pub fn answer(&mut self, call: CallId, headers: &[(&str, &[u8])], body: &[u8]) {
+        self.calls.remove(&call);
+        self.jwks_calls.retain(|c| *c != call);
+        let out = self.flow.handle(
+            &self.host,
+            Event::AnswerHead {
+                call,
+                headers: Some(headers),
+                body_size: body.len(),
+            },
+        );
+        self.run(out, Some((call, headers, body)));
+    }
+
+    /// Callout `call` failed without an answer (a reset: Envoy reports no headers).
+    pub fn reset(&mut self, call: CallId) {
+        self.answer(call, &[], b"");
+    }
+
+    /// The most recent callout the host took.
+    pub fn last_call(&self) -> Option<CallId> {
+        self.calls.keys().next_back().copied()
+    }
+
+    pub fn fate(&self, ctx: Ctx) -> Option<&Fate> {
+        self.fates.get(&ctx)
+    }
+
+    pub fn feed(&mut self, event: Event<'_>) -> bool {
+        let out = self.flow.handle(&self.host, event);
+        self.run(out, None)
+    }
+
+    fn run(&mut self, out: Output<'_>, answer: Option<Delivery<'_>>) -> bool {
+        let mut proceed = out.proceed;
+        for action in out.actions {
+            proceed |= self.execute(action, answer);
+        }
+        proceed
+    }
+
+    fn execute(&mut self, action: Action<'_>, answer: Option<Delivery<'_>>) -> bool {
+        match action {
+            Action::Strip { ctx, part, names } => {
+                if part == Part::Headers {
+                    if let Some(h) = self.heads.get_mut(&ctx) {
+                        h.retain(|(n, _)| !names.iter().any(|s| s == n));
+                    }
+                }
+                false
+            }
+            Action::CallOut(call) => {
+                let ctx = call.ctx;
+                let headers: Owned = call
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_vec()))
+                    .collect();
+                let result = match self.refuse.take() {
+                    Some(why) => Err(why),
+                    None => {
+                        self.next_call += 1;
+                        self.calls.insert(self.next_call, Sent { ctx, headers });
+                        Ok(self.next_call)
+                    }
+                };
+                self.feed(Event::CalledOut { call, result })
+            }
+            Action::FetchJwks(fetch) => {
+                self.next_call += 1;
+                self.jwks_calls.push(self.next_call);
+                let result = Ok(self.next_call);
+                self.feed(Event::JwksDispatched { fetch, result })
+            }
+            Action::ReadBody { bytes } => {
+                let Some((call, headers, body)) = answer else {
+                    panic!("a body read outside an answer");
+                };
+                let end = bytes.min(body.len());
+                let out = self.flow.handle(
+                    &self.host,
+                    Event::AnswerBody {
+                        call,
+                        headers,
+                        body: Some(&body[..end]),
+                    },
+                );
+                self.run(out, None)
+            }
+            Action::ReadHeaders { ctx } => {
+                let Some(h) = self.heads.get(&ctx).cloned() else {
+                    return false;
+                };
+                let p = pairs(&h);
+                self.feed(Event::HeadersReread { ctx, headers: &p })
+            }
+            Action::Conclude(c) => {
+                let identity = match c.verdict() {
+                    Verdict::Continue { identity } => Some(owned(&identity)),
+                    Verdict::Respond { .. } => None,
+                };
+                let fate = match c.verdict() {
+                    Verdict::Continue { identity } => Fate::Continued {
+                        identity: owned(&identity),
+                        removal: c.removal().cloned(),
+                        resumed: c.resume,
+                    },
+                    Verdict::Respond { status, .. } => Fate::Replied(status),
+                };
+                assert!(
+                    self.fates.insert(c.ctx, fate).is_none(),
+                    "request {} concluded twice",
+                    c.ctx
+                );
+                self.concluded.push(Concluded {
+                    ctx: c.ctx,
+                    outcome: c.outcome().clone(),
+                    cached: c.cached,
+                    identity,
+                    authz: Rc::clone(&c.authz),
+                });
+                false
+            }
+            Action::FailClosed { ctx } => {
+                self.fates.insert(ctx, Fate::FailedClosed);
+                false
+            }
+            Action::Gauges(g) => {
+                self.gauges = Some(g);
+                false
+            }
+        }
+    }
+
+    /// Nothing held: no flight, no waiter, no request kept.
+    pub fn is_empty(&self) -> bool {
+        self.flow.flights.in_flight() == 0
+            && self.flow.flights.waiting() == 0
+            && self.flow.requests.is_empty()
+    }
+}
