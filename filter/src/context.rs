@@ -136,11 +136,10 @@ pub fn on_tick(h: &impl Hostcalls, root_id: u32) {
 /// A context is gone. A request leaves any flight it waited on (the callout goes on for the
 /// others); a root context takes its share of the gauges with it.
 pub fn on_delete(h: &impl Hostcalls, ctx: u32) {
-    let root_id = vm::with(|vm| vm.streams.remove(&ctx)).flatten();
-    if let Some(root_id) = root_id {
-        Executor::new(h, root_id, ctx).run(Event::Gone { ctx }, None);
-    }
+    // A request leaves its root's flow (looked up in the same borrow); then its entry goes.
+    Executor::for_request(h, ctx).run(Event::Gone { ctx }, None);
     vm::with(|vm| {
+        vm.streams.remove(&ctx);
         if let Some(mut root) = vm.roots.remove(&ctx) {
             root.gauges.withdraw(h);
         }

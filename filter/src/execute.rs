@@ -12,6 +12,9 @@ use mesh_authz_core::flow::{Action, CallId, Conclusion, Ctx, Event, Output, Part
 use mesh_authz_core::reply;
 use std::borrow::Cow;
 
+/// Context id 0 is never a context (the host numbers them from 1): a root not looked up yet.
+const NO_ROOT: u32 = 0;
+
 /// The answer whose events are being carried out: its body is read only when the flow asks.
 #[derive(Clone, Copy)]
 pub struct Reading<'a> {
@@ -19,9 +22,10 @@ pub struct Reading<'a> {
     pub headers: &'a [(&'a str, &'a [u8])],
 }
 
-/// One host callback's worth of work for root `root`.
+/// One host callback's worth of work for one root context.
 pub struct Executor<'h, H: Hostcalls> {
     h: &'h H,
+    /// The root context; for a request's callback, found with its first event.
     root: u32,
     /// The host's effective context now.
     current: u32,
@@ -40,6 +44,12 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
         }
     }
 
+    /// For a callback the host made on request `ctx`, whose root is looked up with the first
+    /// event (in the same borrow of the VM state).
+    pub fn for_request(h: &'h H, ctx: u32) -> Self {
+        Executor::new(h, NO_ROOT, ctx)
+    }
+
     /// Hands `event` to the flow and carries out what comes back; whether the callback's own
     /// request goes on now. `None`: the flow could not be reached (no root, or the VM state is
     /// busy).
@@ -51,6 +61,9 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
     fn feed<'e>(&mut self, event: Event<'e>) -> Option<Output<'e>> {
         let h = self.h;
         vm::with(|vm| {
+            if self.root == NO_ROOT {
+                self.root = *vm.streams.get(&self.current)?;
+            }
             let root = vm.roots.get_mut(&self.root)?;
             let host = root.host(h);
             Some(root.flow.handle(&host, event))
@@ -178,10 +191,8 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                 }
             }
             Action::Conclude(c) => {
-                if self.enter(c.ctx) {
-                    self.conclude(&c);
-                }
-                false
+                // Not resumed and going on: the callback's own answer lets the request go on.
+                self.enter(c.ctx) && self.conclude(&c) && !c.resume
             }
             Action::FailClosed { ctx } => {
                 if self.enter(ctx) {
@@ -236,10 +247,11 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
         false
     }
 
-    /// Carries out a conclusion for the effective request.
-    fn conclude(&mut self, c: &Conclusion) {
+    /// Carries out a conclusion for the effective request; whether it goes on.
+    fn conclude(&mut self, c: &Conclusion) -> bool {
         let h = self.h;
         for (path, value) in c.properties() {
+            let Some(value) = value else { continue };
             if let Err(s) = h.set_property(path, &value) {
                 log::debug!("could not set {path} for the access log ({s})");
             }
@@ -248,17 +260,15 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
             Verdict::Continue { identity } => {
                 if let Some(removal) = c.removal() {
                     if crate::removal::remove(h, removal).is_err() {
-                        self.fail(
+                        return self.fail(
                             c.ctx,
                             "could not remove the token before the upstream".to_string(),
                         );
-                        return;
                     }
                 }
                 for (name, value) in identity {
                     if let Err(s) = h.add_header(REQUEST_HEADERS, name, value) {
-                        self.fail(c.ctx, format!("could not set {name} upstream ({s})"));
-                        return;
+                        return self.fail(c.ctx, format!("could not set {name} upstream ({s})"));
                     }
                 }
                 if c.resume {
@@ -267,6 +277,7 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                         log::debug!("could not resume the request ({s}); the client may have gone");
                     }
                 }
+                true
             }
             Verdict::Respond {
                 status,
@@ -278,6 +289,7 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                         "could not send the {status} reply ({s}); the client may have gone"
                     );
                 }
+                false
             }
         }
     }

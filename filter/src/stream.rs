@@ -4,13 +4,7 @@
 use crate::abi::{pairs, Status, CALL_RESPONSE_HEADERS, REQUEST_HEADERS, REQUEST_TRAILERS};
 use crate::execute::{fail_closed_reply, Executor, Reading};
 use crate::hostcalls::Hostcalls;
-use crate::vm;
 use mesh_authz_core::flow::Event;
-
-/// The root context of request `ctx`.
-fn root_of(ctx: u32) -> Option<u32> {
-    vm::with(|vm| vm.streams.get(&ctx).copied()).flatten()
-}
 
 fn status(proceed: bool) -> Status {
     if proceed {
@@ -30,29 +24,23 @@ fn run_request(
     match event() {
         Ok(s) => s,
         Err(what) => {
-            match root_of(ctx) {
-                Some(root) => {
-                    let mut x = Executor::new(h, root, ctx);
-                    if x.run(Event::HostFailed { ctx, what }, None).is_some() {
-                        return Status::Pause;
-                    }
-                    log::error!("the flow of request {ctx} is busy; answering 500");
-                }
-                None => log::error!("{what}; request of no known root, answering 500"),
+            let mut x = Executor::for_request(h, ctx);
+            if x.run(Event::HostFailed { ctx, what }, None).is_none() {
+                log::error!("request {ctx} failed and its flow is out of reach; answering 500");
+                fail_closed_reply(h);
             }
-            fail_closed_reply(h);
             Status::Pause
         }
     }
 }
 
-/// Runs `event` for request `ctx` on its root; `Err` when the flow cannot be reached.
+/// Runs `event` for request `ctx` on its root; `Err` when the flow cannot be reached (a request
+/// of no known root, or the VM state busy).
 fn run(h: &impl Hostcalls, ctx: u32, event: Event<'_>) -> Result<Status, String> {
-    let root = root_of(ctx).ok_or("request of no known root")?;
-    let mut x = Executor::new(h, root, ctx);
+    let mut x = Executor::for_request(h, ctx);
     let proceed = x
         .run(event, None)
-        .ok_or("the flow is busy (a re-entrant call)")?;
+        .ok_or("the flow of the request is out of reach")?;
     Ok(status(x.proceeds(ctx, proceed)))
 }
 

@@ -3,15 +3,15 @@
 //! hostcall that could call back into the module; a refused borrow is handled, never a panic.
 
 use crate::root::Root;
+use mesh_authz_core::ids::IdMap;
 use mesh_authz_core::throttle::Throttle;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct Vm {
-    pub roots: HashMap<u32, Root>,
+    pub roots: IdMap<Root>,
     /// Request context id -> its root context id.
-    pub streams: HashMap<u32, u32>,
+    pub streams: IdMap<u32>,
     /// The adapter's own log lines that every request could repeat.
     pub log_throttle: Throttle,
 }

@@ -7,6 +7,7 @@
 //! answer (the `Authorizer` of the configuration the callout was made under).
 
 use crate::cache::DigestHasher;
+use crate::ids::IdMap;
 use crate::key::CacheKey;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -71,18 +72,18 @@ pub struct Opening<O> {
 }
 
 pub struct Flights<O> {
-    by_call: HashMap<u32, Flight<O>>,
+    by_call: IdMap<Flight<O>>,
     by_key: HashMap<CacheKey, u32, BuildHasherDefault<DigestHasher>>,
     /// The flight each waiting request waits on: its body and trailers are held meanwhile.
-    by_waiter: HashMap<u32, u32>,
+    by_waiter: IdMap<u32>,
 }
 
 impl<O> Default for Flights<O> {
     fn default() -> Self {
         Flights {
-            by_call: HashMap::new(),
+            by_call: IdMap::default(),
             by_key: HashMap::default(),
-            by_waiter: HashMap::new(),
+            by_waiter: IdMap::default(),
         }
     }
 }

@@ -28,9 +28,9 @@
 
 use crate::engine::Authorizer;
 use crate::flight::Flights;
+use crate::ids::IdMap;
 use crate::jwt::Removal;
 use crate::throttle::Throttle;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 mod action;
@@ -59,9 +59,9 @@ pub struct Flow {
     flights: Flights<Rc<Authorizer>>,
     /// What the flow keeps of requests beyond the flights: only those that wait for something
     /// other than a flight, or carry a token to remove. A cache hit leaves nothing here.
-    requests: HashMap<Ctx, Held>,
+    requests: IdMap<Held>,
     /// JWKS fetches in flight: the configuration and provider each is for.
-    jwks_fetches: HashMap<CallId, (Rc<Authorizer>, usize)>,
+    jwks_fetches: IdMap<(Rc<Authorizer>, usize)>,
     throttle: Throttle,
 }
 

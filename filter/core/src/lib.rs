@@ -32,6 +32,7 @@ pub mod flight;
 pub mod flow;
 pub mod host;
 pub mod identity;
+pub mod ids;
 pub mod jwt;
 pub mod key;
 pub mod path;

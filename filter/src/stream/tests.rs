@@ -3,6 +3,7 @@
 use super::*;
 use crate::context::{on_configure, on_context_create, on_delete, on_tick};
 use crate::fake::{Call, FakeHost};
+use crate::vm;
 
 const ROOT: u32 = 1;
 const CONFIG: &str = r#"{"authService": {"cluster": "auth", "authority": "auth.local", "pathPrefix": "/check"},

@@ -96,40 +96,39 @@ impl Conclusion {
         reply::action(self.authz.config(), &self.outcome)
     }
 
-    /// What to take out of the request before it goes upstream (`forwardToken: false`).
+    /// What to take out of the request before it goes upstream (`forwardToken: false`), when its
+    /// verdict lets it go on.
     pub fn removal(&self) -> Option<&Removal> {
-        match self.verdict() {
-            Verdict::Continue { .. } => self.removal.as_ref(),
-            Verdict::Respond { .. } => None,
-        }
+        self.removal.as_ref()
     }
 
     /// The filter state Envoy's access log can print
     /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`); none when `accessLog` is off.
-    pub fn properties(&self) -> Vec<(&'static str, Cow<'_, [u8]>)> {
+    pub fn properties(&self) -> [(&'static str, Option<Cow<'_, [u8]>>); 4] {
         let config = self.authz.config();
         if !config.access_log {
-            return Vec::new();
+            return [
+                ("mesh_authz.outcome", None),
+                ("mesh_authz.cached", None),
+                ("mesh_authz.auth_status", None),
+                ("mesh_authz.user", None),
+            ];
         }
         let r = reply::record(config, &self.outcome, self.cached);
         let cached: &[u8] = if r.cached { b"true" } else { b"false" };
-        let mut out = vec![
+        [
             (
                 "mesh_authz.outcome",
-                Cow::Borrowed(r.label.name().as_bytes()),
+                Some(Cow::Borrowed(r.label.name().as_bytes())),
             ),
-            ("mesh_authz.cached", Cow::Borrowed(cached)),
-        ];
-        if let Some(s) = r.auth_status {
-            out.push((
+            ("mesh_authz.cached", Some(Cow::Borrowed(cached))),
+            (
                 "mesh_authz.auth_status",
-                Cow::Owned(s.to_string().into_bytes()),
-            ));
-        }
-        if let Some(user) = r.user {
-            out.push(("mesh_authz.user", Cow::Borrowed(user)));
-        }
-        out
+                r.auth_status
+                    .map(|s| Cow::Owned(s.to_string().into_bytes())),
+            ),
+            ("mesh_authz.user", r.user.map(Cow::Borrowed)),
+        ]
     }
 }
 

@@ -178,7 +178,8 @@ impl Flow {
     }
 
     /// Ends request `ctx` with `outcome`: counted now, carried out by the adapter. `resume`: the
-    /// request was paused.
+    /// request was paused. One not paused that goes on is let go by its own callback's answer
+    /// (the conclusion's verdict), not resumed.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn conclude(
         &mut self,
@@ -190,6 +191,7 @@ impl Flow {
         cached: bool,
         resume: bool,
     ) {
+        // `out.proceed` stays as it is: the verdict says whether the request goes on.
         authz.count(host, &outcome);
         let removal = if self.requests.is_empty() {
             None
@@ -204,9 +206,6 @@ impl Flow {
             removal,
             resume,
         };
-        if !resume {
-            out.proceed = matches!(conclusion.verdict(), crate::reply::Verdict::Continue { .. });
-        }
         out.actions.push(Action::Conclude(conclusion));
     }
 }

@@ -235,6 +235,7 @@ impl Driver {
                     },
                     Verdict::Respond { status, .. } => Fate::Replied(status),
                 };
+                let goes_on = identity.is_some() && !c.resume;
                 assert!(
                     self.fates.insert(c.ctx, fate).is_none(),
                     "request {} concluded twice",
@@ -247,7 +248,7 @@ impl Driver {
                     identity,
                     authz: Rc::clone(&c.authz),
                 });
-                false
+                goes_on
             }
             Action::FailClosed { ctx } => {
                 self.fates.insert(ctx, Fate::FailedClosed);

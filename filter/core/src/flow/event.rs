@@ -59,7 +59,8 @@ pub enum Event<'e> {
 #[derive(Default)]
 pub struct Output<'e> {
     pub actions: Vec<Action<'e>>,
-    /// For a request's own event (headers, body, trailers): whether it goes on now. `false`: it
-    /// is held (it waits) or answered locally.
+    /// For a request's body or trailers: whether it goes on now (`false`: held while it waits).
+    /// At request headers, a `Conclude` of that request that is not resumed and goes on
+    /// (`Verdict::Continue`) lets it go on; anything else holds it.
     pub proceed: bool,
 }
