@@ -32,19 +32,23 @@ def with_ports(config: dict, listen: int, admin: int, auth: int, echo: int) -> d
     return config
 
 
+def write(out_dir: Path, listen: int, admin: int, auth: int, echo: int) -> Path:
+    """out_dir/envoy.yaml: envoy.yaml on these ports."""
+    config = with_ports(yaml.safe_load(SOURCE.read_text()), listen, admin, auth, echo)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "envoy.yaml"
+    out.write_text(f"# Generated from {SOURCE.name} by {Path(__file__).name}; edit that file instead.\n"
+                   + yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     for name in ("listen", "admin", "auth", "echo"):
         parser.add_argument(f"--{name}-port", type=int, required=True)
     args = parser.parse_args(argv)
-    config = with_ports(yaml.safe_load(SOURCE.read_text()), args.listen_port, args.admin_port,
-                        args.auth_port, args.echo_port)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / "envoy.yaml"
-    out.write_text(f"# Generated from {SOURCE.name} by {Path(__file__).name}; edit that file instead.\n"
-                   + yaml.safe_dump(config, sort_keys=False))
-    print(out)
+    print(write(args.out_dir, args.listen_port, args.admin_port, args.auth_port, args.echo_port))
     return 0
 
 
