@@ -65,6 +65,8 @@ def taken(ports: Ports) -> list[str]:
     busy = []
     for name, port in ports.named().items():
         with socket.socket() as s:
+            # As Envoy binds: a connection of a stack just brought down (TIME_WAIT) is no listener.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -125,9 +127,22 @@ def _connects(port: int) -> bool:
         return False
 
 
-def wait_ready(ports: Ports, started: float, deadline_s: float = 60.0) -> None:
+def _containers(project: str) -> list[str]:
+    """`name status restart-count` of each container of the project."""
+    ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.podman.compose.project={project}"],
+                         capture_output=True, text=True, timeout=30).stdout.split()
+    if not ids:
+        return ["no containers"]
+    out = subprocess.run(["podman", "inspect", "--format", "{{.Name}} {{.State.Status}} {{.RestartCount}}", *ids],
+                         capture_output=True, text=True, timeout=30).stdout
+    return out.splitlines()
+
+
+def wait_ready(project: str, ports: Ports, started: float, deadline_s: float = 60.0) -> None:
     """Until Envoy is LIVE and the auth service and echo upstream accept connections; then check
-    that the Envoy answering started after `started` from our config, not another one on the port."""
+    that no container of the project exited or restarted (one whose port was taken after `up`
+    checked it) and that the Envoy answering started after `started` from our config, not another
+    one on the port."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if _get(f"http://127.0.0.1:{ports.admin}/ready") == b"LIVE\n" and _connects(ports.auth) \
@@ -137,6 +152,9 @@ def wait_ready(ports: Ports, started: float, deadline_s: float = 60.0) -> None:
     else:
         raise StackError(f"the stack was not ready within {deadline_s:.0f} s (admin port {ports.admin}, "
                          f"auth {ports.auth}, echo {ports.echo})")
+    restarted = [line for line in _containers(project) if not line.endswith(" running 0")]
+    if restarted:
+        raise StackError("a container exited or restarted (a port taken meanwhile?): " + "; ".join(restarted))
     info = json.loads(_get(f"http://127.0.0.1:{ports.admin}/server_info") or b"{}")
     config = info.get("command_line_options", {}).get("config_path")
     uptime = float(info.get("uptime_current_epoch", "inf").rstrip("s"))
@@ -157,7 +175,7 @@ def up(project: str, ports: Ports) -> None:
         proc = compose(project, environment(ports, config_dir), "up", "-d", timeout=180)
         if proc.returncode != 0:
             raise StackError(f"podman-compose up failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-        wait_ready(ports, started)
+        wait_ready(project, ports, started)
     except (StackError, subprocess.TimeoutExpired) as e:
         # Never leave a half-started stack restarting on the ports; say what it printed first.
         message = f"{e}\n--- podman-compose logs ---\n{logs(project)}"

@@ -182,3 +182,21 @@ def test_stats_count_the_decisions(running):
     assert status == 200
     allowed = counter(body, "mesh_authz_allowed")
     assert allowed is not None and allowed >= 1, "mesh_authz_allowed missing or zero"
+
+
+def test_a_port_taken_after_the_check_fails_the_start(running, monkeypatch):
+    """Another server on the auth port that `up`'s check missed (taken in between): the start fails
+    and says so, rather than the stack's Envoy calling someone else's auth service."""
+    import socket
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        ports = stack.free_ports()
+        ports = stack.Ports(ports.listen, ports.admin, other.getsockname()[1], ports.echo)
+        monkeypatch.setattr(stack, "taken", lambda _ports: [])
+        project = f"mesh-authz-test-race-{os.getpid()}"
+        try:
+            with pytest.raises(stack.StackError, match="exited or restarted"):
+                stack.up(project, ports)
+        finally:
+            stack.down(project)
