@@ -38,6 +38,7 @@ help:
 	@echo "make bench-instructions  instructions per request of the real Envoy under callgrind (bench-instructions-check: the CI gate)"
 	@echo "make test-observability  the dashboard and alert rules: promtool tests, every metric they name exported by a real Envoy"
 	@echo "make oci    the OCI image of the module (oci-push REGISTRY=host:port/name:tag [PIN=env])"
+	@echo "make compose-up      the same stack in containers with podman-compose (compose-down stops it)"
 	@echo "make test-e2e        end-to-end tests only (real Envoy, example auth service, echo upstream)"
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
 	@echo "make chaos           mixed load through Envoy while the auth service hangs, slows, fails, dies and comes back"

