@@ -27,7 +27,7 @@ TEST_TARGETS  := test-unit lint envoy-validate test-e2e
 
 -include mk/*.mk
 
-.PHONY: help setup rust-target build venv tools test test-unit lint test-e2e envoy-validate run clean
+.PHONY: help setup rust-target build crash-test-module venv tools test test-unit lint test-e2e envoy-validate run clean
 
 help:
 	@echo "make run    build the filter and start Envoy + example auth service + echo upstream"
@@ -43,6 +43,7 @@ help:
 	@echo "make envoy-validate  envoy --mode validate on every config under integration/envoy/"
 	@echo "make chaos           mixed load through Envoy while the auth service hangs, slows, fails, dies and comes back"
 	@echo "make bench-2ms       the benchmark with an auth service taking 2 ms per check (bench-soak, bench-flight too)"
+	@echo "make test-envoy-versions  the end-to-end suites on every supported Envoy (1.36 to 1.40; docs/operations.md)"
 	@echo "make fuzz            the property tests with many more cases (make test runs them briefly)"
 	@echo "make test-fresh-clone  make run and make test in a clean clone on a toolchain without wasm32"
 
@@ -99,6 +100,20 @@ $(WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.
 	fi
 	@echo "built $@ ($$(stat -c %s $@) bytes)"
 
+# The module with the `crash-test` feature (filter/src/crash_test.rs: it traps on a request that
+# asks), for the end-to-end test of Envoy reloading a crashed VM; never shipped. It shares cargo's
+# target directory, where each build overwrites target/$(TARGET)/wasm/mesh_authz.wasm, so it is
+# copied out at once and ordered after $(WASM): one make never runs the two builds together.
+CRASH_WASM := target/crash-test/mesh_authz_crash.wasm
+
+crash-test-module: $(CRASH_WASM)
+
+$(CRASH_WASM): $(shell find filter -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock | rust-target $(WASM)
+	$(CARGO) build --profile wasm --target $(TARGET) -p mesh-authz --features crash-test
+	mkdir -p $(dir $@)
+	cp target/$(TARGET)/wasm/mesh_authz.wasm $@
+	@echo "built $@ (traps on x-mesh-authz-crash-test: trap; for tests only)"
+
 # --- tests --------------------------------------------------------------------------------------
 
 test: setup $(TEST_TARGETS)
@@ -125,8 +140,8 @@ run: setup build
 	  --auth-port $(AUTH_PORT) --echo-port $(ECHO_PORT)
 
 # The real Envoy with the built module. Missing Envoy or module: the tests skip, or fail under CI=true.
-test-e2e: build venv
-	ENVOY_BIN=$(ENVOY_ABS) MESH_AUTHZ_WASM=$(abspath $(WASM)) \
+test-e2e: build crash-test-module venv
+	ENVOY_BIN=$(ENVOY_ABS) MESH_AUTHZ_WASM=$(abspath $(WASM)) MESH_AUTHZ_CRASH_WASM=$(abspath $(CRASH_WASM)) \
 	  $(CARGO) test -p mesh-authz-integration --tests
 
 # Every checked-in Envoy config under integration/envoy/ passes `envoy --mode validate`

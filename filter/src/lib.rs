@@ -8,6 +8,8 @@
 //! - `context`: contexts created and deleted, configuration, the tick;
 //! - `stream`: request headers, body, trailers and callout answers, translated into the core's
 //!   `Gate` events and its plans back into hostcalls.
+//! - `crash_test` (feature `crash-test`, never shipped): a trap on request, for the end-to-end
+//!   test of Envoy reloading a crashed VM.
 //! - `vm` / `root`: the per-VM state; `host`: the core's `Host`, counters and gauges; `log`: the
 //!   `log` facade forwarded to Envoy.
 //!
@@ -17,6 +19,9 @@
 // tests with a fake.
 pub mod abi;
 pub mod context;
+// A deliberate trap for the crash-and-reload test; never in the shipped module.
+#[cfg(any(test, feature = "crash-test"))]
+pub mod crash_test;
 pub mod execute;
 #[cfg(target_arch = "wasm32")]
 mod exports;

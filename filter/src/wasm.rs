@@ -144,7 +144,12 @@ impl Hostcalls for Abi {
     fn header_map(&self, map: MapType) -> Result<Vec<u8>, HostStatus> {
         let (mut data, mut size) = (null_mut(), 0usize);
         match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
-            OK => Ok(unsafe { owned(data, size) }),
+            OK => {
+                let raw = unsafe { owned(data, size) };
+                #[cfg(feature = "crash-test")]
+                crate::crash_test::trap_if_asked(map, &raw);
+                Ok(raw)
+            }
             NOT_FOUND => Ok(Vec::new()),
             s => Err(HostStatus(s)),
         }

@@ -112,8 +112,9 @@ def policy(obj: dict) -> list[str]:
         return []
     spec, mod = obj.get("spec") or {}, extension_parts(obj)
     problems = []
-    if mod.get("failStrategy") != "FAIL_CLOSE":
-        problems.append(f"failStrategy is {mod.get('failStrategy')}: an auth filter must be FAIL_CLOSE")
+    if mod.get("failStrategy") not in ("FAIL_RELOAD", "FAIL_CLOSE"):
+        problems.append(f"failStrategy is {mod.get('failStrategy')}: an auth filter must be FAIL_RELOAD "
+                        "(Istio 1.27+) or FAIL_CLOSE, never fail open")
     match = spec.get("match") or []
     if not match or any(m.get("mode") != "SERVER" for m in match):
         problems.append("match must limit the filter to inbound traffic (mode: SERVER)")
@@ -223,9 +224,11 @@ def envoy_checks(objects: list[tuple[str, dict]], envoy: str, wasm: Path, report
     for where, obj in objects:
         if is_mesh_authz(obj):
             cfg = plugin_config(obj)
-            text = json.dumps(cfg, sort_keys=True)
+            strategy = extension_parts(obj).get("failStrategy", "FAIL_CLOSE")
+            text = json.dumps([cfg, strategy], sort_keys=True)
             if text not in jobs:
-                jobs[text] = ([], envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER],
+                filt = envoy_check.wasm_filter(cfg, wasm, strategy)
+                jobs[text] = ([], envoy_check.bootstrap([filt, envoy_check.ROUTER],
                                                         envoy_check.callout_clusters(cfg)))
             jobs[text][0].append(f"{where}: {describe(obj)} pluginConfig")
         elif obj.get("kind") == "EnvoyFilter":

@@ -49,12 +49,20 @@ def bootstrap(http_filters: list[dict], clusters: list[str]) -> dict:
     }
 
 
-def wasm_filter(plugin_config: object, wasm: Path, fail_open: bool = False) -> dict:
+# How Istio turns a WasmPlugin's failStrategy into the Wasm filter's fields.
+FAIL_STRATEGY = {
+    "FAIL_CLOSE": {"failure_policy": "FAIL_CLOSED"},
+    "FAIL_RELOAD": {"failure_policy": "FAIL_RELOAD"},
+    "FAIL_OPEN": {"fail_open": True},
+}
+
+
+def wasm_filter(plugin_config: object, wasm: Path, fail_strategy: str = "FAIL_CLOSE") -> dict:
     """The HTTP filter Istio generates for a WasmPlugin/TrafficExtension, after its agent has
     fetched the module (remote code replaced by a local file)."""
     text = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
     return {"name": "mesh-authz", "typed_config": {"@type": WASM_TYPE, "config": {
-        "name": "mesh-authz", "root_id": "mesh_authz", "fail_open": fail_open,
+        "name": "mesh-authz", "root_id": "mesh_authz", **FAIL_STRATEGY.get(fail_strategy, {}),
         "vm_config": {"vm_id": "mesh_authz", "runtime": "envoy.wasm.runtime.v8",
                       "code": {"local": {"filename": str(wasm)}}},
         "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": text}}}}
@@ -149,8 +157,9 @@ def envoyfilter_bootstrap(spec: dict, wasm: Path) -> tuple[dict | None, list[str
                 problems.append(f"configPatches[{i}]: type_urls does not list {wanted}")
             value = {"name": value["name"], "typed_config": ext["typed_config"]}
         cfg = value.get("typed_config", {}).get("config", {})
-        if cfg.get("fail_open"):
-            problems.append(f"configPatches[{i}]: fail_open is true: a module that fails to load lets requests through")
+        if cfg.get("fail_open") or cfg.get("failure_policy") not in (None, "FAIL_RELOAD", "FAIL_CLOSED"):
+            problems.append(f"configPatches[{i}]: fail_open is true or failure_policy is "
+                            f"{cfg.get('failure_policy')}: a module that fails lets requests through")
         clusters += callout_clusters(cfg.get("configuration", {}).get("value", ""))
         lua = value.get("typed_config", {}).get("default_source_code", {}).get("inline_string", "")
         clusters += re.findall(r'AUTH_CLUSTER = "([^"]+)"', lua)

@@ -202,6 +202,26 @@ def test_checker_enforces_mesh_authz_rules(schemas):
         assert expected in found
 
 
+def test_fail_reload_by_default_and_fail_close_for_older_istio(schemas):
+    assert of_kind(rendered("prod"), "WasmPlugin")["spec"]["failStrategy"] == "FAIL_RELOAD"
+    older = of_kind(rendered("prod-fail-close"), "WasmPlugin")
+    assert older["spec"]["failStrategy"] == "FAIL_CLOSE"
+    assert {k: v for k, v in older["spec"].items() if k != "failStrategy"} == \
+        {k: v for k, v in of_kind(rendered("prod"), "WasmPlugin")["spec"].items() if k != "failStrategy"}
+    for strategy in ("FAIL_RELOAD", "FAIL_CLOSE"):
+        obj = wasmplugin()
+        obj["spec"]["failStrategy"] = strategy
+        assert not any("failStrategy" in p for p in problems([obj], schemas)), strategy
+
+
+def test_envoyfilter_never_fails_open(wasm):
+    for policy, refused in (("FAIL_RELOAD", False), ("FAIL_CLOSED", False), ("FAIL_OPEN", True)):
+        spec = copy.deepcopy(one("envoyfilter/envoyfilter.yaml")["spec"])
+        spec["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["failure_policy"] = policy
+        _, found = envoy_check.envoyfilter_bootstrap(spec, wasm)
+        assert any("lets requests through" in p for p in found) == refused, (policy, found)
+
+
 def gate_overlay() -> list[dict]:
     return copy.deepcopy(rendered("jwt-gate"))
 

@@ -89,6 +89,26 @@ pub fn envoy_prerequisite() -> Result<Option<PathBuf>, HarnessError> {
     }
 }
 
+/// `MESH_AUTHZ_CRASH_WASM`: the module built with the `crash-test` feature (`make
+/// crash-test-module`), which traps on request. `Ok(None)` after one skip line when it is unset
+/// or missing; `Err` then under `CI=true`.
+pub fn crash_module() -> Result<Option<PathBuf>, HarnessError> {
+    let path = std::env::var_os("MESH_AUTHZ_CRASH_WASM")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    match path {
+        Some(p) if p.is_file() => Ok(Some(p)),
+        _ if under_ci() => Err(HarnessError::Missing(
+            "MESH_AUTHZ_CRASH_WASM is not a module (make crash-test-module): failing under CI=true"
+                .into(),
+        )),
+        _ => {
+            println!("MESH_AUTHZ_CRASH_WASM is not a module (make crash-test-module builds it): skipping");
+            Ok(None)
+        }
+    }
+}
+
 /// For test bodies: the prerequisites, or `return` after the skip line, or panic under CI.
 #[macro_export]
 macro_rules! require_prerequisites {

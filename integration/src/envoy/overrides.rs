@@ -130,6 +130,29 @@ pub fn set_plugin_config_text(doc: &mut Value, json: &str) -> Result<usize, Harn
     Ok(n)
 }
 
+/// The reload backoff `slow_reload` sets: long enough that a test sees the VM down (every request
+/// refused) before the reload, whatever the machine's speed.
+pub const SLOW_RELOAD: &str = "5s";
+
+/// Sets every mesh-authz plugin's `reload_config.backoff.base_interval` to `SLOW_RELOAD`; returns
+/// how many it changed (0 when no plugin has `failure_policy: FAIL_RELOAD`).
+pub fn slow_reload(doc: &mut Value) -> usize {
+    let mut n = 0;
+    walk_mut(doc, &mut |m| {
+        if !is_plugin(m)
+            || m.get(key("failure_policy")).and_then(Value::as_str) != Some("FAIL_RELOAD")
+        {
+            return;
+        }
+        let backoff = child(m, "reload_config").and_then(|r| child(r, "backoff"));
+        if let Some(backoff) = backoff {
+            backoff.insert(key("base_interval"), key(SLOW_RELOAD));
+            n += 1;
+        }
+    });
+    n
+}
+
 /// A change a test makes to the bootstrap (`EnvoyOptions::patches`); returns how many places it
 /// changed, and rendering fails when that is 0 (the file no longer has what the test relies on).
 pub type Patch = fn(&mut Value) -> usize;
