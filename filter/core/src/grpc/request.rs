@@ -4,8 +4,9 @@
 //!
 //! - `attributes.request.http`: `id` (the caller's request id), `method`, `path` (with its query,
 //!   as Envoy sends it), `host`, `scheme`, `protocol`, and `headers`: the `forwardHeaders` and
-//!   `traceHeaders` the request has plus the pseudo-headers `:authority`, `:method`, `:path`,
-//!   `:scheme`, keys in lowercase, the values of a repeated header joined with `,` in request order.
+//!   `traceHeaders` the request has (as Envoy sends its `allowed_headers`: no pseudo-headers), keys
+//!   in lowercase, the values of a repeated header joined with `,` in request order (as seen from
+//!   Envoy 1.40, `integration/tests/grpc_parity.rs`).
 //! - `attributes.source.address`: the client's IP address, WITHOUT its port (a new port per
 //!   connection would make every connection its own cache key); `attributes.destination.address`:
 //!   the listener's address and port.
@@ -124,7 +125,7 @@ fn http(out: &mut Vec<u8>, walk: &Walk<'_>, attrs: &Attributes<'_>) {
     };
     put_text(out, 1, attrs.id);
     put_text(out, 2, walk.method().as_bytes());
-    for (name, value) in headers(walk, attrs) {
+    for (name, value) in headers(walk) {
         put_map_entry(out, 3, name.as_bytes(), &text(&value));
     }
     put_text(out, 4, walk.path().as_bytes());
@@ -133,21 +134,10 @@ fn http(out: &mut Vec<u8>, walk: &Walk<'_>, attrs: &Attributes<'_>) {
     put_text(out, 10, attrs.protocol);
 }
 
-/// The header map: pseudo-headers, then the walk's headers with the values of one name joined by
-/// `,` (a protobuf map holds one value per key).
-fn headers<'w>(walk: &Walk<'w>, attrs: &Attributes<'w>) -> Vec<(&'w str, Cow<'w, [u8]>)> {
-    let mut out: Vec<(&'w str, Cow<'w, [u8]>)> = Vec::with_capacity(4 + walk.fields().len());
-    let pseudo: [(&'w str, &'w [u8]); 4] = [
-        (":authority", walk.authority()),
-        (":method", walk.method().as_bytes()),
-        (":path", walk.path().as_bytes()),
-        (":scheme", attrs.scheme),
-    ];
-    for (name, value) in pseudo {
-        if !value.is_empty() {
-            out.push((name, Cow::Borrowed(value)));
-        }
-    }
+/// The header map: the walk's headers with the values of one name joined by `,` (a protobuf map
+/// holds one value per key).
+fn headers<'w>(walk: &Walk<'w>) -> Vec<(&'w str, Cow<'w, [u8]>)> {
+    let mut out: Vec<(&'w str, Cow<'w, [u8]>)> = Vec::with_capacity(walk.fields().len());
     for (name, value) in walk.fields() {
         match out.iter_mut().find(|(n, _)| n == name) {
             Some((_, joined)) => {
