@@ -23,6 +23,8 @@ pub enum LogLevel {
 pub struct MapType(pub u32);
 pub const REQUEST_HEADERS: MapType = MapType(0);
 pub const REQUEST_TRAILERS: MapType = MapType(1);
+pub const GRPC_RECEIVE_INITIAL_METADATA: MapType = MapType(4);
+pub const GRPC_RECEIVE_TRAILING_METADATA: MapType = MapType(5);
 pub const CALL_RESPONSE_HEADERS: MapType = MapType(6);
 
 /// A buffer the host keeps, as the ABI numbers them.
@@ -30,6 +32,8 @@ pub const CALL_RESPONSE_HEADERS: MapType = MapType(6);
 #[repr(transparent)]
 pub struct BufferType(pub u32);
 pub const CALL_RESPONSE_BODY: BufferType = BufferType(4);
+/// The message of a gRPC call's answer, during `proxy_on_grpc_receive`.
+pub const GRPC_RECEIVE_BUFFER: BufferType = BufferType(5);
 pub const PLUGIN_CONFIGURATION: BufferType = BufferType(7);
 
 /// A metric's kind, as the ABI numbers them.

@@ -9,7 +9,8 @@
 
 use crate::abi::{
     serialize, BufferType, HostStatus, MapType, MetricType, CALL_RESPONSE_BODY,
-    CALL_RESPONSE_HEADERS, PLUGIN_CONFIGURATION, REQUEST_HEADERS, REQUEST_TRAILERS,
+    CALL_RESPONSE_HEADERS, GRPC_RECEIVE_BUFFER, PLUGIN_CONFIGURATION, REQUEST_HEADERS,
+    REQUEST_TRAILERS,
 };
 use crate::hostcalls::Hostcalls;
 use std::borrow::Cow;
@@ -36,6 +37,8 @@ pub enum Call {
     Dispatch(u32, u32, String),
     /// A foreign function called (its name).
     Foreign(String),
+    /// A gRPC call dispatched from the effective context: (context, token, `service/method`).
+    GrpcDispatch(u32, u32, String),
 }
 
 /// Owned header pairs, as a request or answer holds them.
@@ -105,6 +108,12 @@ pub struct FakeHost {
     /// The host's foreign functions by name (none: `NotFound`, as a host without them).
     #[allow(clippy::type_complexity)]
     pub foreign: RefCell<HashMap<String, Box<dyn Fn(&[u8]) -> Result<Vec<u8>, HostStatus>>>>,
+    /// The gRPC call being answered: its message (the receive buffer) and its close status.
+    pub grpc_message: RefCell<Vec<u8>>,
+    pub grpc_status: RefCell<(u32, Vec<u8>)>,
+    /// What each gRPC call was given: (upstream, metadata, message, timeout), by token.
+    #[allow(clippy::type_complexity)]
+    pub grpc_calls: RefCell<HashMap<u32, (Vec<u8>, Pairs, Vec<u8>, u32)>>,
     next_token: Cell<u32>,
 }
 
@@ -220,6 +229,7 @@ impl Hostcalls for FakeHost {
         let mut bytes = match kind {
             PLUGIN_CONFIGURATION => self.config.borrow().clone(),
             CALL_RESPONSE_BODY => self.answer.borrow().1.clone(),
+            GRPC_RECEIVE_BUFFER => self.grpc_message.borrow().clone(),
             _ => return Err(NOT_FOUND),
         };
         bytes.truncate(max);
@@ -372,6 +382,47 @@ impl Hostcalls for FakeHost {
             .unwrap_or_default();
         self.record(Call::Dispatch(self.effective.get(), token, path));
         Ok(token)
+    }
+
+    fn grpc_call(
+        &self,
+        upstream: &[u8],
+        service: &str,
+        method: &str,
+        initial_metadata: &[(&str, &[u8])],
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostStatus> {
+        let _work = HostWork::start();
+        let metadata = serialize(initial_metadata);
+        self.tally(
+            0,
+            upstream.len() + service.len() + method.len() + metadata.len() + message.len(),
+        );
+        self.failing("grpc_call")?;
+        let token = self.next_token.get() + 1;
+        self.next_token.set(token);
+        let pairs = initial_metadata
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect();
+        self.grpc_calls.borrow_mut().insert(
+            token,
+            (upstream.to_vec(), pairs, message.to_vec(), timeout_ms),
+        );
+        self.record(Call::GrpcDispatch(
+            self.effective.get(),
+            token,
+            format!("{service}/{method}"),
+        ));
+        Ok(token)
+    }
+
+    fn status(&self) -> Result<(u32, Vec<u8>), HostStatus> {
+        let _work = HostWork::start();
+        let status = self.grpc_status.borrow().clone();
+        self.tally(status.1.len(), 0);
+        Ok(status)
     }
 
     fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus> {

@@ -45,6 +45,21 @@ pub trait Hostcalls {
         headers: &[(&str, Cow<'_, [u8]>)],
         timeout_ms: u32,
     ) -> Result<u32, HostStatus>;
+    /// Dispatches a unary gRPC call; its answer comes to `proxy_on_grpc_receive` (the message) and
+    /// `proxy_on_grpc_close` (the status) of the context effective now, with the returned token.
+    /// `upstream` is a cluster name or a serialized `envoy.config.core.v3.GrpcService`.
+    #[allow(clippy::too_many_arguments)]
+    fn grpc_call(
+        &self,
+        upstream: &[u8],
+        service: &str,
+        method: &str,
+        initial_metadata: &[(&str, &[u8])],
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostStatus>;
+    /// The status of the gRPC call being closed (in `proxy_on_grpc_close`): code and message.
+    fn status(&self) -> Result<(u32, Vec<u8>), HostStatus>;
     /// Calls a function the host registered by `name` (Envoy's `verify_signature`); `NotFound`
     /// when it has none by that name.
     fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus>;

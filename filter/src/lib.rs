@@ -6,6 +6,8 @@
 //!   imports (wasm32 only), tests on a fake that records every call.
 //! - `exports`: the `proxy_on_*` functions Envoy calls (wasm32 only), one-line forwards to:
 //! - `context`: contexts created and deleted, configuration, the tick;
+//! - `grpc_call` (with `grpc_exports`, wasm32 only): a gRPC call's answer as Envoy delivers it,
+//!   kept per token for the flow.
 //! - `stream`: request headers, body, trailers and callout answers, translated into the core's
 //!   `Gate` events and its plans back into hostcalls.
 //! - `crash_test` (feature `crash-test`, never shipped): a trap on request, for the end-to-end
@@ -25,6 +27,9 @@ pub mod crash_test;
 pub mod execute;
 #[cfg(target_arch = "wasm32")]
 mod exports;
+pub mod grpc_call;
+#[cfg(target_arch = "wasm32")]
+mod grpc_exports;
 pub mod host;
 pub mod hostcalls;
 pub mod log;

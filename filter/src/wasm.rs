@@ -91,6 +91,25 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_dispatch_grpc_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        service_name_data: *const u8,
+        service_name_size: usize,
+        method_name_data: *const u8,
+        method_name_size: usize,
+        initial_metadata_data: *const u8,
+        initial_metadata_size: usize,
+        grpc_message_data: *const u8,
+        grpc_message_size: usize,
+        timeout_milliseconds: u32,
+        return_callout_id: *mut u32,
+    ) -> u32;
+    fn proxy_get_status(
+        return_code: *mut u32,
+        return_message_data: *mut *mut u8,
+        return_message_size: *mut usize,
+    ) -> u32;
     fn proxy_http_call(
         upstream_data: *const u8,
         upstream_size: usize,
@@ -263,6 +282,47 @@ impl Hostcalls for Abi {
             )
         })?;
         Ok(token)
+    }
+
+    fn grpc_call(
+        &self,
+        upstream: &[u8],
+        service: &str,
+        method: &str,
+        initial_metadata: &[(&str, &[u8])],
+        message: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, HostStatus> {
+        let metadata = serialize(initial_metadata);
+        let mut token = 0u32;
+        check(unsafe {
+            proxy_dispatch_grpc_call(
+                upstream.as_ptr(),
+                upstream.len(),
+                service.as_ptr(),
+                service.len(),
+                method.as_ptr(),
+                method.len(),
+                metadata.as_ptr(),
+                metadata.len(),
+                message.as_ptr(),
+                message.len(),
+                timeout_ms,
+                &mut token,
+            )
+        })?;
+        Ok(token)
+    }
+
+    fn status(&self) -> Result<(u32, Vec<u8>), HostStatus> {
+        let (mut code, mut data, mut size) = (0u32, null_mut(), 0usize);
+        check(unsafe { proxy_get_status(&mut code, &mut data, &mut size) })?;
+        let message = if data.is_null() {
+            Vec::new()
+        } else {
+            unsafe { owned(data, size) }
+        };
+        Ok((code, message))
     }
 
     fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostStatus> {

@@ -22,6 +22,7 @@ pub mod client;
 pub mod echo;
 pub mod envoy;
 pub mod error;
+pub mod grpc_auth;
 pub mod jwt;
 pub mod paths;
 pub mod server;

@@ -119,6 +119,26 @@ pub fn walk<'r>(config: &Config, req: &RequestHead<'r>) -> Result<Walk<'r>, BadR
 }
 
 impl<'r> Walk<'r> {
+    pub fn method(&self) -> &'r str {
+        self.method
+    }
+
+    /// The request path with its query (empty when not sent: a CONNECT).
+    pub fn path(&self) -> &'r str {
+        self.path
+    }
+
+    /// The original `:authority`, as bytes (empty when the request had none).
+    pub fn authority(&self) -> &'r [u8] {
+        self.authority
+    }
+
+    /// The forwarded headers in `forwardHeaders` order, then the trace headers in `traceHeaders`
+    /// order; within a name, in request order.
+    pub fn fields(&self) -> &[(&'r str, &'r [u8])] {
+        &self.fields
+    }
+
     /// The callout's headers, ready for `dispatch_http_call`: pseudo-headers first.
     pub fn headers<'a>(&self, config: &'a Config) -> CalloutHeaders<'a>
     where

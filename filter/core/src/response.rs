@@ -95,7 +95,7 @@ pub fn judge(
 
 /// A decision too large for one cache entry still goes to the client (and to waiters, as it is the
 /// same for everyone), but is not cached: the cache's memory stays proportional to its entries.
-fn bounded(decision: Decision, ttl_secs: u32, shareable: bool) -> Judged {
+pub(crate) fn bounded(decision: Decision, ttl_secs: u32, shareable: bool) -> Judged {
     let ttl_secs = if decision.payload_bytes() > MAX_ENTRY_PAYLOAD_BYTES {
         0
     } else {
@@ -125,7 +125,7 @@ pub fn body_wanted(headers: &[(&str, &[u8])]) -> bool {
 }
 
 /// The values of the `wanted` headers the service returned, in response order, tagged by index.
-fn pick(wanted: &[String], headers: &[(&str, &[u8])]) -> TaggedHeaders {
+pub(crate) fn pick(wanted: &[String], headers: &[(&str, &[u8])]) -> TaggedHeaders {
     TaggedHeaders::from_pairs(headers.iter().filter_map(|(name, value)| {
         let idx = wanted.iter().position(|w| w == name)?;
         Some((u8::try_from(idx).ok()?, *value))

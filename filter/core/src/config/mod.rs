@@ -14,7 +14,7 @@ use crate::path;
 pub use on_error::{ErrorPolicy, OnError};
 #[cfg(feature = "schema")]
 pub use raw::json_schema;
-use raw::{RawConfig, RawMode};
+use raw::{RawConfig, RawMode, RawProtocol};
 use sha2::{Digest, Sha256};
 
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
@@ -26,6 +26,9 @@ pub const MAX_DENY_BODY_BYTES: u32 = 1 << 20;
 pub const MAX_STALE_SECONDS: u32 = 86_400;
 pub const MIN_CACHE_BYTES: u32 = 64 << 10;
 pub const MAX_CACHE_BYTES: u32 = 1 << 30;
+/// `authService.contextExtensions` bounds: they travel in every CheckRequest.
+pub const MAX_CONTEXT_EXTENSIONS: usize = 32;
+pub const MAX_CONTEXT_EXTENSION_BYTES: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -52,9 +55,11 @@ pub struct Config {
     notes: Vec<String>,
 }
 
-/// Its `Debug` shows `addHeaders` names only: their values may be shared secrets.
+/// Its `Debug` shows `addHeaders` and `contextExtensions` names only: their values may be shared
+/// secrets.
 #[derive(Clone)]
 pub struct AuthService {
+    pub protocol: Protocol,
     pub cluster: String,
     pub authority: String,
     pub path_prefix: String,
@@ -63,12 +68,29 @@ pub struct AuthService {
     pub forward_headers: Vec<String>,
     pub trace_headers: Vec<String>,
     pub add_headers: Vec<(String, String)>,
+    /// gRPC only (empty in HTTP mode), in name order.
+    pub context_extensions: Vec<(String, String)>,
+}
+
+/// How the auth service is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Envoy ext_authz's HTTP check request (`callout`).
+    Http,
+    /// `envoy.service.auth.v3.Authorization/Check` (`grpc`).
+    Grpc,
 }
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let added: Vec<&str> = self.add_headers.iter().map(|(n, _)| n.as_str()).collect();
+        let extensions: Vec<&str> = self
+            .context_extensions
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
         f.debug_struct("AuthService")
+            .field("protocol", &self.protocol)
             .field("cluster", &self.cluster)
             .field("authority", &self.authority)
             .field("path_prefix", &self.path_prefix)
@@ -77,6 +99,7 @@ impl std::fmt::Debug for AuthService {
             .field("forward_headers", &self.forward_headers)
             .field("trace_headers", &self.trace_headers)
             .field("add_headers (values hidden)", &added)
+            .field("context_extensions (values hidden)", &extensions)
             .finish()
     }
 }
@@ -331,11 +354,32 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
             "must be a host[:port] without spaces",
         ));
     }
-    let prefix = raw.path_prefix;
+    let protocol = match raw.protocol {
+        RawProtocol::Http => Protocol::Http,
+        RawProtocol::Grpc => Protocol::Grpc,
+    };
+    if protocol == Protocol::Grpc {
+        // The gRPC method is fixed and the whole request path travels in the CheckRequest.
+        if raw.path_prefix.is_some() {
+            return Err(ConfigError::new(
+                "authService.pathPrefix",
+                "does not apply with protocol grpc (the method is always envoy.service.auth.v3.Authorization/Check); remove it",
+            ));
+        }
+        if raw.include_request_path.is_some() {
+            return Err(ConfigError::new(
+                "authService.includeRequestPath",
+                "does not apply with protocol grpc (the CheckRequest always carries the request path, and the cache is per path); remove it",
+            ));
+        }
+    }
+    let context_extensions = context_extensions(protocol, raw.context_extensions)?;
+    let prefix = raw.path_prefix.unwrap_or_default();
+    let include_request_path = raw.include_request_path.unwrap_or(true);
     if !prefix.is_empty() {
         path::check_prefix("authService.pathPrefix", &prefix)?;
     }
-    if raw.include_request_path && prefix.ends_with('/') {
+    if include_request_path && prefix.ends_with('/') {
         return Err(ConfigError::new(
             "authService.pathPrefix",
             "must not end with '/' when includeRequestPath is true (the request path brings its own)",
@@ -380,15 +424,56 @@ fn auth_service(raw: raw::RawAuthService) -> Result<AuthService, ConfigError> {
         add_headers.push((lower, value));
     }
     Ok(AuthService {
+        protocol,
         cluster,
         authority,
         path_prefix: prefix,
-        include_request_path: raw.include_request_path,
+        include_request_path,
         timeout_ms: raw.timeout_ms,
         forward_headers,
         trace_headers,
         add_headers,
+        context_extensions,
     })
+}
+
+/// `authService.contextExtensions`: gRPC only, bounded (they travel in every CheckRequest), names
+/// not empty; values are checked for size only, and never quoted.
+fn context_extensions(
+    protocol: Protocol,
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    if protocol != Protocol::Grpc {
+        return Err(ConfigError::new(
+            "authService.contextExtensions",
+            "applies to protocol grpc only (the HTTP check request has no such field); use addHeaders",
+        ));
+    }
+    if raw.len() > MAX_CONTEXT_EXTENSIONS {
+        return Err(ConfigError::new(
+            "authService.contextExtensions",
+            format!(
+                "has {} entries; at most {MAX_CONTEXT_EXTENSIONS}",
+                raw.len()
+            ),
+        ));
+    }
+    for (name, value) in &raw {
+        let field = format!("authService.contextExtensions.{name}");
+        if name.is_empty() {
+            return Err(ConfigError::new(field, "has an empty name"));
+        }
+        if name.len() + value.len() > MAX_CONTEXT_EXTENSION_BYTES {
+            return Err(ConfigError::new(
+                field,
+                format!("name and value are over {MAX_CONTEXT_EXTENSION_BYTES} bytes together"),
+            ));
+        }
+    }
+    Ok(raw.into_iter().collect())
 }
 
 /// `outbound|8080||auth.auth-system.svc.cluster.local` -> `auth.auth-system.svc.cluster.local`.
@@ -402,5 +487,7 @@ pub(crate) fn istio_host(cluster: &str) -> Option<String> {
     ok.then(|| host.to_string())
 }
 
+#[cfg(test)]
+mod grpc_tests;
 #[cfg(test)]
 mod tests;

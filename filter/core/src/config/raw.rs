@@ -50,19 +50,25 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawAuthService {
+    /// `http` (default): Envoy ext_authz's HTTP flavour. `grpc`:
+    /// `envoy.service.auth.v3.Authorization/Check` (OPA's Envoy plugin, Authorino); `cluster` must
+    /// then be an HTTP/2 cluster, and `pathPrefix` and `includeRequestPath` do not apply.
+    #[serde(default)]
+    pub protocol: RawProtocol,
     /// Envoy cluster of the auth service; under Istio `outbound|PORT||FQDN`.
     pub cluster: String,
     /// `:authority` of the callout; default: the FQDN of an Istio cluster name, otherwise required.
     #[serde(default)]
     pub authority: Option<String>,
     /// Prepended to the request path: a plain path (starts with `/`; no `%`, `;`, `\`, `?`, `#`
-    /// or dot segment), not ending with `/` while `includeRequestPath` is true.
+    /// or dot segment), not ending with `/` while `includeRequestPath` is true. Default: none.
+    /// HTTP only.
     #[serde(default)]
-    pub path_prefix: String,
+    pub path_prefix: Option<String>,
     /// `false`: the callout path is exactly `pathPrefix` (or `/`), and the cache is per credential
-    /// instead of per path.
-    #[serde(default = "yes")]
-    pub include_request_path: bool,
+    /// instead of per path. Default: `true`. HTTP only.
+    #[serde(default)]
+    pub include_request_path: Option<bool>,
     /// Callout timeout in milliseconds, 1 to 60000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
@@ -75,6 +81,22 @@ pub struct RawAuthService {
     /// Fixed headers added to every callout (name to value); values are never logged.
     #[serde(default)]
     pub add_headers: BTreeMap<String, String>,
+    /// gRPC only: sent as the CheckRequest's `attributes.context_extensions` (at most 32 entries,
+    /// each name and value together at most 1024 bytes); values are never logged.
+    #[serde(default)]
+    pub context_extensions: BTreeMap<String, String>,
+}
+
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Protocol"))]
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum RawProtocol {
+    /// Envoy ext_authz's HTTP check request.
+    #[default]
+    Http,
+    /// `envoy.service.auth.v3.Authorization/Check` over gRPC.
+    Grpc,
 }
 
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

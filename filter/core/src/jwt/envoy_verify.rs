@@ -16,8 +16,8 @@
 use super::alg::Alg;
 use super::der;
 use super::jwks::{Material, PublicKey};
-use super::proto::{self, Value};
 use super::signature::{decoding_key, RustCrypto, SignatureCheck, Unavailable};
+use crate::proto::{self, Value};
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 use std::borrow::Cow;
 

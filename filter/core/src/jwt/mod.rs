@@ -27,7 +27,6 @@ pub mod extract;
 pub mod fetch;
 pub mod jwks;
 pub mod keys;
-mod proto;
 pub mod raw;
 pub mod shared_tokens;
 pub mod signature;

@@ -3,8 +3,8 @@
 //! once (their bytes are pinned in `arguments_are_the_four_fields_in_order`), the SPKI and the
 //! signature parsed as DER, the digest verified, a `VerifySignatureResult` answered as Envoy does.
 
-use super::proto::{self, Value};
 use super::Unavailable;
+use crate::proto::{self, Value};
 
 /// What Envoy does with the arguments, done with RustCrypto: parse the message, the SPKI and the
 /// signature as BoringSSL would, `EVP_DigestVerify`, and answer a `VerifySignatureResult`.

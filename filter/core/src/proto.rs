@@ -1,7 +1,8 @@
-//! The few bits of the protobuf wire format that Envoy's foreign functions speak: length-delimited
-//! fields written, and a message read field by field. Written by hand because two flat messages do
-//! not justify a protobuf runtime and code generator in the module. Reading never trusts a length
-//! and never panics: a truncated or garbled message is `None`.
+//! The few bits of the protobuf wire format the module speaks: to Envoy's foreign functions (the
+//! JWT signature check) and to a gRPC auth service (`grpc`). Length-delimited and varint fields
+//! written, and a message read field by field. Written by hand because a handful of messages do not
+//! justify a protobuf runtime and code generator in the module. Reading never trusts a length and
+//! never panics: a truncated or garbled message is `None`.
 
 /// One field's value as it travels; fixed-width ones are skipped, not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,11 +12,35 @@ pub enum Value<'a> {
     Fixed,
 }
 
-/// Appends field `field` (1 to 15) as length-delimited bytes (wire type 2).
-pub fn put_bytes(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+/// Appends field `field` as length-delimited bytes (wire type 2): a string, bytes, or an embedded
+/// message already written.
+pub fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_varint(out, u64::from(field) << 3 | 2);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// Appends field `field` as a varint (wire type 0): an integer, a bool or an enum.
+pub fn put_uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    put_varint(out, u64::from(field) << 3);
+    put_varint(out, v);
+}
+
+/// Appends field `field` as an embedded message that `write` fills in; the length is known only
+/// once it is written, so it is written to its own buffer first.
+pub fn put_message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+    let mut inner = Vec::new();
+    write(&mut inner);
+    put_bytes(out, field, &inner);
+}
+
+/// Appends one entry of a `map<string, string>` field: on the wire, a message with the key as
+/// field 1 and the value as field 2.
+pub fn put_map_entry(out: &mut Vec<u8>, field: u32, key: &[u8], value: &[u8]) {
+    put_message(out, field, |e| {
+        put_bytes(e, 1, key);
+        put_bytes(e, 2, value);
+    });
 }
 
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -188,6 +213,19 @@ mod tests {
                 (3, Value::Bytes(b"")),
             ])
         );
+    }
+
+    #[test]
+    fn varint_fields_and_embedded_messages_read_back() {
+        let mut out = Vec::new();
+        put_uint(&mut out, 1, 300);
+        put_message(&mut out, 20, |m| put_bytes(m, 1, b"x"));
+        put_map_entry(&mut out, 3, b"k", b"v");
+        let f = fields(&out).unwrap();
+        assert_eq!(f[0], (1, Value::Varint(300)));
+        assert_eq!(f[1], (20, Value::Bytes(b"\x0a\x01x")));
+        assert_eq!(f[2], (3, Value::Bytes(b"\x0a\x01k\x12\x01v")));
+        assert_eq!(f.len(), 3);
     }
 
     proptest! {
