@@ -15,6 +15,8 @@
 //!   `host::Host` (clock, counters, shared data).
 //! - `flow`: the request flow as a state machine with no I/O: events in (headers, callout
 //!   dispatched, answered, request gone), what to do out; single flight lives here.
+//! - `revocation`: the feed of revoked subjects each Envoy follows, and the rule that drops a
+//!   cached decision made before a revocation of its subject.
 //! - `reply`: the one place an outcome becomes an `Action` for Envoy.
 //!
 //! The core explains its decisions through the `log` facade; the adapter forwards it to Envoy.
@@ -37,6 +39,7 @@ pub mod path;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod revocation;
 pub mod shared;
 pub mod tagged;
 pub mod throttle;
