@@ -51,6 +51,9 @@ pub struct Follower {
     good_ms: u64,
     started: bool,
     in_flight_since: Option<u64>,
+    /// When this VM's own last read made the next one due: the interval holds even where shared
+    /// data does not.
+    next_ms: u64,
     rng: u64,
     throttle: Throttle,
 }
@@ -73,6 +76,7 @@ impl Follower {
             good_ms: 0,
             started: false,
             in_flight_since: None,
+            next_ms: 0,
             rng: seed | 1,
             throttle: Throttle::default(),
         }
@@ -140,7 +144,7 @@ impl Follower {
             self.in_flight_since = None;
         }
         let elsewhere = rec.attempt_ms != 0 && now < rec.attempt_ms.saturating_add(timeout);
-        if elsewhere || now < rec.next_ms {
+        if elsewhere || now < rec.next_ms.max(self.next_ms) {
             return None;
         }
         let claim = Record {
@@ -273,6 +277,7 @@ impl Follower {
     }
 
     fn next_after(&mut self, now: u64, more: bool) -> u64 {
+        self.next_ms = now;
         if more {
             return now;
         }
@@ -281,7 +286,8 @@ impl Follower {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         let jitter = self.rng % (self.feed.interval_ms / 5).max(1);
-        now.saturating_add(self.feed.interval_ms + jitter)
+        self.next_ms = now.saturating_add(self.feed.interval_ms + jitter);
+        self.next_ms
     }
 
     /// Milliseconds since the last good read this VM knows of (the lag gauge, in seconds / 1000).
