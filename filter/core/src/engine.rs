@@ -286,8 +286,8 @@ impl Authorizer {
         };
         let decision = Rc::new(judged.decision);
         let decided = now.map(|now| self.decided_at(now));
-        if let (Some(decided), true) = (decided, self.revocation.is_some()) {
-            if self.revoked_at_landing(host, &decision, decided) {
+        if let (Some(decided), Some(now)) = (decided, now) {
+            if self.revoked_at_landing(host, &decision, decided, now) {
                 return (Outcome::Decided(decision), Sharing::OpenerOnly);
             }
         }

@@ -86,15 +86,17 @@ impl Authorizer {
         host: &dyn Host,
         decision: &Decision,
         decided_ms: u64,
+        now: u64,
     ) -> bool {
         let Some(follower) = &self.revocation else {
             return false;
         };
-        let Ok(f) = follower.try_borrow() else {
+        let Ok(mut f) = follower.try_borrow_mut() else {
             return true;
         };
         let subject = revocation::subject(decision, f.feed().subject_index);
-        let revoked = f.set().revoked(subject, decided_ms);
+        // A stale feed does not stop caching: the lookup holds such decisions back until it is read.
+        let revoked = f.verdict(host, subject, decided_ms, now) == Verdict::Revoked;
         if revoked {
             host.count(Metric::RevocationDropped);
             log::debug!("an answer that may predate a revocation of its subject: not cached, not shared with waiting requests");
@@ -102,3 +104,7 @@ impl Authorizer {
         revoked
     }
 }
+
+#[cfg(test)]
+#[path = "revoke_tests.rs"]
+mod tests;
