@@ -200,3 +200,111 @@ fn default_max_entries() -> u32 {
 fn default_max_bytes() -> u32 {
     1 << 20
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn parse(revocation: &str, extra: &str) -> Result<Config, crate::ConfigError> {
+        let text = format!(
+            r#"{{"authService": {{"cluster": "auth", "authority": "auth.local"}},
+                "identityHeaders": ["x-user-id", "x-tenant"], "revocation": {revocation} {extra}}}"#
+        );
+        Config::parse(text.as_bytes())
+    }
+
+    #[test]
+    fn defaults_follow_the_auth_service() {
+        let c = parse(r#"{"subjectHeader": "X-Tenant"}"#, "").unwrap();
+        let f = c.revocation.clone().unwrap();
+        assert_eq!(
+            (f.cluster.as_str(), f.authority.as_str(), f.path.as_str()),
+            ("auth", "auth.local", "/revocations")
+        );
+        assert_eq!(
+            (f.subject_index, f.subject_header.as_str()),
+            (1, "x-tenant")
+        );
+        assert_eq!(
+            (f.interval_ms, f.timeout_ms, f.max_stale_ms),
+            (1_000, 500, 10_000)
+        );
+        // maxTtlSeconds 300 + staleIfError 0 + timeoutMs 200 + 1 s.
+        assert_eq!(f.keep_ms, 301_200);
+        assert!(c.warnings().is_empty());
+        let off = parse(
+            r#"{"subjectHeader": "x-user-id"}"#,
+            r#", "cache": {"enabled": false}"#,
+        )
+        .unwrap();
+        assert!(off.warnings().iter().any(|w| w.starts_with("revocation:")));
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        for (block, field, why) in [
+            (
+                r#"{"subjectHeader": "x-other"}"#,
+                "revocation.subjectHeader",
+                "not one of identityHeaders",
+            ),
+            (r#"{}"#, "revocation", "missing field `subjectHeader`"),
+            (
+                r#"{"subjectHeader": "x-user-id", "cluster": " "}"#,
+                "revocation.cluster",
+                "empty",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "authority": "a b"}"#,
+                "revocation.authority",
+                "host",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "path": "/r?x"}"#,
+                "revocation.path",
+                "plain path",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "intervalMs": 99}"#,
+                "revocation.intervalMs",
+                "100 to",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "timeoutMs": 1001}"#,
+                "revocation.timeoutMs",
+                "intervalMs",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "maxStaleSeconds": 0}"#,
+                "revocation.maxStaleSeconds",
+                "1 to",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "intervalMs": 60000, "timeoutMs": 100, "maxStaleSeconds": 60}"#,
+                "revocation.maxStaleSeconds",
+                "two reads",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "maxEntries": 0}"#,
+                "revocation.maxEntries",
+                "1 to",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "maxBytes": 10}"#,
+                "revocation.maxBytes",
+                "4096 to",
+            ),
+            (
+                r#"{"subjectHeader": "x-user-id", "every": 1}"#,
+                "revocation",
+                "unknown field",
+            ),
+        ] {
+            let e = parse(block, "").unwrap_err();
+            assert!(
+                e.field.contains(field) && e.reason.contains(why),
+                "{block}: {e:?}"
+            );
+        }
+    }
+}
