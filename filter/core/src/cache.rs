@@ -53,6 +53,9 @@ pub trait Weigh {
 struct Entry<D> {
     decision: Rc<D>,
     expires_ms: u64,
+    /// When the decision was made, no later than its callout's dispatch (0: unknown): what a
+    /// revocation is compared with.
+    decided_ms: u64,
 }
 
 pub struct DecisionCache<D> {
@@ -87,9 +90,17 @@ impl<D: Weigh> DecisionCache<D> {
 
     /// A live entry, marked recently used; one past its stale window too is dropped.
     pub fn get(&mut self, key: &CacheKey, now_ms: u64) -> Option<Rc<D>> {
+        self.get_decided(key, now_ms).map(|(d, _)| d)
+    }
+
+    /// `get`, with when the decision was made.
+    pub fn get_decided(&mut self, key: &CacheKey, now_ms: u64) -> Option<(Rc<D>, u64)> {
         let expires = match self.map.peek(key) {
             Some(e) if e.expires_ms > now_ms => {
-                return self.map.get(key).map(|e| Rc::clone(&e.decision))
+                return self
+                    .map
+                    .get(key)
+                    .map(|e| (Rc::clone(&e.decision), e.decided_ms))
             }
             Some(e) => e.expires_ms,
             None => return None,
@@ -102,12 +113,18 @@ impl<D: Weigh> DecisionCache<D> {
 
     /// An entry that expired less than the stale window ago: what may serve when the callout fails.
     pub fn get_stale(&mut self, key: &CacheKey, now_ms: u64) -> Option<Rc<D>> {
-        let e = self.map.peek(key)?;
-        (e.expires_ms <= now_ms && now_ms < e.expires_ms.saturating_add(self.stale_ms))
-            .then(|| Rc::clone(&e.decision))
+        self.get_stale_decided(key, now_ms).map(|(d, _)| d)
     }
 
-    fn remove(&mut self, key: &CacheKey) {
+    /// `get_stale`, with when the decision was made.
+    pub fn get_stale_decided(&mut self, key: &CacheKey, now_ms: u64) -> Option<(Rc<D>, u64)> {
+        let e = self.map.peek(key)?;
+        (e.expires_ms <= now_ms && now_ms < e.expires_ms.saturating_add(self.stale_ms))
+            .then(|| (Rc::clone(&e.decision), e.decided_ms))
+    }
+
+    /// Drops the entry for `key` (a revoked decision).
+    pub fn remove(&mut self, key: &CacheKey) {
         if let Some(old) = self.map.pop(key) {
             self.bytes = self.bytes.saturating_sub(cost(old.decision.as_ref()));
         }
@@ -117,9 +134,10 @@ impl<D: Weigh> DecisionCache<D> {
         if ttl_secs == 0 {
             return;
         }
-        self.put_until(
+        self.put_decided(
             key,
             decision,
+            now_ms,
             now_ms.saturating_add(u64::from(ttl_secs) * 1000),
         );
     }
@@ -127,7 +145,19 @@ impl<D: Weigh> DecisionCache<D> {
     /// Stores a decision that expires at `expires_ms` (one read from the shared level keeps its expiry).
     /// A decision above the entry cap or the whole budget is not stored (and an older entry for
     /// its key is dropped); otherwise least recently used entries go until the budget holds.
+    /// Its decision time is unknown (0): any revocation drops it.
     pub fn put_until(&mut self, key: CacheKey, decision: Rc<D>, expires_ms: u64) {
+        self.put_decided(key, decision, 0, expires_ms);
+    }
+
+    /// `put_until` for a decision made at `decided_ms`.
+    pub fn put_decided(
+        &mut self,
+        key: CacheKey,
+        decision: Rc<D>,
+        decided_ms: u64,
+        expires_ms: u64,
+    ) {
         let size = cost(decision.as_ref());
         if decision.payload_bytes() > MAX_ENTRY_PAYLOAD_BYTES || size > self.max_bytes {
             self.remove(&key);
@@ -136,6 +166,7 @@ impl<D: Weigh> DecisionCache<D> {
         let entry = Entry {
             decision,
             expires_ms,
+            decided_ms,
         };
         // `push` hands back the entry it replaced (same key) or evicted (entry count).
         if let Some((_, old)) = self.map.push(key, entry) {
@@ -215,6 +246,25 @@ mod tests {
         let mut plain = DecisionCache::new(10, BIG);
         plain.put(k(1), Rc::new(7u32), 2, 1_000);
         assert_eq!(plain.get_stale(&k(1), 3_000), None);
+    }
+
+    #[test]
+    fn an_entry_keeps_when_it_was_decided() {
+        let mut c = DecisionCache::with_stale(10, BIG, 5_000);
+        c.put(k(1), Rc::new(1u32), 2, 1_000);
+        c.put_decided(k(2), Rc::new(2u32), 700, 3_000);
+        c.put_until(k(3), Rc::new(3u32), 3_000);
+        assert_eq!(c.get_decided(&k(1), 1_500).map(|(_, d)| d), Some(1_000));
+        assert_eq!(c.get_decided(&k(2), 1_500).map(|(_, d)| d), Some(700));
+        assert_eq!(
+            c.get_decided(&k(3), 1_500).map(|(_, d)| d),
+            Some(0),
+            "unknown"
+        );
+        assert_eq!(c.get_stale_decided(&k(2), 3_500).map(|(_, d)| d), Some(700));
+        c.remove(&k(2));
+        assert_eq!(c.get_stale_decided(&k(2), 3_500), None);
+        assert_eq!(c.len(), 2);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::path::{self, DotSegment};
 use crate::reply::{self, Label};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
+use crate::revocation::Follower;
 use crate::shared;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -46,6 +47,8 @@ pub struct Authorizer {
     /// forwarded: a cached decision was made for these very tokens after they passed, and lives
     /// no longer than their `exp`, so it is served before the token checks.
     decision_first: bool,
+    /// The revocation feed this VM follows (`revocation`), and the rule a cached decision meets.
+    revocation: Option<RefCell<Follower>>,
 }
 
 impl Authorizer {
@@ -72,11 +75,19 @@ impl Authorizer {
                 .jwt
                 .as_ref()
                 .is_some_and(|j| tokens_in_key(&config, j));
+        let revocation = config.revocation.as_ref().map(|feed| {
+            let [a, b, c, d, e, f, g, h, ..] = config.generation;
+            RefCell::new(Follower::new(
+                feed,
+                u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            ))
+        });
         Authorizer {
             config,
             cache,
             jwt,
             decision_first,
+            revocation,
         }
     }
 
@@ -227,7 +238,8 @@ impl Authorizer {
         let local = cache
             .try_borrow_mut()
             .ok()
-            .and_then(|mut c| c.get(key, now));
+            .and_then(|mut c| c.get_decided(key, now));
+        let local = local.and_then(|(d, at)| self.servable_or_drop(host, cache, key, d, at, now));
         if let Some(decision) = local {
             host.count(Metric::CacheHits);
             log::trace!("{key:?} allowed or denied from this worker's cache");
@@ -273,14 +285,20 @@ impl Authorizer {
             Sharing::OpenerOnly
         };
         let decision = Rc::new(judged.decision);
-        if let (Some(cache), Some(now)) = (&self.cache, now) {
+        let decided = now.map(|now| self.decided_at(now));
+        if let (Some(decided), Some(now)) = (decided, now) {
+            if self.revoked_at_landing(host, &decision, decided, now) {
+                return (Outcome::Decided(decision), Sharing::OpenerOnly);
+            }
+        }
+        if let (Some(cache), Some(now), Some(decided)) = (&self.cache, now, decided) {
             let expires = now.saturating_add(u64::from(judged.ttl_secs) * 1000);
             let expires = cap_ms.map_or(expires, |cap| expires.min(cap));
             if expires > now {
                 if let Ok(mut c) = cache.try_borrow_mut() {
-                    c.put_until(*key, Rc::clone(&decision), expires);
+                    c.put_decided(*key, Rc::clone(&decision), decided, expires);
                 }
-                self.shared_store(host, key, &decision, expires);
+                self.shared_store(host, key, &decision, decided, expires);
             }
         }
         (Outcome::Decided(decision), sharing)
@@ -315,8 +333,9 @@ impl Authorizer {
             return None;
         }
         let cache = self.cache.as_ref()?;
-        if let Some(d) = cache.try_borrow_mut().ok()?.get_stale(key, now) {
-            return Some(d);
+        let local = cache.try_borrow_mut().ok()?.get_stale_decided(key, now);
+        if let Some((d, at)) = local {
+            return self.servable_or_drop(host, cache, key, d, at, now);
         }
         if policy.shared_slots == 0 {
             return None;
@@ -327,8 +346,9 @@ impl Authorizer {
         if bytes.len() > shared::MAX_VALUE_BYTES {
             return None;
         }
-        let (decision, expires) = shared::decode_entry(&bytes, key)?;
-        (expires <= now && now < expires.saturating_add(policy.stale_ms)).then(|| Rc::new(decision))
+        let e = shared::decode_entry(&bytes, key)?;
+        let window = e.expires_ms <= now && now < e.expires_ms.saturating_add(policy.stale_ms);
+        (window && self.servable(host, &e.decision, e.decided_ms, now)).then(|| Rc::new(e.decision))
     }
 
     fn shared_slots(&self) -> u32 {
@@ -351,17 +371,27 @@ impl Authorizer {
         if bytes.len() > shared::MAX_VALUE_BYTES {
             return None;
         }
-        let (decision, expires) = shared::decode(&bytes, key, now)?;
-        let decision = Rc::new(decision);
+        let e = shared::decode(&bytes, key, now)?;
+        if !self.servable(host, &e.decision, e.decided_ms, now) {
+            return None;
+        }
+        let decision = Rc::new(e.decision);
         if let Ok(mut c) = cache.try_borrow_mut() {
-            c.put_until(*key, Rc::clone(&decision), expires);
+            c.put_decided(*key, Rc::clone(&decision), e.decided_ms, e.expires_ms);
         }
         Some(decision)
     }
 
     /// Publishes a decision to the shared level. The slot is written only if nobody wrote it since we
     /// read it; a lost race or a host error just leaves the slot as it is.
-    fn shared_store(&self, host: &dyn Host, key: &CacheKey, decision: &Decision, expires: u64) {
+    fn shared_store(
+        &self,
+        host: &dyn Host,
+        key: &CacheKey,
+        decision: &Decision,
+        decided: u64,
+        expires: u64,
+    ) {
         let slots = self.shared_slots();
         if slots == 0 {
             return;
@@ -372,7 +402,7 @@ impl Authorizer {
             Ok(None) => 0,
             Err(_) => return,
         };
-        let value = shared::encode(key, expires, decision);
+        let value = shared::encode(key, expires, decided, decision);
         if value.len() <= shared::MAX_VALUE_BYTES {
             let _ = host.shared_set(&name, &value, cas);
         }
@@ -419,5 +449,6 @@ fn tokens_in_key(config: &Config, jwt: &JwtConfig) -> bool {
         })
 }
 
+mod revoke;
 #[cfg(test)]
 mod tests;

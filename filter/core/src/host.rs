@@ -42,10 +42,18 @@ pub enum Metric {
     JwksFetches,
     /// JWKS fetches that failed (the last good keys stay in use).
     JwksFetchFailures,
+    /// Revocations applied from the feed (a flush counts as one).
+    RevocationsApplied,
+    /// Cached decisions not served because a revocation (or flush) came after them.
+    RevocationDropped,
+    /// Feed reads that brought a page.
+    RevocationFetches,
+    /// Feed reads that failed (cached decisions keep serving up to `maxStaleSeconds`).
+    RevocationFetchFailures,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 21] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -63,6 +71,10 @@ impl Metric {
         Metric::JwtCacheHits,
         Metric::JwksFetches,
         Metric::JwksFetchFailures,
+        Metric::RevocationsApplied,
+        Metric::RevocationDropped,
+        Metric::RevocationFetches,
+        Metric::RevocationFetchFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,9 +96,18 @@ impl Metric {
             Metric::JwtCacheHits => "mesh_authz_jwt_cache_hits",
             Metric::JwksFetches => "mesh_authz_jwks_fetches",
             Metric::JwksFetchFailures => "mesh_authz_jwks_fetch_failures",
+            Metric::RevocationsApplied => "mesh_authz_revocations_applied",
+            Metric::RevocationDropped => "mesh_authz_revocation_dropped",
+            Metric::RevocationFetches => "mesh_authz_revocation_fetches",
+            Metric::RevocationFetchFailures => "mesh_authz_revocation_fetch_failures",
         }
     }
 }
+
+/// The gauge a root context should set from `Follower::lag_ms` (seconds since the last good read
+/// of the revocation feed). Every VM of an Envoy knows the same last good read, so one VM (or the
+/// maximum) is the value: a sum over VMs, as the other gauges are kept, would not be.
+pub const REVOCATION_LAG_GAUGE: &str = "mesh_authz_revocation_lag_seconds";
 
 /// The histograms the filter exports (`mesh_authz_<name>` with `_bucket`s in Prometheus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,8 @@
 //! - `flow`: the request flow as one state machine with no I/O: `Flow::handle` takes every event
 //!   the adapter sees and gives the actions to carry out; single flight lives here. Its module
 //!   doc names the ideas (request, callout, flight, decision, outcome, conclusion, token, JWKS).
+//! - `revocation`: the feed of revoked subjects each Envoy follows, and the rule that drops a
+//!   cached decision made before a revocation of its subject.
 //! - `reply`: the one place an outcome becomes a `Verdict` for Envoy.
 //!
 //! The core explains its decisions through the `log` facade; the adapter forwards it to Envoy.
@@ -41,6 +43,7 @@ pub mod proto;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod revocation;
 pub mod shared;
 pub mod tagged;
 pub mod throttle;

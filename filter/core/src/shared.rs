@@ -5,18 +5,24 @@
 //! a collision reads as a miss, never as someone else's decision. Entries are written with the CAS
 //! value shared data returns; losing a race just means another worker's fresh entry stays.
 //!
-//! Entry layout (little endian): version 2, digest (32), expires at (u64 ms, the host's wall clock,
-//! which all workers share), then the decision: 0 = allow, u16 status, u32 length, packed identity
+//! Entry layout (little endian): version 3, digest (32), expires at (u64 ms, the host's wall clock,
+//! which all workers share), decided at (u64 ms, same clock: what a revocation is compared with),
+//! then the decision: 0 = allow, u16 status, u32 length, packed identity
 //! headers;
 //! 1 = deny, u16 status, u32 length, packed deny headers, u32 body length, body (see `tagged`).
+//!
+//! Version 2 (before revocations) had no decision time: such an entry, left by an older module
+//! in the same Envoy, is a miss (it could not be checked against a revocation), and either
+//! version overwrites the other's slots. The slot names are unchanged, so an upgrade costs
+//! callouts, never more keys.
 
 use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::decision::{Decision, TaggedHeaders};
 use crate::key::CacheKey;
 
-const VERSION: u8 = 2;
-/// The fixed part of a deny entry (the larger): version, digest, expiry, tag, status, two lengths.
-const FIXED_BYTES: usize = 1 + 32 + 8 + 1 + 2 + 4 + 4;
+const VERSION: u8 = 3;
+/// The fixed part of a deny entry (the larger): version, digest, expiry, decision time, tag, status, two lengths.
+const FIXED_BYTES: usize = 1 + 32 + 8 + 8 + 1 + 2 + 4 + 4;
 /// No value above this is written, and one read above it is a miss: the shared level holds no
 /// more per slot than one per-VM cache entry may.
 pub const MAX_VALUE_BYTES: usize = FIXED_BYTES + MAX_ENTRY_PAYLOAD_BYTES;
@@ -29,11 +35,20 @@ pub fn slot_name(key: &CacheKey, slots: u32) -> String {
     format!("{KEY_PREFIX}{slot:x}")
 }
 
-pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+/// What a slot holds for its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    pub decision: Decision,
+    pub expires_ms: u64,
+    pub decided_ms: u64,
+}
+
+pub fn encode(key: &CacheKey, expires_ms: u64, decided_ms: u64, decision: &Decision) -> Vec<u8> {
+    let mut out = Vec::with_capacity(72);
     out.push(VERSION);
     out.extend_from_slice(&key.0);
     out.extend_from_slice(&expires_ms.to_le_bytes());
+    out.extend_from_slice(&decided_ms.to_le_bytes());
     let headers = |out: &mut Vec<u8>, hs: &TaggedHeaders| {
         let packed = hs.as_bytes();
         out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
@@ -60,19 +75,20 @@ pub fn encode(key: &CacheKey, expires_ms: u64, decision: &Decision) -> Vec<u8> {
     out
 }
 
-/// The decision in `bytes` if it is for `key` and still live at `now_ms`, with its expiry.
-pub fn decode(bytes: &[u8], key: &CacheKey, now_ms: u64) -> Option<(Decision, u64)> {
-    decode_entry(bytes, key).filter(|(_, expires)| *expires > now_ms)
+/// The entry in `bytes` if it is for `key` and still live at `now_ms`.
+pub fn decode(bytes: &[u8], key: &CacheKey, now_ms: u64) -> Option<Stamped> {
+    decode_entry(bytes, key).filter(|e| e.expires_ms > now_ms)
 }
 
-/// The decision in `bytes` if it is for `key`, live or not, with its expiry (`staleIfErrorSeconds`
-/// may still use an expired one).
-pub fn decode_entry(bytes: &[u8], key: &CacheKey) -> Option<(Decision, u64)> {
+/// The entry in `bytes` if it is for `key`, live or not (`staleIfErrorSeconds` may still use an
+/// expired one).
+pub fn decode_entry(bytes: &[u8], key: &CacheKey) -> Option<Stamped> {
     let mut r = Reader(bytes);
     if r.u8()? != VERSION || r.take(32)? != key.0.as_slice() {
         return None;
     }
-    let expires = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let expires_ms = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let decided_ms = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
     let decision = match r.u8()? {
         0 => Decision::Allow {
             status: u16::from_le_bytes(r.take(2)?.try_into().ok()?),
@@ -90,7 +106,11 @@ pub fn decode_entry(bytes: &[u8], key: &CacheKey) -> Option<(Decision, u64)> {
         }
         _ => return None,
     };
-    r.0.is_empty().then_some((decision, expires))
+    r.0.is_empty().then_some(Stamped {
+        decision,
+        expires_ms,
+        decided_ms,
+    })
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -145,14 +165,19 @@ mod tests {
     #[test]
     fn round_trip() {
         for d in [allow(), deny()] {
-            let bytes = encode(&k(1), 5_000, &d);
-            assert_eq!(decode(&bytes, &k(1), 4_999), Some((d, 5_000)));
+            let bytes = encode(&k(1), 5_000, 4_000, &d);
+            let want = Stamped {
+                decision: d,
+                expires_ms: 5_000,
+                decided_ms: 4_000,
+            };
+            assert_eq!(decode(&bytes, &k(1), 4_999), Some(want));
         }
     }
 
     #[test]
     fn another_key_or_an_expired_entry_is_a_miss() {
-        let bytes = encode(&k(1), 5_000, &allow());
+        let bytes = encode(&k(1), 5_000, 1, &allow());
         assert_eq!(
             decode(&bytes, &k(2), 0),
             None,
@@ -163,16 +188,21 @@ mod tests {
 
     #[test]
     fn garbage_never_decodes_and_never_panics() {
-        let good = encode(&k(1), 5_000, &deny());
+        let good = encode(&k(1), 5_000, 1, &deny());
         for cut in 0..good.len() {
             assert_eq!(decode(&good[..cut], &k(1), 0), None);
         }
         let mut long = good.clone();
         long.push(0);
         assert_eq!(decode(&long, &k(1), 0), None, "trailing bytes");
-        let mut other_version = good;
+        let mut other_version = good.clone();
         other_version[0] = 9;
         assert_eq!(decode(&other_version, &k(1), 0), None);
+        // A version 2 entry (no decision time) from an older module in the same Envoy.
+        let mut v2 = good;
+        v2.drain(41..49);
+        v2[0] = 2;
+        assert_eq!(decode(&v2, &k(1), 0), None, "unknown decision time: a miss");
     }
 
     #[test]
@@ -191,6 +221,6 @@ mod tests {
             headers: TaggedHeaders::from_pairs([(0, b"abc".as_slice())]),
             body: vec![b'x'; MAX_ENTRY_PAYLOAD_BYTES - 8].into(),
         };
-        assert_eq!(encode(&k(1), 1, &d).len(), MAX_VALUE_BYTES);
+        assert_eq!(encode(&k(1), 1, 1, &d).len(), MAX_VALUE_BYTES);
     }
 }

@@ -17,9 +17,11 @@ pub enum Topic {
     BadRequest,
     /// The filter answered 500 rather than decide without what it needs.
     FailClosed,
+    /// A read of the revocation feed failed.
+    RevocationFeed,
 }
 
-const TOPICS: usize = Cause::ALL.len() + 2;
+const TOPICS: usize = Cause::ALL.len() + 3;
 
 impl Topic {
     fn index(self) -> Option<usize> {
@@ -27,6 +29,7 @@ impl Topic {
             Topic::Failure(c) => Cause::ALL.iter().position(|x| *x == c),
             Topic::BadRequest => Some(Cause::ALL.len()),
             Topic::FailClosed => Some(Cause::ALL.len() + 1),
+            Topic::RevocationFeed => Some(Cause::ALL.len() + 2),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use mesh_authz_core::decision::{Decision, TaggedHeaders};
 use mesh_authz_core::key::CacheKey;
-use mesh_authz_core::shared::{decode, encode};
+use mesh_authz_core::shared::{decode, encode, Stamped};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -54,9 +54,11 @@ proptest! {
         other in key(),
         d in decision(),
         expires in 1u64..u64::MAX,
+        decided in any::<u64>(),
     ) {
-        let bytes = encode(&k, expires, &d);
-        prop_assert_eq!(decode(&bytes, &k, expires - 1), Some((d, expires)));
+        let bytes = encode(&k, expires, decided, &d);
+        let want = Stamped { decision: d, expires_ms: expires, decided_ms: decided };
+        prop_assert_eq!(decode(&bytes, &k, expires - 1), Some(want));
         if other != k {
             prop_assert_eq!(decode(&bytes, &other, 0), None);
         }
@@ -72,7 +74,7 @@ proptest! {
         at in any::<prop::sample::Index>(),
         xor in 1u8..=255,
     ) {
-        let mut bytes = encode(&k, u64::MAX, &d);
+        let mut bytes = encode(&k, u64::MAX, 1, &d);
         let i = at.index(bytes.len());
         bytes[i] ^= xor;
         if decode(&bytes, &k, 0).is_some() {

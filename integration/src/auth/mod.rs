@@ -16,14 +16,21 @@
 //! it alone. The JWKS path never starts with a callout's
 //! `pathPrefix` (`/check`), so the two cannot be confused (with an empty prefix, a request for
 //! exactly the JWKS path would get the JWKS).
+//!
+//! It publishes a revocation feed (`GET /revocations`) and takes logouts (`POST /logout` with
+//! the bearer token, `POST /revoke?subject=`): a revoked subject is denied from then on, and the
+//! feed tells the sidecars to drop what they cached for it (`revocations`). None of these is a
+//! callout.
 
 pub mod decide;
 pub mod jwks;
 pub mod jwt_subject;
+pub mod revocations;
 pub mod tokens;
 
 pub use decide::{Answer, CalloutHead, REASON_HEADER};
 pub use jwks::{JwksEndpoint, DEFAULT_JWKS_PATH};
+pub use revocations::{Revocations, FEED_PATH, LOGOUT_PATH, REVOKE_PATH};
 pub use tokens::Tokens;
 
 use crate::server::{header_pairs, response, Body, Handler, ServerHandle};
@@ -91,6 +98,7 @@ pub struct AuthState {
     callouts: Mutex<Vec<Callout>>,
     accept_jwt: AtomicBool,
     jwks: JwksEndpoint,
+    revocations: Revocations,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +126,7 @@ impl AuthState {
             callouts: Mutex::new(Vec::new()),
             accept_jwt: AtomicBool::new(true),
             jwks: JwksEndpoint::new(DEFAULT_JWKS_PATH),
+            revocations: Revocations::default(),
         }
     }
 
@@ -172,6 +181,11 @@ impl AuthState {
     /// with no keys served, none is. `false`: every JWT is an unknown token (401).
     pub fn set_accept_jwt(&self, on: bool) {
         self.accept_jwt.store(on, Ordering::SeqCst);
+    }
+
+    /// The revocation feed and the subjects denied by a logout.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Callouts answered so far.
@@ -290,6 +304,18 @@ impl AuthState {
                 },
             },
         };
+        let subject = answer
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-user-id"))
+            .map(|(_, v)| v.as_str());
+        if answer.status == 200 && subject.is_some_and(|s| self.revocations.is_denied(s)) {
+            answer = Answer {
+                status: 401,
+                headers: vec![(REASON_HEADER.into(), "revoked".into())],
+                body: "logged out\n".into(),
+            };
+        }
         answer
             .headers
             .extend(lock(&self.extra_headers).iter().cloned());
@@ -342,6 +368,9 @@ impl Handler for AuthHandler {
         if state.jwks.is_fetch(&req) {
             return state.jwks.answer().await;
         }
+        if let Some(resp) = revocation_request(state, &req) {
+            return resp;
+        }
         state.note(&req);
         let hung_since = std::time::Instant::now();
         while state.is_hung() && hung_since.elapsed() < MAX_HANG {
@@ -367,6 +396,44 @@ impl Handler for AuthHandler {
             }
         }
         resp
+    }
+}
+
+/// The feed read, a logout or a revocation; `None` for anything else (a callout).
+fn revocation_request(state: &AuthState, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let (method, path, query) = (req.method(), req.uri().path(), req.uri().query());
+    let json = [("content-type".to_string(), "application/json".to_string())];
+    match (method.as_str(), path) {
+        ("GET", FEED_PATH) => Some(response(200, &json, state.revocations.page(query))),
+        ("POST", LOGOUT_PATH) => {
+            // The token's subject, as the service would allow it now.
+            let answer = state.answer("/", req.headers());
+            let subject = answer
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("x-user-id"))
+                .map(|(_, v)| v.clone());
+            Some(match subject {
+                Some(s) if answer.status == 200 => {
+                    state.revocations.revoke(&s);
+                    response(204, &[], "")
+                }
+                _ => response(401, &[], "no session to end\n"),
+            })
+        }
+        ("POST", REVOKE_PATH) => {
+            let subject = query
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("subject=")))
+                .filter(|s| !s.is_empty() && s.len() <= 256);
+            Some(match subject {
+                Some(s) => {
+                    state.revocations.revoke(s);
+                    response(204, &[], "")
+                }
+                None => response(400, &[], "subject=NAME required\n"),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -598,6 +665,53 @@ mod tests {
             .unwrap();
         assert_eq!(r.status, 401);
         assert_eq!(r.header("x-user-id"), None);
+    }
+
+    #[test]
+    fn a_logout_denies_the_subject_and_reaches_the_feed() {
+        let auth = AuthService::example().unwrap();
+        let check = || {
+            Request::get("/check/x")
+                .bearer("alice-token")
+                .send(auth.addr())
+                .unwrap()
+                .status
+        };
+        assert_eq!(check(), 200);
+        let feed = Request::get(FEED_PATH).send(auth.addr()).unwrap();
+        assert_eq!(feed.status, 200);
+        assert_eq!(
+            feed.text(),
+            r#"{"cursor":"0","more":false,"revocations":[],"version":1}"#
+        );
+        let out = Request::new("POST", LOGOUT_PATH)
+            .bearer("alice-token")
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(out.status, 204);
+        assert_eq!(check(), 401, "denied by the service from now on");
+        let page: serde_json::Value = Request::get(&format!("{FEED_PATH}?cursor=0"))
+            .send(auth.addr())
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(page["revocations"][0]["subject"], "alice");
+        let nobody = Request::new("POST", LOGOUT_PATH).send(auth.addr()).unwrap();
+        assert_eq!(nobody.status, 401);
+        let revoke = Request::new("POST", &format!("{REVOKE_PATH}?subject=bob"))
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(revoke.status, 204);
+        let bob = Request::get("/check/x")
+            .bearer("bob-token")
+            .send(auth.addr())
+            .unwrap();
+        assert_eq!(bob.status, 401);
+        assert_eq!(
+            auth.calls(),
+            3,
+            "feed reads, logouts and revocations are no callouts"
+        );
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! [--accept-jwt on|off]`: the example auth service the filter calls. With `--jwks` it also serves
 //! that JWKS document (an empty set without) for a filter that checks JWTs; `--accept-jwt on` (the
 //! default) allows a JWT bearer as its `sub` once a key of that JWKS verifies it (none without).
+//! It also publishes the revocation feed (`GET /revocations`) and takes logouts (`POST /logout`
+//! with the bearer token, `POST /revoke?subject=NAME`): the subject is denied from then on, and
+//! sidecars following the feed drop what they cached for it.
 
 use mesh_authz_integration::auth::{AuthHandler, AuthState, Tokens, DEFAULT_JWKS_PATH};
 use mesh_authz_integration::{paths, server};

@@ -48,6 +48,8 @@ pub struct Config {
     pub bypass: Vec<BypassRule>,
     /// `None` when tokens are not checked in the proxy.
     pub jwt: Option<JwtConfig>,
+    /// `None` when no revocation feed is followed.
+    pub revocation: Option<crate::revocation::Feed>,
     /// Digest of the configuration text: part of every cache key, so a new config never reads
     /// decisions made under an old one, in this VM or (through shared data) in another.
     pub generation: [u8; 32],
@@ -311,8 +313,23 @@ impl Config {
                 "allow would let a token whose keys are not fetched pass unchecked in jwt.mode authenticate (a forged token would get further than none); use deny for the jwks cause",
             ));
         }
+        let revocation = raw
+            .revocation
+            .map(|r| {
+                crate::revocation::config::check(
+                    r,
+                    auth.as_ref(),
+                    &identity_headers,
+                    cache.as_ref(),
+                )
+            })
+            .transpose()?;
+        if revocation.is_some() && cache.is_none() {
+            notes.push("revocation: the feed is followed, but with cache.enabled false there is no cached decision to revoke".into());
+        }
         Ok(Config {
             notes,
+            revocation,
             auth,
             identity_headers,
             deny_headers,

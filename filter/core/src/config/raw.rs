@@ -43,6 +43,10 @@ pub struct RawConfig {
     /// Local token checks (JWT); absent: tokens are not checked in the proxy.
     #[serde(default)]
     pub jwt: Option<crate::jwt::raw::RawJwt>,
+    /// A feed of revocations the auth service publishes: a cached decision for a revoked subject
+    /// (or every one, on a flush) is dropped within about `intervalMs`. Absent: no feed.
+    #[serde(default)]
+    pub revocation: Option<crate::revocation::config::RawRevocation>,
 }
 
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
