@@ -6,11 +6,10 @@ use crate::host::{Gauges, Metrics};
 use crate::hostcalls::Hostcalls;
 use crate::root::Root;
 use crate::vm;
+use mesh_authz_core::config::announce;
 use mesh_authz_core::flow::Event;
 use mesh_authz_core::{Authorizer, Config};
 
-/// Configuration larger than this is refused rather than read.
-const MAX_CONFIG_BYTES: usize = 1 << 20;
 const TICK_MS: u32 = 1000;
 
 /// A context is created: a root context (no parent) or a request under root `parent`.
@@ -29,19 +28,15 @@ pub fn on_context_create(ctx: u32, parent: u32) {
 }
 
 fn load(h: &impl Hostcalls, size: usize) -> Result<Config, String> {
-    if size > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "(config): {size} bytes is over the {MAX_CONFIG_BYTES}-byte limit"
-        ));
-    }
+    announce::check_size(size)?;
     let text = h
         .buffer(PLUGIN_CONFIGURATION, size.max(1))
         .map_err(|s| format!("(config): could not read the plugin configuration: {s}"))?;
     Config::parse(&text).map_err(|e| e.to_string())
 }
 
-/// Reads and checks the plugin configuration; `false` refuses it (Envoy then keeps whatever ran
-/// before, or refuses to start).
+/// Reads the plugin configuration and hands it to the core, which checks it; `false` refuses it
+/// (Envoy then keeps whatever ran before, or refuses to start).
 pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
     crate::log::context(root_id);
     if let Ok(level) = h.log_level() {
@@ -54,38 +49,8 @@ pub fn on_configure(h: &impl Hostcalls, root_id: u32, size: usize) -> bool {
             return false;
         }
     };
-    let envoy_verify = config.jwt.is_some() && has_verify_signature(h);
-    match &config.jwt {
-        Some(jwt) if envoy_verify => log::info!(
-            "token checks: {} provider(s), signatures checked by Envoy's verify_signature (BoringSSL) for RS*/ES*, in the VM for the others",
-            jwt.providers.len()
-        ),
-        // Every signature in the VM: a forged RS256 token then costs about a millisecond of
-        // this worker's CPU, which any client can make it spend.
-        Some(jwt) => log::warn!(
-            "token checks: {} provider(s), signatures checked by the VM for every algorithm (RustCrypto, about 1 ms per RSA check, forged tokens included): this Envoy has no verify_signature",
-            jwt.providers.len()
-        ),
-        None => {}
-    }
-    log::info!(
-        concat!(
-            "mesh-authz ",
-            env!("CARGO_PKG_VERSION"),
-            " configured: {}, cache {}, {} bypass rule(s)"
-        ),
-        config.auth.as_ref().map_or(
-            "no auth service (jwt authenticate mode)".to_string(),
-            |a| format!("auth cluster '{}'", a.cluster)
-        ),
-        config
-            .cache
-            .map_or("off".to_string(), |p| format!("{} entries", p.max_entries)),
-        config.bypass.len()
-    );
-    for warning in config.warnings() {
-        log::warn!("{warning}");
-    }
+    let envoy_verify = config.wants_envoy_verify() && has_verify_signature(h);
+    config.announce(envoy_verify);
     let needs_metrics =
         vm::with(|vm| vm.roots.get(&root_id).is_none_or(|r| r.metrics.is_none())).unwrap_or(false);
     let defined = needs_metrics.then(|| (Metrics::define(h), Gauges::define(h)));

@@ -1,6 +1,7 @@
 //! Configuration in two stages: `raw` mirrors the JSON, `Config` is the checked, immutable form the
 //! request path reads. Every rejection names the field (`cache.maxEntries`) and the reason.
 
+pub mod announce;
 pub(crate) mod names;
 mod on_error;
 mod raw;
