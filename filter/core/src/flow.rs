@@ -185,6 +185,8 @@ mod drive;
 #[cfg(test)]
 mod invariants;
 #[cfg(test)]
+mod revoke_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod trust_tests;

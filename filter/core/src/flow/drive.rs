@@ -75,7 +75,14 @@ impl Driver {
     }
 
     pub fn with(authz: Authorizer, host: FakeHost) -> Driver {
-        let mut d = Driver {
+        let mut d = Driver::empty(host);
+        d.feed(Event::Configure(Box::new(authz)));
+        d
+    }
+
+    /// Not configured yet.
+    pub fn empty(host: FakeHost) -> Driver {
+        Driver {
             flow: Flow::default(),
             host,
             heads: BTreeMap::new(),
@@ -87,9 +94,7 @@ impl Driver {
             gauges: None,
             concluded: Vec::new(),
             next_call: 0,
-        };
-        d.feed(Event::Configure(Box::new(authz)));
-        d
+        }
     }
 
     pub fn parse(json: &str) -> Driver {
