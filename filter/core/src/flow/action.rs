@@ -2,13 +2,13 @@
 //! adapter reports what the host answered where the action says so.
 
 use super::{Ctx, FetchRequest};
-use crate::revocation::FeedFetch;
 use crate::callout::{CalloutHeaders, Walk};
 use crate::config::Config;
 use crate::engine::Authorizer;
 use crate::jwt::Removal;
 use crate::reply;
 pub use crate::reply::Verdict;
+use crate::revocation::FeedFetch;
 use crate::Outcome;
 use std::borrow::Cow;
 use std::rc::Rc;

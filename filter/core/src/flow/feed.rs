@@ -90,7 +90,12 @@ impl Flow {
 
     /// The feed read landed (`Ok(body)` for a 200, else why not): its revocations apply to this
     /// VM's lookups from now on; the follower logs failures.
-    pub(super) fn feed_landed(&mut self, host: &dyn Host, call: CallId, body: Result<&[u8], String>) {
+    pub(super) fn feed_landed(
+        &mut self,
+        host: &dyn Host,
+        call: CallId,
+        body: Result<&[u8], String>,
+    ) {
         let Some((_, authz)) = self.feed_read.take_if(|(c, _)| *c == call) else {
             return;
         };

@@ -191,14 +191,30 @@ enum Reply {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Arrive { shape: Shape, refuse: bool },
-    Answer { pick: usize, reply: Reply },
-    Gone { pick: usize },
-    Advance { ms: u64 },
+    Arrive {
+        shape: Shape,
+        refuse: bool,
+    },
+    Answer {
+        pick: usize,
+        reply: Reply,
+    },
+    Gone {
+        pick: usize,
+    },
+    Advance {
+        ms: u64,
+    },
     Tick,
-    Keys { pick: usize, ok: bool },
+    Keys {
+        pick: usize,
+        ok: bool,
+    },
     /// The feed read in flight (if any) is answered.
-    Feed { pick: usize, page: Page },
+    Feed {
+        pick: usize,
+        page: Page,
+    },
 }
 
 /// What the auth service's revocation feed answers.
@@ -428,12 +444,14 @@ impl Sim {
         };
         self.cursor += 1;
         let cursor = self.cursor;
-        let subject = (!self.subjects.is_empty())
-            .then(|| self.subjects[pick % self.subjects.len()].clone());
+        let subject =
+            (!self.subjects.is_empty()).then(|| self.subjects[pick % self.subjects.len()].clone());
         let body = match (page, &subject) {
             (Page::Revoke, Some(s)) => json!({"version": 1, "cursor": format!("c{cursor}"),
                 "revocations": [{"subject": String::from_utf8_lossy(s)}]}),
-            (Page::Flush, _) => json!({"version": 1, "cursor": format!("c{cursor}"), "flush": true}),
+            (Page::Flush, _) => {
+                json!({"version": 1, "cursor": format!("c{cursor}"), "flush": true})
+            }
             (Page::Revoke | Page::Unchanged, _) => json!({"version": 1, "cursor": "c0"}),
             (Page::Fail, _) => Value::Null,
         };
