@@ -150,6 +150,29 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                 self.run(Event::JwksDispatched { fetch, result }, None);
                 false
             }
+            Action::FetchFeed(read) => {
+                let back = self.current;
+                let headers: Vec<(&str, Cow<'_, [u8]>)> = read
+                    .headers()
+                    .into_iter()
+                    .map(|(n, v)| (n, Cow::Borrowed(v)))
+                    .collect();
+                let result = self
+                    .h
+                    .set_effective_context(self.root)
+                    .and_then(|()| {
+                        self.h
+                            .http_call(&read.fetch.cluster, &headers, read.fetch.timeout_ms)
+                    })
+                    .map_err(|s| s.to_string());
+                drop(headers);
+                self.current = self.root;
+                if back != self.root {
+                    self.enter(back);
+                }
+                self.run(Event::FeedDispatched { read, result }, None);
+                false
+            }
             Action::ReadBody { bytes } => {
                 let Some(r) = reading else {
                     log::debug!("a body read outside an answer ignored");

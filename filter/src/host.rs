@@ -43,6 +43,10 @@ pub struct Gauges {
     ids: [Option<u32>; 4],
     /// What this VM last added to each gauge, in total.
     shown: [u64; 4],
+    /// `mesh_authz_revocation_lag_seconds`, defined when a feed is first followed. Unlike the
+    /// others it is *set*: every VM knows the same last good read (shared data), so a sum over
+    /// VMs would multiply it, and whichever VM set it last is right.
+    lag: Option<u32>,
 }
 
 const GAUGE_NAMES: [&str; 4] = [
@@ -57,6 +61,7 @@ impl Gauges {
         Gauges {
             ids: GAUGE_NAMES.map(|name| h.define_metric(GAUGE, name).ok()),
             shown: [0; 4],
+            lag: None,
         }
     }
 
@@ -70,6 +75,16 @@ impl Gauges {
                 v.waiting as u64,
             ],
         );
+        if let Some(lag_ms) = v.revocation_lag_ms {
+            if self.lag.is_none() {
+                self.lag = h
+                    .define_metric(GAUGE, mesh_authz_core::host::REVOCATION_LAG_GAUGE)
+                    .ok();
+            }
+            if let Some(id) = self.lag {
+                let _ = h.record_metric(id, lag_ms / 1000);
+            }
+        }
     }
 
     /// Takes this VM's share back out (its root context is going away).

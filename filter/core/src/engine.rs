@@ -17,7 +17,7 @@ use crate::path::{self, DotSegment};
 use crate::reply::{self, Label};
 use crate::request::RequestHead;
 use crate::response::{self, Answer};
-use crate::revocation::Follower;
+use crate::revocation::{Follower, Verdict};
 use crate::shared;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -25,15 +25,19 @@ use std::rc::Rc;
 pub enum Start<'r> {
     Done(Outcome),
     /// Not decided here: the answer must come from the auth service (or a callout in flight).
-    /// With the clock reading of the lookup, when one was taken, and the time the decision must
-    /// not outlive (the token's `exp`), when there is one.
-    Miss(Walk<'r>, Option<u64>, Option<u64>),
+    /// With the clock reading of the lookup, when one was taken, the time the decision must
+    /// not outlive (the token's `exp`), when there is one, and whether a cached decision was
+    /// there but made before a revocation of its subject (or a flush): asked again because of it.
+    Miss(Walk<'r>, Option<u64>, Option<u64>, Revoked),
     /// The token names a `kid` its issuer's keys lack: wait for its JWKS (`fetch`: dispatch it).
     AwaitKeys {
         provider: usize,
         fetch: Option<Fetch>,
     },
 }
+
+/// Whether a request misses because its cached decision was revoked (the access log says so).
+pub type Revoked = bool;
 
 /// The cap of a decision made for a token that could not be checked: before any clock reading, so
 /// that nothing is cached or served stale for it.
@@ -126,6 +130,7 @@ impl Authorizer {
         let mut now = None;
         let mut cap = None;
         let mut removal = None;
+        let mut revoked = false;
         let done = |o| (Start::Done(o), None);
         if let Some(outcome) = self.screen(req) {
             return done(outcome);
@@ -141,8 +146,9 @@ impl Authorizer {
                             Ok(w) => w,
                             Err(bad) => return done(Outcome::BadRequest(bad)),
                         };
-                        if let Some(outcome) = self.cached(host, &walk.key, now_ms) {
-                            return done(outcome);
+                        match self.cached(host, &walk.key, now_ms) {
+                            Ok(outcome) => return done(outcome),
+                            Err(r) => revoked = r,
                         }
                         walked = Some(walk);
                     }
@@ -184,7 +190,7 @@ impl Authorizer {
             }
             if let Some(walk) = walked {
                 host.count(Metric::CacheMisses);
-                return (Start::Miss(walk, now, cap), removal);
+                return (Start::Miss(walk, now, cap, revoked), removal);
             }
         }
         (self.lookup(host, req, now, cap), removal)
@@ -220,36 +226,52 @@ impl Authorizer {
             Ok(w) => w,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
+        let mut revoked = false;
         if self.cache.is_some() {
             if now.is_none() {
                 now = host.now_ms().ok();
             }
-            if let Some(outcome) = now.and_then(|now| self.cached(host, &walk.key, now)) {
-                return Start::Done(outcome);
+            if let Some(now) = now {
+                match self.cached(host, &walk.key, now) {
+                    Ok(outcome) => return Start::Done(outcome),
+                    Err(r) => revoked = r,
+                }
             }
             host.count(Metric::CacheMisses);
         }
-        Start::Miss(walk, now, cap)
+        Start::Miss(walk, now, cap, revoked)
     }
 
-    /// A live decision for `key` from either level (a miss is not counted here).
-    fn cached(&self, host: &dyn Host, key: &CacheKey, now: u64) -> Option<Outcome> {
-        let cache = self.cache.as_ref()?;
+    /// A live decision for `key` from either level (a miss is not counted here), or whether one
+    /// was there but revoked.
+    fn cached(&self, host: &dyn Host, key: &CacheKey, now: u64) -> Result<Outcome, Revoked> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Err(false);
+        };
         let local = cache
             .try_borrow_mut()
             .ok()
             .and_then(|mut c| c.get_decided(key, now));
-        let local = local.and_then(|(d, at)| self.servable_or_drop(host, cache, key, d, at, now));
-        if let Some(decision) = local {
-            host.count(Metric::CacheHits);
-            log::trace!("{key:?} allowed or denied from this worker's cache");
-            return Some(Outcome::Decided(decision));
+        let mut revoked = false;
+        if let Some((d, at)) = local {
+            match self.servable_or_drop(host, cache, key, d, at, now) {
+                Ok(decision) => {
+                    host.count(Metric::CacheHits);
+                    log::trace!("{key:?} allowed or denied from this worker's cache");
+                    return Ok(Outcome::Decided(decision));
+                }
+                Err(verdict) => revoked = verdict == Verdict::Revoked,
+            }
         }
-        let decision = self.shared_lookup(host, cache, key, now)?;
+        let decision = match self.shared_lookup(host, cache, key, now) {
+            Some(Ok(d)) => d,
+            Some(Err(verdict)) => return Err(revoked || verdict == Verdict::Revoked),
+            None => return Err(revoked),
+        };
         host.count(Metric::CacheHits);
         host.count(Metric::SharedHits);
         log::trace!("{key:?} decided from the shared cache level");
-        Some(Outcome::Decided(decision))
+        Ok(Outcome::Decided(decision))
     }
 
     /// The callout's answer (`Err` when it never came), judged and cached as its TTL allows, and
@@ -335,7 +357,7 @@ impl Authorizer {
         let cache = self.cache.as_ref()?;
         let local = cache.try_borrow_mut().ok()?.get_stale_decided(key, now);
         if let Some((d, at)) = local {
-            return self.servable_or_drop(host, cache, key, d, at, now);
+            return self.servable_or_drop(host, cache, key, d, at, now).ok();
         }
         if policy.shared_slots == 0 {
             return None;
@@ -348,21 +370,23 @@ impl Authorizer {
         }
         let e = shared::decode_entry(&bytes, key)?;
         let window = e.expires_ms <= now && now < e.expires_ms.saturating_add(policy.stale_ms);
-        (window && self.servable(host, &e.decision, e.decided_ms, now)).then(|| Rc::new(e.decision))
+        let servable = || self.servable(host, &e.decision, e.decided_ms, now) == Verdict::Serve;
+        (window && servable()).then(|| Rc::new(e.decision))
     }
 
     fn shared_slots(&self) -> u32 {
         self.config.cache.map_or(0, |p| p.shared_slots)
     }
 
-    /// A live decision another worker (or this one) left in the shared level; copied into this VM's cache.
+    /// A live decision another worker (or this one) left in the shared level; copied into this
+    /// VM's cache. `Some(Err)`: one was there, but may not serve (why).
     fn shared_lookup(
         &self,
         host: &dyn Host,
         cache: &RefCell<DecisionCache<Decision>>,
         key: &CacheKey,
         now: u64,
-    ) -> Option<Rc<Decision>> {
+    ) -> Option<Result<Rc<Decision>, Verdict>> {
         let slots = self.shared_slots();
         if slots == 0 {
             return None;
@@ -372,14 +396,15 @@ impl Authorizer {
             return None;
         }
         let e = shared::decode(&bytes, key, now)?;
-        if !self.servable(host, &e.decision, e.decided_ms, now) {
-            return None;
+        let verdict = self.servable(host, &e.decision, e.decided_ms, now);
+        if verdict != Verdict::Serve {
+            return Some(Err(verdict));
         }
         let decision = Rc::new(e.decision);
         if let Ok(mut c) = cache.try_borrow_mut() {
             c.put_decided(*key, Rc::clone(&decision), e.decided_ms, e.expires_ms);
         }
-        Some(decision)
+        Some(Ok(decision))
     }
 
     /// Publishes a decision to the shared level. The slot is written only if nobody wrote it since we

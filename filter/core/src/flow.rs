@@ -6,8 +6,8 @@
 //! The names, used the same way in code, tests, logs and the README:
 //! - a **request** is one HTTP stream, numbered by its context id ([`Ctx`]);
 //! - a **callout** is one HTTP call the root context makes, to the auth service or to fetch a
-//!   JWKS, numbered by the host's call id ([`CallId`]); a callout to the auth service that others
-//!   may wait on is a **flight** (`flight.rs`);
+//!   JWKS or read the revocation **feed**, numbered by the host's call id ([`CallId`]); a callout
+//!   to the auth service that others may wait on is a **flight** (`flight.rs`);
 //! - a **decision** is what the auth service said (cached at two levels); an **outcome** is how a
 //!   request's authorization ended (a decision, a bypass, an error under `onError`, ...); a
 //!   **conclusion** is an outcome applied to one request: what Envoy does with it;
@@ -16,13 +16,14 @@
 //! The events, and what comes back:
 //! - `RequestHeaders`: strip client-sent identity, then conclude (bypass, cache hit, bad request),
 //!   call out, wait on a flight, or wait for a JWKS (fetching it);
-//! - `CalledOut` / `JwksDispatched`: the host's answer to a dispatch: a refused callout concludes
-//!   under `onError`;
+//! - `CalledOut` / `JwksDispatched` / `FeedDispatched`: the host's answer to a dispatch: a refused
+//!   callout concludes under `onError`; a refused feed read counts as a failed one;
 //! - `AnswerHead`, then `AnswerBody` when asked (`ReadBody`): a callout's answer; its waiters
 //!   conclude, and those it was not made for read their headers again (`ReadHeaders`,
 //!   `HeadersReread`) and make their own callout;
 //! - `RequestBody` / `RequestTrailers`: held while the request waits (trailers stripped first);
-//! - `Tick`: JWKS fetches due, requests whose keys came in another VM, and the gauges;
+//! - `Tick`: JWKS fetches and the revocation feed read due, requests whose keys came in another
+//!   VM, and the gauges;
 //! - `HostFailed`: a hostcall that carried out an action failed: the request fails closed;
 //! - `Gone`: the request ended; it leaves any flight it waited on, which goes on for the others.
 
@@ -38,9 +39,10 @@ mod answer;
 mod arrive;
 mod event;
 mod explain;
+mod feed;
 mod jwks;
 
-pub use action::{Action, CallOut, Conclusion, Gauges, JwksFetch, Part, Verdict};
+pub use action::{Action, CallOut, Conclusion, FeedRead, Gauges, JwksFetch, Part, Verdict};
 pub use event::{Event, Output};
 pub use jwks::FetchRequest;
 
@@ -62,6 +64,9 @@ pub struct Flow {
     requests: IdMap<Held>,
     /// JWKS fetches in flight: the configuration and provider each is for.
     jwks_fetches: IdMap<(Rc<Authorizer>, usize)>,
+    /// The revocation feed read in flight (one at a time per VM): its call and the
+    /// configuration whose follower asked.
+    feed_read: Option<(CallId, Rc<Authorizer>)>,
     throttle: Throttle,
 }
 
@@ -72,6 +77,8 @@ struct Held {
     removal: Option<Removal>,
     /// Why it waits, when not on a flight.
     waits: Option<Waits>,
+    /// Its cached decision was revoked: it was asked again because of a revocation.
+    revoked: bool,
 }
 
 #[derive(Clone)]
@@ -112,6 +119,7 @@ impl Flow {
             Event::RequestTrailers { ctx, trailers } => self.trailers(&mut out, ctx, trailers),
             Event::CalledOut { call, result } => self.called_out(host, &mut out, call, result),
             Event::JwksDispatched { fetch, result } => self.jwks_dispatched(fetch, result),
+            Event::FeedDispatched { read, result } => self.feed_dispatched(host, read, result),
             Event::AnswerHead {
                 call,
                 headers,
@@ -176,6 +184,8 @@ impl Flow {
 mod drive;
 #[cfg(test)]
 mod invariants;
+#[cfg(test)]
+mod revoke_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

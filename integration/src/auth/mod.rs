@@ -404,7 +404,10 @@ fn revocation_request(state: &AuthState, req: &Request<Incoming>) -> Option<Resp
     let (method, path, query) = (req.method(), req.uri().path(), req.uri().query());
     let json = [("content-type".to_string(), "application/json".to_string())];
     match (method.as_str(), path) {
-        ("GET", FEED_PATH) => Some(response(200, &json, state.revocations.page(query))),
+        ("GET", FEED_PATH) => Some(match state.revocations.down() {
+            Some(status) => response(status, &[], "feed down\n"),
+            None => response(200, &json, state.revocations.page(query)),
+        }),
         ("POST", LOGOUT_PATH) => {
             // The token's subject, as the service would allow it now.
             let answer = state.answer("/", req.headers());

@@ -26,6 +26,8 @@ struct Inner {
     published: u64,
     denied: HashSet<String>,
     feed_reads: u64,
+    /// The feed answers this status instead of a page (a feed that is down).
+    down: Option<u16>,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +59,23 @@ impl Revocations {
 
     pub fn is_denied(&self, subject: &str) -> bool {
         self.lock().denied.contains(subject)
+    }
+
+    /// Forgets every revocation kept: every cursor now gets `flush: true` once, as after a
+    /// restart of a service that keeps them in memory.
+    pub fn forget(&self) {
+        let mut inner = self.lock();
+        inner.log.clear();
+        inner.published += 1;
+    }
+
+    /// The feed answers `status` (no page) until `None`.
+    pub fn set_down(&self, status: Option<u16>) {
+        self.lock().down = status;
+    }
+
+    pub fn down(&self) -> Option<u16> {
+        self.lock().down
     }
 
     /// Feed reads answered so far.

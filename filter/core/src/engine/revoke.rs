@@ -37,27 +37,27 @@ impl Authorizer {
         decision: &Decision,
         decided_ms: u64,
         now: u64,
-    ) -> bool {
+    ) -> Verdict {
         let Some(follower) = &self.revocation else {
-            return true;
+            return Verdict::Serve;
         };
         // Borrowed elsewhere (never expected): not served, which costs one callout.
         let Ok(mut f) = follower.try_borrow_mut() else {
-            return false;
+            return Verdict::FeedStale;
         };
         let subject = revocation::subject(decision, f.feed().subject_index);
-        match f.verdict(host, subject, decided_ms, now) {
-            Verdict::Serve => true,
+        let verdict = f.verdict(host, subject, decided_ms, now);
+        match verdict {
+            Verdict::Serve => {}
             Verdict::Revoked => {
                 host.count(Metric::RevocationDropped);
                 log::debug!("a cached decision made before a revocation of its subject (or a flush) is dropped; asking the auth service");
-                false
             }
             Verdict::FeedStale => {
                 log::debug!("the revocation feed was not read for revocation.maxStaleSeconds: cached decisions are not served");
-                false
             }
         }
+        verdict
     }
 
     /// `servable` for this VM's cache level: a decision that may not serve is dropped from it.
@@ -69,14 +69,15 @@ impl Authorizer {
         decision: Rc<Decision>,
         decided_ms: u64,
         now: u64,
-    ) -> Option<Rc<Decision>> {
-        if self.servable(host, &decision, decided_ms, now) {
-            return Some(decision);
+    ) -> Result<Rc<Decision>, Verdict> {
+        let verdict = self.servable(host, &decision, decided_ms, now);
+        if verdict == Verdict::Serve {
+            return Ok(decision);
         }
         if let Ok(mut c) = cache.try_borrow_mut() {
             c.remove(key);
         }
-        None
+        Err(verdict)
     }
 
     /// An answer that lands after a revocation of its subject may have been made before it: it

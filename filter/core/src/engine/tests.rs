@@ -548,7 +548,7 @@ mod token_exp {
     fn run_capped(a: &Authorizer, host: &FakeHost, h: &[(&str, &[u8])]) -> (Outcome, bool) {
         match a.start(host, &RequestHead::new(h)) {
             Start::Done(v) => (v, false),
-            Start::Miss(walk, now, cap) => {
+            Start::Miss(walk, now, cap, _) => {
                 let answer = Answer {
                     headers: ALLOW,
                     body: b"",

@@ -8,6 +8,7 @@ use crate::engine::Authorizer;
 use crate::jwt::Removal;
 use crate::reply;
 pub use crate::reply::Verdict;
+use crate::revocation::FeedFetch;
 use crate::Outcome;
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -31,6 +32,9 @@ pub enum Action<'e> {
     CallOut(CallOut<'e>),
     /// Dispatch this JWKS fetch from the root context, then report `Event::JwksDispatched`.
     FetchJwks(JwksFetch),
+    /// Dispatch this revocation feed read (GET) from the root context, then report
+    /// `Event::FeedDispatched`.
+    FetchFeed(FeedRead),
     /// Read this many bytes of the answer's body, then report `Event::AnswerBody`.
     ReadBody { bytes: usize },
     /// Read request `ctx`'s headers again (it waited), then report `Event::HeadersReread`.
@@ -74,6 +78,24 @@ pub struct JwksFetch {
     pub provider: usize,
 }
 
+/// A revocation feed read to dispatch from the root context.
+pub struct FeedRead {
+    pub(super) authz: Rc<Authorizer>,
+    pub fetch: FeedFetch,
+}
+
+impl FeedRead {
+    /// The read's request headers.
+    pub fn headers(&self) -> [(&str, &[u8]); 4] {
+        [
+            (":method", b"GET"),
+            (":path", self.fetch.path.as_bytes()),
+            (":authority", self.fetch.authority.as_bytes()),
+            ("accept", b"application/json"),
+        ]
+    }
+}
+
 /// An outcome applied to one request: what Envoy does with it, what the access log shows.
 pub struct Conclusion {
     pub ctx: Ctx,
@@ -84,6 +106,8 @@ pub struct Conclusion {
     pub(super) removal: Option<Removal>,
     /// The request was paused: resume it when it goes on.
     pub resume: bool,
+    /// Its cached decision was revoked, so it was asked again (`mesh_authz.revoked`).
+    pub(super) revoked: bool,
 }
 
 impl Conclusion {
@@ -104,7 +128,9 @@ impl Conclusion {
 
     /// The filter state Envoy's access log can print
     /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`); none when `accessLog` is off.
-    pub fn properties(&self) -> [(&'static str, Option<Cow<'_, [u8]>>); 4] {
+    /// `mesh_authz.revoked` is `true` only on a request asked again because a revocation (or a
+    /// flush) dropped its cached decision, and absent otherwise.
+    pub fn properties(&self) -> [(&'static str, Option<Cow<'_, [u8]>>); 5] {
         let config = self.authz.config();
         if !config.access_log {
             return [
@@ -112,6 +138,7 @@ impl Conclusion {
                 ("mesh_authz.cached", None),
                 ("mesh_authz.auth_status", None),
                 ("mesh_authz.user", None),
+                ("mesh_authz.revoked", None),
             ];
         }
         let r = reply::record(config, &self.outcome, self.cached);
@@ -128,6 +155,10 @@ impl Conclusion {
                     .map(|s| Cow::Owned(s.to_string().into_bytes())),
             ),
             ("mesh_authz.user", r.user.map(Cow::Borrowed)),
+            (
+                "mesh_authz.revoked",
+                self.revoked.then_some(Cow::Borrowed(b"true".as_slice())),
+            ),
         ]
     }
 }
@@ -138,6 +169,10 @@ pub struct Gauges {
     pub cache_entries: usize,
     pub in_flight: usize,
     pub waiting: usize,
+    /// Milliseconds since the last good read of the revocation feed by any VM of this Envoy, as
+    /// this VM knows it (`None`: no feed). Every VM knows about the same value, so it is exported
+    /// by setting the gauge, not by adding each VM's share as the others are.
+    pub revocation_lag_ms: Option<u64>,
 }
 
 impl JwksFetch {

@@ -60,6 +60,9 @@ impl Flow {
         if self.jwks_fetches.contains_key(&call) {
             return self.jwks_head(host, out, call, headers, body_size);
         }
+        if self.is_feed_read(call) {
+            return self.feed_head(host, out, call, headers, body_size);
+        }
         let Some(headers) = headers else {
             return self.land(host, out, call, Err(CalloutError::Malformed));
         };
@@ -86,6 +89,9 @@ impl Flow {
     ) {
         if self.jwks_fetches.contains_key(&call) {
             return self.jwks_landed(host, out, call, body.ok_or("body unreadable".to_string()));
+        }
+        if self.is_feed_read(call) {
+            return self.feed_landed(host, call, body.ok_or("body unreadable".to_string()));
         }
         let answer = body
             .map(|body| Answer { headers, body })

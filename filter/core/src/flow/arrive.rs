@@ -62,7 +62,12 @@ impl Flow {
                 let cached = matches!(outcome, Outcome::Decided(_));
                 return self.conclude(host, out, ctx, authz, outcome, cached, again);
             }
-            Start::Miss(walk, looked_up_ms, cap_ms) => (walk, looked_up_ms, cap_ms),
+            Start::Miss(walk, looked_up_ms, cap_ms, revoked) => {
+                if revoked {
+                    self.requests.entry(ctx).or_default().revoked = true;
+                }
+                (walk, looked_up_ms, cap_ms)
+            }
             Start::AwaitKeys { provider, fetch } => {
                 self.requests.entry(ctx).or_default().waits = Some(Waits::Jwks {
                     provider,
@@ -193,11 +198,12 @@ impl Flow {
     ) {
         // `out.proceed` stays as it is: the verdict says whether the request goes on.
         authz.count(host, &outcome);
-        let removal = if self.requests.is_empty() {
+        let held = if self.requests.is_empty() {
             None
         } else {
-            self.requests.remove(&ctx).and_then(|h: Held| h.removal)
+            self.requests.remove(&ctx)
         };
+        let (removal, revoked) = held.map_or((None, false), |h: Held| (h.removal, h.revoked));
         let conclusion = Conclusion {
             ctx,
             authz,
@@ -205,6 +211,7 @@ impl Flow {
             cached,
             removal,
             resume,
+            revoked,
         };
         out.actions.push(Action::Conclude(conclusion));
     }

@@ -47,6 +47,8 @@ pub struct Concluded {
     pub cached: bool,
     pub identity: Option<Owned>,
     pub authz: Rc<Authorizer>,
+    /// Asked again because a revocation dropped its cached decision.
+    pub revoked: bool,
 }
 
 pub struct Driver {
@@ -57,6 +59,8 @@ pub struct Driver {
     pub fates: BTreeMap<Ctx, Fate>,
     pub calls: BTreeMap<CallId, Sent>,
     pub jwks_calls: Vec<CallId>,
+    /// Revocation feed reads the host took, with the path each asked for.
+    pub feed_calls: Vec<(CallId, String)>,
     /// The next dispatch is refused with this reason.
     pub refuse: Option<String>,
     pub gauges: Option<Gauges>,
@@ -71,20 +75,26 @@ impl Driver {
     }
 
     pub fn with(authz: Authorizer, host: FakeHost) -> Driver {
-        let mut d = Driver {
+        let mut d = Driver::empty(host);
+        d.feed(Event::Configure(Box::new(authz)));
+        d
+    }
+
+    /// Not configured yet.
+    pub fn empty(host: FakeHost) -> Driver {
+        Driver {
             flow: Flow::default(),
             host,
             heads: BTreeMap::new(),
             fates: BTreeMap::new(),
             calls: BTreeMap::new(),
             jwks_calls: Vec::new(),
+            feed_calls: Vec::new(),
             refuse: None,
             gauges: None,
             concluded: Vec::new(),
             next_call: 0,
-        };
-        d.feed(Event::Configure(Box::new(authz)));
-        d
+        }
     }
 
     pub fn parse(json: &str) -> Driver {
@@ -129,6 +139,7 @@ impl Driver {
     pub fn answer(&mut self, call: CallId, headers: &[(&str, &[u8])], body: &[u8]) {
         self.calls.remove(&call);
         self.jwks_calls.retain(|c| *c != call);
+        self.feed_calls.retain(|(c, _)| *c != call);
         let out = self.flow.handle(
             &self.host,
             Event::AnswerHead {
@@ -200,6 +211,18 @@ impl Driver {
                 let result = Ok(self.next_call);
                 self.feed(Event::JwksDispatched { fetch, result })
             }
+            Action::FetchFeed(read) => {
+                let result = match self.refuse.take() {
+                    Some(why) => Err(why),
+                    None => {
+                        self.next_call += 1;
+                        self.feed_calls
+                            .push((self.next_call, read.fetch.path.clone()));
+                        Ok(self.next_call)
+                    }
+                };
+                self.feed(Event::FeedDispatched { read, result })
+            }
             Action::ReadBody { bytes } => {
                 let Some((call, headers, body)) = answer else {
                     panic!("a body read outside an answer");
@@ -247,6 +270,7 @@ impl Driver {
                     cached: c.cached,
                     identity,
                     authz: Rc::clone(&c.authz),
+                    revoked: c.revoked,
                 });
                 goes_on
             }

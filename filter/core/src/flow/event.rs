@@ -1,6 +1,6 @@
 //! What the adapter tells the flow, and what it gets back.
 
-use super::{Action, CallId, CallOut, Ctx, JwksFetch};
+use super::{Action, CallId, CallOut, Ctx, FeedRead, JwksFetch};
 use crate::engine::Authorizer;
 
 /// Header (or trailer) pairs as the host gave them; values are bytes, never assumed UTF-8.
@@ -30,6 +30,11 @@ pub enum Event<'e> {
     /// The host took the JWKS fetch (`Ok(id)`) or refused it, as asked by `Action::FetchJwks`.
     JwksDispatched {
         fetch: JwksFetch,
+        result: Result<CallId, String>,
+    },
+    /// The host took the feed read (`Ok(id)`) or refused it, as asked by `Action::FetchFeed`.
+    FeedDispatched {
+        read: FeedRead,
         result: Result<CallId, String>,
     },
     /// A callout's answer arrived: its headers (`None`: unreadable; empty: no answer at all, as

@@ -11,7 +11,14 @@
 //! 3. no decision is served for a token after its `exp`, from either cache level or a flight;
 //! 4. an answer made for one client is never given to another request;
 //! 5. once every request is gone and every callout answered, nothing is left waiting;
-//! 6. no order of events panics (a panic fails the property).
+//! 6. no order of events panics (a panic fails the property);
+//! 7. no decision for a revoked subject made before the revocation is served after the feed's
+//!    answer applied it (nor one made before a flush), from either cache level or a flight; only
+//!    the request whose own callout it answered gets it.
+//!
+//! The auth service's feed answers the reads the flow makes at random points: a revocation of a
+//! subject any callout so far minted (in flight ones included), a flush, nothing new, or a
+//! failure (a read Envoy ends at its timeout fails too).
 //!
 //! `FLOW_CASES` sets the number of cases (`make test`: the default; `make fuzz`: many more).
 
@@ -34,18 +41,19 @@ fn config(which: usize) -> Config {
     let auth = |forward: Value| json!({"cluster": "auth", "authority": "a", "forwardHeaders": forward, "timeoutMs": 200});
     let identity = json!(["x-user-id", "x-user-roles", "x-tenant-id"]);
     let cache = json!({"allowTtlSeconds": 60, "denyTtlSeconds": 5, "staleIfErrorSeconds": 30});
+    let revocation = json!({"subjectHeader": "x-user-id", "intervalMs": 1000, "timeoutMs": 300, "maxStaleSeconds": 60});
     let text = match which % 4 {
         0 => json!({
             "authService": auth(json!(["authorization", "cookie"])),
             "identityHeaders": identity, "cache": cache,
             "bypass": [{"pathPrefix": "/healthz"}, {"corsPreflight": true}],
-            "jwt": two_providers("gate"),
+            "jwt": two_providers("gate"), "revocation": revocation,
         }),
         1 => json!({
             "authService": auth(json!(["authorization"])),
             "identityHeaders": identity, "cache": cache,
             "onError": {"mode": "deny", "jwks": {"mode": "allow"}, "timeout": {"mode": "allow"}},
-            "jwt": two_providers("gate"),
+            "jwt": two_providers("gate"), "revocation": revocation,
         }),
         2 => json!({
             "authService": auth(json!(["authorization", "cookie"])),
@@ -183,12 +191,39 @@ enum Reply {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Arrive { shape: Shape, refuse: bool },
-    Answer { pick: usize, reply: Reply },
-    Gone { pick: usize },
-    Advance { ms: u64 },
+    Arrive {
+        shape: Shape,
+        refuse: bool,
+    },
+    Answer {
+        pick: usize,
+        reply: Reply,
+    },
+    Gone {
+        pick: usize,
+    },
+    Advance {
+        ms: u64,
+    },
     Tick,
-    Keys { pick: usize, ok: bool },
+    Keys {
+        pick: usize,
+        ok: bool,
+    },
+    /// The feed read in flight (if any) is answered.
+    Feed {
+        pick: usize,
+        page: Page,
+    },
+}
+
+/// What the auth service's revocation feed answers.
+#[derive(Debug, Clone, Copy)]
+enum Page {
+    Revoke,
+    Flush,
+    Unchanged,
+    Fail,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -217,6 +252,12 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Reply::Timeout),
         1 => Just(Reply::Malformed),
     ];
+    let page = prop_oneof![
+        4 => Just(Page::Revoke),
+        1 => Just(Page::Flush),
+        1 => Just(Page::Unchanged),
+        1 => Just(Page::Fail),
+    ];
     prop_oneof![
         6 => (shape, prop::bool::weighted(0.1)).prop_map(|(shape, refuse)| Step::Arrive { shape, refuse }),
         5 => (any::<usize>(), reply).prop_map(|(pick, reply)| Step::Answer { pick, reply }),
@@ -225,6 +266,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|ms| Step::Advance { ms }),
         1 => Just(Step::Tick),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, ok)| Step::Keys { pick, ok }),
+        2 => (any::<usize>(), page).prop_map(|(pick, page)| Step::Feed { pick, page }),
     ]
 }
 
@@ -256,6 +298,18 @@ struct Sim {
     /// Conclusions already checked.
     checked: usize,
     next_ctx: Ctx,
+    /// When the service made each minted identity's decision: at its callout's dispatch (the
+    /// earliest it can; the answer may come later).
+    made: HashMap<Vec<u8>, u64>,
+    /// Every subject a callout minted or will mint (`u<call>`), in order.
+    subjects: Vec<Vec<u8>>,
+    /// When the feed's answer applied a revocation of each subject, and the last flush.
+    revoked: HashMap<Vec<u8>, u64>,
+    flushed: Option<u64>,
+    cursor: u32,
+    /// The answer being delivered: its opener and the identity it minted, which that opener
+    /// alone may get whatever was revoked since.
+    landing: Option<(Ctx, Vec<u8>)>,
 }
 
 impl Sim {
@@ -271,6 +325,12 @@ impl Sim {
             for_one: HashSet::new(),
             checked: 0,
             next_ctx: 100,
+            made: HashMap::new(),
+            subjects: Vec::new(),
+            revoked: HashMap::new(),
+            flushed: None,
+            cursor: 0,
+            landing: None,
         }
     }
 
@@ -349,7 +409,15 @@ impl Sim {
                 while !self.d.jwks_calls.is_empty() {
                     self.run(&Step::Keys { pick: 0, ok: false });
                 }
+                // A feed read ends at its timeout (under the shortest step) too.
+                while !self.d.feed_calls.is_empty() {
+                    self.run(&Step::Feed {
+                        pick: 0,
+                        page: Page::Fail,
+                    });
+                }
             }
+            Step::Feed { pick, page } => self.feed(*pick, *page),
             Step::Tick => {
                 self.d.tick();
                 self.settle(None);
@@ -368,6 +436,40 @@ impl Sim {
                 self.settle(None);
             }
         }
+    }
+
+    fn feed(&mut self, pick: usize, page: Page) {
+        let Some((call, _)) = self.d.feed_calls.first().cloned() else {
+            return;
+        };
+        self.cursor += 1;
+        let cursor = self.cursor;
+        let subject =
+            (!self.subjects.is_empty()).then(|| self.subjects[pick % self.subjects.len()].clone());
+        let body = match (page, &subject) {
+            (Page::Revoke, Some(s)) => json!({"version": 1, "cursor": format!("c{cursor}"),
+                "revocations": [{"subject": String::from_utf8_lossy(s)}]}),
+            (Page::Flush, _) => {
+                json!({"version": 1, "cursor": format!("c{cursor}"), "flush": true})
+            }
+            (Page::Revoke | Page::Unchanged, _) => json!({"version": 1, "cursor": "c0"}),
+            (Page::Fail, _) => Value::Null,
+        };
+        if matches!(page, Page::Fail) {
+            self.d.answer(call, &[(":status", b"503")], b"");
+        } else {
+            self.d
+                .answer(call, &[(":status", b"200")], body.to_string().as_bytes());
+            let now = self.now();
+            match (page, subject) {
+                (Page::Revoke, Some(s)) => {
+                    self.revoked.insert(s, now);
+                }
+                (Page::Flush, _) => self.flushed = Some(now),
+                _ => {}
+            }
+        }
+        self.settle(None);
     }
 
     fn answer(&mut self, call: CallId, reply: Reply) {
@@ -402,11 +504,14 @@ impl Sim {
             panic!("an answer for a callout never made")
         };
         self.origins.insert(minted.clone(), c.key);
+        self.made.insert(minted.clone(), c.started_ms);
         if for_one {
             self.for_one.insert(minted.clone());
         }
+        self.landing = Some((c.opener, minted.clone()));
         self.d.answer(call, &headers, b"");
         self.settle(Some((c.opener, for_one)));
+        self.landing = None;
     }
 
     /// After a step: new callouts are noted, and every new conclusion checked. `answered`: the
@@ -423,6 +528,7 @@ impl Sim {
         for (id, ctx) in new {
             let key = self.live.get(&ctx).and_then(|l| l.key);
             let started_ms = self.now();
+            self.subjects.push(format!("u{id}").into_bytes());
             self.calls.insert(
                 id,
                 Call {
@@ -500,6 +606,23 @@ impl Sim {
         let Some(identity) = &c.identity else {
             return;
         };
+        // 7: nothing made before a revocation of its subject, or a flush, served after it.
+        if let Outcome::Decided(_) | Outcome::Stale(..) = outcome {
+            for (name, value) in identity {
+                let Some(made) = self.made.get(value).filter(|_| name == "x-user-id") else {
+                    continue;
+                };
+                let own = !at_arrival && self.landing.as_ref() == Some(&(ctx, value.clone()));
+                let revoked = self.revoked.get(value).is_some_and(|r| made <= r);
+                let flushed = self.flushed.is_some_and(|f| *made <= f);
+                assert!(
+                    own || !(revoked || flushed),
+                    "request {ctx} got {value:?}, decided at {made} before its revocation (at {:?}) or a flush (at {:?}); from a cache: {at_arrival}",
+                    self.revoked.get(value),
+                    self.flushed
+                );
+            }
+        }
         // 1: nothing upstream without a decision.
         let shadow = config.mode == crate::config::Mode::Shadow;
         let allowed = match outcome {
@@ -556,6 +679,10 @@ impl Sim {
             while !self.d.jwks_calls.is_empty() {
                 self.run(&Step::Keys { pick: 0, ok: false });
             }
+            self.run(&Step::Feed {
+                pick: 0,
+                page: Page::Unchanged,
+            });
             self.run(&Step::Tick);
         }
         let ctxs: Vec<Ctx> = self.live.keys().copied().collect();

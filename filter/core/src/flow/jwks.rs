@@ -135,15 +135,17 @@ impl Flow {
         self.reread_jwks_waiters(out, |p| p == provider);
     }
 
-    /// The tick (and a new configuration): JWKS fetches due, the requests whose keys another VM
+    /// The tick (and a new configuration): JWKS fetches and the feed read due, the requests whose keys another VM
     /// was fetching (decided again on what the shared record holds now), and the gauges.
     pub(super) fn tick(&mut self, host: &dyn Host, out: &mut Output<'_>, gauges: bool) {
         self.jwks_tick(host, out);
+        self.feed_tick(host, out);
         if gauges {
             out.actions.push(Action::Gauges(Gauges {
                 cache_entries: self.cached_entries(),
                 in_flight: self.flights.in_flight(),
                 waiting: self.flights.waiting(),
+                revocation_lag_ms: self.revocation_lag_ms(host),
             }));
         }
     }
