@@ -43,7 +43,7 @@ pub struct Gauges {
     ids: [Option<u32>; 4],
     /// What this VM last added to each gauge, in total.
     shown: [u64; 4],
-    /// `mesh_authz_revocation_lag_seconds`, defined when a feed is first followed. Unlike the
+    /// `mesh_authz_revocation_lag_seconds` (0 while no revocation feed is followed). Unlike the
     /// others it is *set*: every VM knows the same last good read (shared data), so a sum over
     /// VMs would multiply it, and whichever VM set it last is right.
     lag: Option<u32>,
@@ -61,7 +61,9 @@ impl Gauges {
         Gauges {
             ids: GAUGE_NAMES.map(|name| h.define_metric(GAUGE, name).ok()),
             shown: [0; 4],
-            lag: None,
+            lag: h
+                .define_metric(GAUGE, mesh_authz_core::host::REVOCATION_LAG_GAUGE)
+                .ok(),
         }
     }
 
@@ -75,15 +77,8 @@ impl Gauges {
                 v.waiting as u64,
             ],
         );
-        if let Some(lag_ms) = v.revocation_lag_ms {
-            if self.lag.is_none() {
-                self.lag = h
-                    .define_metric(GAUGE, mesh_authz_core::host::REVOCATION_LAG_GAUGE)
-                    .ok();
-            }
-            if let Some(id) = self.lag {
-                let _ = h.record_metric(id, lag_ms / 1000);
-            }
+        if let (Some(lag_ms), Some(id)) = (v.revocation_lag_ms, self.lag) {
+            let _ = h.record_metric(id, lag_ms / 1000);
         }
     }
 
