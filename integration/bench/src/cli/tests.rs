@@ -325,3 +325,49 @@ fn errors_name_the_option_and_the_value() {
     assert!(error("check --result x.json").contains("--budgets"));
     assert!(error("frobnicate").contains("frobnicate"));
 }
+
+/// The command lines of `mk/bench.mk` and `mk/ops.mk`, as Make expands them with their defaults
+/// (and with the optional variables set), parse to what each target means.
+#[test]
+fn the_make_targets_command_lines_parse() {
+    let a = run_args("run --mode full --workers 1 --out integration/bench/results/latest.json");
+    assert_eq!((a.mode.as_str(), a.cases.len()), ("full", 22));
+    let a = run_args("run --mode full --workers 2 --out x.json --cases all@1,all@2");
+    assert_eq!(a.cases.len(), 14);
+    let a = run_args(
+        "run --mode check --out target/bench/check.json --budgets integration/bench/budgets.json",
+    );
+    assert_eq!((a.mode.as_str(), a.cases.len()), ("check", 8));
+    assert!(a.budgets.is_some());
+    assert_eq!(
+        run_args("run --mode smoke --out target/bench/smoke.json").rounds,
+        1
+    );
+    let a = run_args(
+        "run --mode full --cases passthrough,mixed_2ms,lua_2ms,ext_authz_2ms \
+         --out integration/bench/results/auth-2ms.json",
+    );
+    assert_eq!(a.cases.len(), 4);
+    let i = instr_args(
+        "instructions --mode full --out integration/bench/results/instructions.json \
+         --baseline-wasm old.wasm --baseline-cases hit,bypass --baseline-compat",
+    );
+    assert!(i.baseline.is_some() && i.baseline_compat);
+    let i = instr_args(
+        "instructions --mode check --out target/bench/instructions-check.json \
+         --budgets integration/bench/instruction-budgets.json",
+    );
+    assert_eq!((i.mode.as_str(), i.requests), ("check", 100));
+    for line in [
+        "memory --entries 100000 --out integration/bench/results/memory.json",
+        "soak --credentials 1000000 --out integration/bench/results/soak.json",
+        "flight --workers 1,2,4 --out integration/bench/results/flight.json",
+        "check --result integration/bench/fixtures/recorded.json --budgets integration/bench/budgets.json",
+        "check-instructions --result f.json --budgets integration/bench/instruction-budgets.json",
+        "table --result integration/bench/results/latest.json --markdown",
+        "chart --result r.json --svg r.svg",
+        "startup --workers 1,2,4 --out integration/bench/results/startup.json",
+    ] {
+        assert!(parse_str(line).is_ok(), "{line}");
+    }
+}
