@@ -60,16 +60,10 @@ use std::process::ExitCode;
 static ALLOCATOR: census::CountingAlloc = census::CountingAlloc;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match cli::parse(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mesh-authz-bench: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    // clap prints its error (status 2) or the help asked for (status 0).
+    let command = cli::parse(std::env::args_os().skip(1)).unwrap_or_else(|e| e.exit());
     let result = match command {
-        Command::Run(a) => run(&a),
+        Command::Run(a) => run(&RunArgs::from(a)),
         Command::Check { result, budgets } => {
             Report::load(&result).and_then(|r| check_budgets(&r, &budgets))
         }
@@ -87,10 +81,10 @@ fn main() -> ExitCode {
             burst,
             rounds,
             out,
-        } => measure_flight(&workers, burst, rounds, &out),
-        Command::Instructions(a) => instructions::run(&a),
+        } => measure_flight(&workers.0, burst, rounds, &out),
+        Command::Instructions(a) => instructions::run(&a.into()),
         Command::Startup { workers, out } => prerequisites()
-            .and_then(|p| startup::run(&p.envoy, &p.wasm, &workers))
+            .and_then(|p| startup::run(&p.envoy, &p.wasm, &workers.0))
             .and_then(|r| write_json(&r, &out))
             .map(|()| true),
         Command::CheckInstructions { result, budgets } => {

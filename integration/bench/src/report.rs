@@ -209,57 +209,117 @@ pub fn spread(r: &Report) -> String {
 mod tests {
     use super::*;
 
-    /// The recorded run the gate self-test uses must still load: a schema change that breaks old
-    /// JSON files fails here, not in CI's gate.
-    #[test]
-    fn recorded_runs_load_and_render() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for file in ["fixtures/recorded.json", "results/latest.json"] {
-            let r = Report::load(&dir.join(file)).unwrap();
-            assert_eq!(r.cases.len(), r.samples.len(), "{file}");
-            assert!(r.problems.is_empty(), "{file}: {:?}", r.problems);
-            assert!(
-                r.figures
-                    .ratios
-                    .contains_key("cache_off_over_ext_authz_cpu@1w"),
-                "{file}"
-            );
-            let t = table(&r, true);
-            assert_eq!(t.lines().count(), r.cases.len() + 2);
-            assert!(crate::svg::render(&r).contains("native ext_authz"));
+    use crate::rig::Case;
+    use crate::summary;
+    use crate::variant::Variant;
+
+    /// Deliberate, stable inputs: a `check` run without JWT variants (the gate's self-test uses
+    /// it too) and a `full` run of the JWT variants with their baselines, census and JWT settings.
+    /// Never `results/`, which every run rewrites: a test over it would check data, not code.
+    const FIXTURES: [&str; 2] = ["fixtures/recorded.json", "fixtures/recorded-jwt.json"];
+
+    fn fixture(file: &str) -> Report {
+        Report::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    /// `hit@1w` back to its case.
+    fn case(id: &str) -> Case {
+        let (name, workers) = id.split_once('@').unwrap();
+        Case {
+            variant: Variant::parse(name).unwrap(),
+            workers: workers.trim_end_matches('w').parse().unwrap(),
         }
     }
 
-    /// The recorded JWT run (`make bench` limited to the JWT variants and their baselines).
+    /// A schema change that breaks recorded JSON fails here, not in CI's gate; the table has a
+    /// row per case and the chart draws the baselines.
     #[test]
-    fn recorded_jwt_run_loads_with_its_figures() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let r = Report::load(&dir.join("results/jwt.json")).unwrap();
-        assert!(r.problems.is_empty(), "{:?}", r.problems);
-        let jwt = r.settings.jwt.as_ref().unwrap();
-        assert!(jwt.signatures.contains("verify_signature"));
-        for name in [
-            "jwt_authenticate_zipf_over_jwt_authn_zipf_cpu@1w",
-            "jwt_authenticate_new_over_jwt_authn_new_cpu@1w",
-        ] {
-            assert!(r.figures.ratios.contains_key(name), "{name}");
+    fn recorded_runs_load_and_render() {
+        for file in FIXTURES {
+            let r = fixture(file);
+            assert_eq!(r.cases.len(), r.samples.len(), "{file}");
+            assert_eq!(table(&r, true).lines().count(), r.cases.len() + 2, "{file}");
+            assert_eq!(
+                table(&r, false).lines().count(),
+                r.cases.len() + 1,
+                "{file}"
+            );
+            let svg = crate::svg::render(&r);
+            assert!(
+                svg.contains("native ext_authz") && svg.contains("</svg>"),
+                "{file}"
+            );
         }
-        assert!(r
-            .figures
-            .absolute
-            .contains_key("jwt_gate_repeated_minus_hit_jwt_cpu_us@1w"));
-        assert_eq!(table(&r, true).lines().count(), r.cases.len() + 2);
+        let jwt = fixture(FIXTURES[1]);
+        assert!(jwt.settings.jwt.is_some() && !jwt.census.is_empty());
+    }
+
+    /// Every figure a recorded run wrote (what budgets gate) is what the code derives from the
+    /// same samples today (within JSON's rounding). Figures added since may be missing from the
+    /// file.
+    #[test]
+    fn recorded_figures_derive_from_the_recorded_samples() {
+        for file in FIXTURES {
+            let r = fixture(file);
+            let samples: BTreeMap<Case, Vec<Sample>> = r
+                .samples
+                .iter()
+                .map(|(id, s)| (case(id), s.clone()))
+                .collect();
+            let cases = summary::summarize(&samples);
+            let ids = |c: &[CaseSummary]| {
+                let mut v: Vec<String> = c.iter().map(|c| c.id.clone()).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(ids(&cases), ids(&r.cases), "{file}");
+            let verify = r
+                .settings
+                .jwt
+                .as_ref()
+                .map(|j| j.signatures.contains("verify_signature"));
+            let (figures, derived) = summary::figures(&samples, &cases, verify);
+            let mut compared = 0;
+            for (got, want) in [
+                (&figures.ratios, &r.figures.ratios),
+                (&figures.absolute, &r.figures.absolute),
+            ] {
+                for (name, w) in want {
+                    let v = got.get(name).unwrap_or_else(|| panic!("{file}: no {name}"));
+                    assert!(close(*v, *w), "{file} {name}: {v} != {w}");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 50, "{file}: {compared} figures");
+            for d in &r.derived {
+                let now = derived.iter().find(|n| n.name == d.name);
+                let now = now.unwrap_or_else(|| panic!("{file}: no derived {}", d.name));
+                assert!(
+                    close(now.value, d.value),
+                    "{file} {}: {} != {}",
+                    d.name,
+                    now.value,
+                    d.value
+                );
+                assert_eq!(now.met, d.met, "{file} {}", d.name);
+            }
+            assert_eq!(crate::sanity::check(&cases), r.problems, "{file}");
+        }
     }
 
     #[test]
     fn save_then_load_round_trips() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let r = Report::load(&dir.join("fixtures/recorded.json")).unwrap();
+        let r = fixture(FIXTURES[1]);
         let out =
             std::env::temp_dir().join(format!("mesh-authz-bench-{}.json", std::process::id()));
         r.save(&out).unwrap();
         let back = Report::load(&out).unwrap();
         let _ = std::fs::remove_file(&out);
         assert_eq!(back.figures.ratios, r.figures.ratios);
+        assert_eq!(back.samples.len(), r.samples.len());
     }
 }
