@@ -21,6 +21,8 @@
 //! - `AnswerHead`, then `AnswerBody` when asked (`ReadBody`): a callout's answer; its waiters
 //!   conclude, and those it was not made for read their headers again (`ReadHeaders`,
 //!   `HeadersReread`) and make their own callout;
+//! - `GrpcReceived`, then `GrpcRead` when asked (`ReadGrpc`), then `GrpcClosed`: a gRPC callout's
+//!   CheckResponse, kept in its flight, and its status; it lands as an HTTP answer does;
 //! - `RequestBody` / `RequestTrailers`: held while the request waits (trailers stripped first);
 //! - `Tick`: JWKS fetches due, requests whose keys came in another VM, and the gauges;
 //! - `HostFailed`: a hostcall that carried out an action failed: the request fails closed;
@@ -36,11 +38,14 @@ use std::rc::Rc;
 mod action;
 mod answer;
 mod arrive;
+mod call;
 mod event;
 mod explain;
+mod grpc;
 mod jwks;
 
 pub use action::{Action, CallOut, Conclusion, Gauges, JwksFetch, Part, Verdict};
+pub use call::{GrpcCall, Request};
 pub use event::{Event, Output};
 pub use jwks::FetchRequest;
 
@@ -122,6 +127,13 @@ impl Flow {
                 headers,
                 body,
             } => self.answer_body(host, &mut out, call, headers, body),
+            Event::GrpcReceived { call, size } => self.grpc_received(&mut out, call, size),
+            Event::GrpcRead { call, message } => self.grpc_read(call, message),
+            Event::GrpcClosed {
+                call,
+                code,
+                message,
+            } => self.grpc_closed(host, &mut out, call, code, message),
             Event::Tick => self.tick(host, &mut out, true),
             Event::HostFailed { ctx, what } => self.fail_closed(host, &mut out, ctx, &what),
             Event::Gone { ctx } => self.gone(ctx),

@@ -37,7 +37,10 @@ pub enum Fate {
 /// A callout the host took.
 pub struct Sent {
     pub ctx: Ctx,
+    /// An HTTP callout's headers (empty for a gRPC call).
     pub headers: Owned,
+    /// A gRPC call's CheckRequest (`None` for an HTTP callout).
+    pub grpc: Option<Vec<u8>>,
 }
 
 /// One conclusion as it was carried out, for the invariant checks.
@@ -140,6 +143,22 @@ impl Driver {
         self.run(out, Some((call, headers, body)));
     }
 
+    /// gRPC call `call` delivered `message` (if any), then closed with `code` and `status`.
+    pub fn grpc_answer(&mut self, call: CallId, message: Option<&[u8]>, code: u32, status: &[u8]) {
+        self.calls.remove(&call);
+        if let Some(m) = message {
+            let size = m.len();
+            let out = self.flow.handle(&self.host, Event::GrpcReceived { call, size });
+            self.run(out, Some((call, &[], m)));
+        }
+        let message = status;
+        self.feed(Event::GrpcClosed {
+            call,
+            code,
+            message,
+        });
+    }
+
     /// Callout `call` failed without an answer (a reset: Envoy reports no headers).
     pub fn reset(&mut self, call: CallId) {
         self.answer(call, &[], b"");
@@ -179,16 +198,23 @@ impl Driver {
             }
             Action::CallOut(call) => {
                 let ctx = call.ctx;
-                let headers: Owned = call
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_vec()))
-                    .collect();
+                let (headers, grpc) = match call.request() {
+                    Some(Request::Http { headers, .. }) => (
+                        headers
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_vec()))
+                            .collect(),
+                        None,
+                    ),
+                    Some(Request::Grpc(g)) => (Owned::new(), Some(g.message)),
+                    None => panic!("a callout without an auth service"),
+                };
                 let result = match self.refuse.take() {
                     Some(why) => Err(why),
                     None => {
                         self.next_call += 1;
-                        self.calls.insert(self.next_call, Sent { ctx, headers });
+                        let sent = Sent { ctx, headers, grpc };
+                        self.calls.insert(self.next_call, sent);
                         Ok(self.next_call)
                     }
                 };
@@ -214,6 +240,15 @@ impl Driver {
                     },
                 );
                 self.run(out, None)
+            }
+            Action::ReadGrpc { call, bytes } => {
+                let Some((delivered, _, message)) = answer else {
+                    panic!("a gRPC read outside a delivery");
+                };
+                assert_eq!(call, delivered, "the read names the call being delivered");
+                let end = bytes.min(message.len());
+                let message = Some(message[..end].to_vec());
+                self.feed(Event::GrpcRead { call, message })
             }
             Action::ReadHeaders { ctx } => {
                 let Some(h) = self.heads.get(&ctx).cloned() else {

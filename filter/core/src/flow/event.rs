@@ -46,6 +46,19 @@ pub enum Event<'e> {
         headers: Pairs<'e>,
         body: Option<&'e [u8]>,
     },
+    /// A gRPC call's message arrived, of `size` bytes (`proxy_on_grpc_receive`).
+    GrpcReceived { call: CallId, size: usize },
+    /// The message the flow asked for (`Action::ReadGrpc`; `None`: unreadable).
+    GrpcRead {
+        call: CallId,
+        message: Option<Vec<u8>>,
+    },
+    /// A gRPC call closed with this status code and message (`proxy_on_grpc_close`).
+    GrpcClosed {
+        call: CallId,
+        code: u32,
+        message: &'e [u8],
+    },
     /// The root context's timer.
     Tick,
     /// A hostcall that carried out an action for request `ctx` failed (or the request's headers
