@@ -187,6 +187,8 @@ impl Flow {
 #[cfg(test)]
 mod drive;
 #[cfg(test)]
+mod grpc_tests;
+#[cfg(test)]
 mod invariants;
 #[cfg(test)]
 mod tests;

@@ -65,6 +65,9 @@ pub struct Driver {
     pub gauges: Option<Gauges>,
     /// Every conclusion, in order.
     pub concluded: Vec<Concluded>,
+    /// Each request's client address (`source.address`), as the host gives it in that request's
+    /// context; a request without one sees whatever the host's properties say.
+    pub peers: BTreeMap<Ctx, Vec<u8>>,
     next_call: CallId,
 }
 
@@ -84,6 +87,7 @@ impl Driver {
             refuse: None,
             gauges: None,
             concluded: Vec::new(),
+            peers: BTreeMap::new(),
             next_call: 0,
         };
         d.feed(Event::Configure(Box::new(authz)));
@@ -102,6 +106,7 @@ impl Driver {
     /// Request headers of `ctx` arrive; whether the request goes on at once.
     pub fn arrive(&mut self, ctx: Ctx, headers: &[(&str, &[u8])], end_of_stream: bool) -> bool {
         self.heads.insert(ctx, owned(headers));
+        self.enter(ctx);
         let h = owned(headers);
         let p = pairs(&h);
         self.feed(Event::RequestHeaders {
@@ -255,6 +260,7 @@ impl Driver {
                     return false;
                 };
                 let p = pairs(&h);
+                self.enter(ctx);
                 self.feed(Event::HeadersReread { ctx, headers: &p })
             }
             Action::Conclude(c) => {
@@ -293,6 +299,16 @@ impl Driver {
                 self.gauges = Some(g);
                 false
             }
+        }
+    }
+
+    /// The host works on request `ctx` now: its properties are that request's.
+    fn enter(&mut self, ctx: Ctx) {
+        if let Some(peer) = self.peers.get(&ctx) {
+            self.host
+                .properties
+                .borrow_mut()
+                .insert("source.address".into(), peer.clone());
         }
     }
 
