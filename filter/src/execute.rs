@@ -173,8 +173,9 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                     .buffer(crate::abi::GRPC_RECEIVE_BUFFER, bytes)
                     .map_err(|s| log::debug!("gRPC message unreadable ({s})"))
                     .ok();
-                self.run(Event::GrpcRead { call, message }, None);
-                false
+                let message = message.as_deref();
+                self.run(Event::GrpcRead { call, message }, None)
+                    .unwrap_or(false)
             }
             Action::ReadHeaders { ctx } => {
                 if !self.enter(ctx) {

@@ -1,7 +1,7 @@
-//! The answer of a gRPC call, as Envoy delivers it to the root context that made it: initial
-//! metadata, the message, trailing metadata, then the close with its status. The message and the
-//! close become the flow's events (`GrpcReceived`, which asks for the message to be read, and
-//! `GrpcClosed`); what arrived is kept in the flow's flight, and judged there.
+//! The answer of a unary gRPC call, as Envoy delivers it to the root context that made it: the
+//! CheckResponse (`proxy_on_grpc_receive`) when it came, or the close with its status
+//! (`proxy_on_grpc_close`) when it did not; never both. Each becomes the flow's event
+//! (`GrpcReceived`, which asks for the message to be read, or `GrpcClosed`), judged there.
 
 use crate::execute::Executor;
 use crate::hostcalls::Hostcalls;
@@ -12,7 +12,7 @@ pub fn on_receive_initial_metadata(context_id: u32, token: u32, headers: usize) 
     log::trace!("#{context_id} gRPC call {token}: initial metadata ({headers} entries)");
 }
 
-/// The message arrived: the flow says whether (and how much of it) to read.
+/// The CheckResponse arrived: the flow says whether (and how much of it) to read.
 pub fn on_receive<H: Hostcalls>(host: &H, root_id: u32, token: u32, size: usize) {
     crate::log::context(root_id);
     let event = Event::GrpcReceived { call: token, size };
@@ -29,7 +29,7 @@ pub fn on_receive_trailing_metadata(context_id: u32, token: u32, trailers: usize
     log::trace!("#{context_id} gRPC call {token}: trailing metadata ({trailers} entries)");
 }
 
-/// The call closed: its status (the code, and the message only `proxy_get_status` gives).
+/// The call failed: its status (the code, and the message only `proxy_get_status` gives).
 pub fn on_close<H: Hostcalls>(host: &H, root_id: u32, token: u32, status_code: u32) {
     crate::log::context(root_id);
     let (code, message) = host

@@ -97,7 +97,7 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
-    fn proxy_dispatch_grpc_call(
+    fn proxy_grpc_call(
         upstream_data: *const u8,
         upstream_size: usize,
         service_name_data: *const u8,
@@ -313,7 +313,7 @@ impl Hostcalls for Abi {
         let metadata = serialize(initial_metadata);
         let mut token = 0u32;
         check(unsafe {
-            proxy_dispatch_grpc_call(
+            proxy_grpc_call(
                 upstream.as_ptr(),
                 upstream.len(),
                 service.as_ptr(),

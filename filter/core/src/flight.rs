@@ -41,8 +41,6 @@ pub struct Flight<O> {
     pub started_ms: Option<u64>,
     /// Its decision is not cached past this (the opener's token's `exp`).
     pub cap_ms: Option<u64>,
-    /// A gRPC call's CheckResponse, kept from its arrival until the call closes with its status.
-    pub message: Option<Vec<u8>>,
     /// The request the callout was made for.
     opener: u32,
     shared: bool,
@@ -110,7 +108,6 @@ impl<O> Flights<O> {
                 waiters: vec![o.opener],
                 started_ms: o.started_ms,
                 cap_ms: o.opener.cap_ms,
-                message: None,
                 opener: o.opener.ctx,
                 shared: o.shared,
             },
@@ -149,17 +146,6 @@ impl<O> Flights<O> {
         };
         if let Some(f) = self.by_call.get_mut(&call) {
             f.waiters.retain(|w| w.ctx != waiter);
-        }
-    }
-
-    /// Keeps a gRPC call's message until its close; false when the call is not in flight.
-    pub fn keep(&mut self, call: u32, message: Vec<u8>) -> bool {
-        match self.by_call.get_mut(&call) {
-            Some(f) => {
-                f.message = Some(message);
-                true
-            }
-            None => false,
         }
     }
 
@@ -250,16 +236,6 @@ mod tests {
         assert_eq!(ctxs(&f.land(7).unwrap()), Vec::<u32>::new());
         assert_eq!((f.in_flight(), f.find(&k(1))), (0, None));
         f.leave(100); // late: harmless
-    }
-
-    #[test]
-    fn a_message_is_kept_with_its_flight_until_it_lands() {
-        let mut f = Flights::default();
-        assert!(!f.keep(7, b"early".to_vec()), "no flight, nothing kept");
-        open(&mut f, 7, k(1), (), 100, true);
-        assert!(f.keep(7, b"m".to_vec()));
-        assert_eq!(f.land(7).unwrap().message.as_deref(), Some(b"m".as_slice()));
-        assert!(!f.keep(7, b"late".to_vec()), "landed: nothing kept");
     }
 
     #[test]

@@ -21,8 +21,8 @@
 //! - `AnswerHead`, then `AnswerBody` when asked (`ReadBody`): a callout's answer; its waiters
 //!   conclude, and those it was not made for read their headers again (`ReadHeaders`,
 //!   `HeadersReread`) and make their own callout;
-//! - `GrpcReceived`, then `GrpcRead` when asked (`ReadGrpc`), then `GrpcClosed`: a gRPC callout's
-//!   CheckResponse, kept in its flight, and its status; it lands as an HTTP answer does;
+//! - `GrpcReceived`, then `GrpcRead` when asked (`ReadGrpc`): a gRPC callout's CheckResponse;
+//!   `GrpcClosed`: its failure, with its status; either lands as an HTTP answer does;
 //! - `RequestBody` / `RequestTrailers`: held while the request waits (trailers stripped first);
 //! - `Tick`: JWKS fetches due, requests whose keys came in another VM, and the gauges;
 //! - `HostFailed`: a hostcall that carried out an action failed: the request fails closed;
@@ -128,7 +128,7 @@ impl Flow {
                 body,
             } => self.answer_body(host, &mut out, call, headers, body),
             Event::GrpcReceived { call, size } => self.grpc_received(&mut out, call, size),
-            Event::GrpcRead { call, message } => self.grpc_read(call, message),
+            Event::GrpcRead { call, message } => self.grpc_read(host, &mut out, call, message),
             Event::GrpcClosed {
                 call,
                 code,

@@ -8,11 +8,12 @@ use crate::flight::{Opening, Sharing, Waiter};
 use crate::host::{Histogram, Host, Metric};
 use crate::response::{self, Answer};
 
-/// What ended a callout: an HTTP answer (or its failure), or a gRPC call's close with the
-/// message it brought (kept in the flight).
+/// What ended a callout: an HTTP answer (or its failure), a gRPC call's CheckResponse
+/// (`None`: unreadable), or a gRPC call's failure with its status.
 pub(super) enum Reply<'a> {
     Http(Result<Answer<'a>, CalloutError>),
-    Grpc { code: u32, message: &'a [u8] },
+    GrpcMessage(Option<&'a [u8]>),
+    GrpcStatus { code: u32, message: &'a [u8] },
 }
 
 impl Flow {
@@ -112,7 +113,7 @@ impl Flow {
         call: CallId,
         reply: Reply<'_>,
     ) {
-        let Some(mut flight) = self.flights.land(call) else {
+        let Some(flight) = self.flights.land(call) else {
             log::debug!("answer to unknown callout {call} ignored");
             return;
         };
@@ -123,8 +124,9 @@ impl Flow {
         let config = flight.owner.config();
         let judged = match reply {
             Reply::Http(a) => a.and_then(|a| response::judge(config, a.headers, a.body)),
-            Reply::Grpc { code, message } => {
-                super::grpc::judge(host, config, code, message, flight.message.take())
+            Reply::GrpcMessage(m) => super::grpc::judge(host, config, m),
+            Reply::GrpcStatus { code, message } => {
+                Err(crate::grpc::status::error(code, message))
             }
         };
         let (outcome, sharing) =

@@ -148,20 +148,25 @@ impl Driver {
         self.run(out, Some((call, headers, body)));
     }
 
-    /// gRPC call `call` delivered `message` (if any), then closed with `code` and `status`.
+    /// gRPC call `call` answered with `message`, or (none) closed with `code` and `status`, as
+    /// Envoy ends a unary call: one or the other.
     pub fn grpc_answer(&mut self, call: CallId, message: Option<&[u8]>, code: u32, status: &[u8]) {
         self.calls.remove(&call);
-        if let Some(m) = message {
-            let size = m.len();
-            let out = self.flow.handle(&self.host, Event::GrpcReceived { call, size });
-            self.run(out, Some((call, &[], m)));
+        match message {
+            Some(m) => {
+                let size = m.len();
+                let out = self.flow.handle(&self.host, Event::GrpcReceived { call, size });
+                self.run(out, Some((call, &[], m)));
+            }
+            None => {
+                let message = status;
+                self.feed(Event::GrpcClosed {
+                    call,
+                    code,
+                    message,
+                });
+            }
         }
-        let message = status;
-        self.feed(Event::GrpcClosed {
-            call,
-            code,
-            message,
-        });
     }
 
     /// Callout `call` failed without an answer (a reset: Envoy reports no headers).
@@ -252,8 +257,9 @@ impl Driver {
                 };
                 assert_eq!(call, delivered, "the read names the call being delivered");
                 let end = bytes.min(message.len());
-                let message = Some(message[..end].to_vec());
-                self.feed(Event::GrpcRead { call, message })
+                let message = Some(&message[..end]);
+                let out = self.flow.handle(&self.host, Event::GrpcRead { call, message });
+                self.run(out, None)
             }
             Action::ReadHeaders { ctx } => {
                 let Some(h) = self.heads.get(&ctx).cloned() else {

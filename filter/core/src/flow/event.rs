@@ -46,14 +46,16 @@ pub enum Event<'e> {
         headers: Pairs<'e>,
         body: Option<&'e [u8]>,
     },
-    /// A gRPC call's message arrived, of `size` bytes (`proxy_on_grpc_receive`).
+    /// A gRPC call answered: its CheckResponse arrived, of `size` bytes (`proxy_on_grpc_receive`;
+    /// for a unary call Envoy sends no close after it).
     GrpcReceived { call: CallId, size: usize },
-    /// The message the flow asked for (`Action::ReadGrpc`; `None`: unreadable).
+    /// The CheckResponse the flow asked for (`Action::ReadGrpc`; `None`: unreadable).
     GrpcRead {
         call: CallId,
-        message: Option<Vec<u8>>,
+        message: Option<&'e [u8]>,
     },
-    /// A gRPC call closed with this status code and message (`proxy_on_grpc_close`).
+    /// A gRPC call failed with this status code and message (`proxy_on_grpc_close`; for a
+    /// unary call Envoy sends it only when no CheckResponse came).
     GrpcClosed {
         call: CallId,
         code: u32,

@@ -50,15 +50,20 @@ fn properties(ctx: u32) -> Vec<Call> {
         .collect()
 }
 
-/// The gRPC call answers with `message` (if any), then closes with `code`.
+/// The gRPC call answers with `message`, or (none) closes with `code`: one or the other, as
+/// Envoy ends a unary call.
 fn answer(h: &FakeHost, token: u32, message: Option<&[u8]>, code: u32, status: &str) {
     h.enter(ROOT);
-    if let Some(m) = message {
-        *h.grpc_message.borrow_mut() = m.to_vec();
-        on_receive(h, ROOT, token, m.len());
+    match message {
+        Some(m) => {
+            *h.grpc_message.borrow_mut() = m.to_vec();
+            on_receive(h, ROOT, token, m.len());
+        }
+        None => {
+            *h.grpc_status.borrow_mut() = (code, status.as_bytes().to_vec());
+            on_close(h, ROOT, token, code);
+        }
     }
-    *h.grpc_status.borrow_mut() = (code, status.as_bytes().to_vec());
-    on_close(h, ROOT, token, code);
 }
 
 #[test]
