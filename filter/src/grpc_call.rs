@@ -32,9 +32,7 @@ pub fn on_receive_trailing_metadata(context_id: u32, token: u32, trailers: usize
 /// The call failed: its status (the code, and the message only `proxy_get_status` gives).
 pub fn on_close<H: Hostcalls>(host: &H, root_id: u32, token: u32, status_code: u32) {
     crate::log::context(root_id);
-    let (code, message) = host
-        .status()
-        .unwrap_or_else(|_| (status_code, Vec::new()));
+    let (code, message) = host.status().unwrap_or_else(|_| (status_code, Vec::new()));
     let event = Event::GrpcClosed {
         call: token,
         code,

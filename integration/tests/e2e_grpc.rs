@@ -30,7 +30,6 @@ fn grpc_stack(p: &Prerequisites, port: Option<u16>, f: impl FnOnce(&mut Value)) 
     if let Some(port) = port {
         b = b.auth_port(port);
     }
-    b.options.component_log_level = Some("wasm:debug".into());
     b.envoy_patch(auth_cluster_http2).start().unwrap()
 }
 
@@ -60,7 +59,10 @@ fn allow_brings_identity_and_deny_its_status_headers_and_body() {
 
     let r = s.send(&Request::get("/hello")).unwrap();
     assert_eq!(r.status, 401);
-    assert!(r.header("www-authenticate").is_some(), "a denyHeader passes");
+    assert!(
+        r.header("www-authenticate").is_some(),
+        "a denyHeader passes"
+    );
     assert_eq!(r.text(), "unauthenticated\n");
     let r = s.send(&Request::get("/admin").bearer("bob-token")).unwrap();
     assert_eq!(r.status, 403);
@@ -83,7 +85,11 @@ fn a_cached_decision_is_served_without_a_check_request() {
         let seen: Echoed = r.json().unwrap();
         assert_eq!(seen.header_all("x-user-id"), ["alice"]);
     }
-    assert_eq!(grpc.received().len(), 1, "one CheckRequest for two requests");
+    assert_eq!(
+        grpc.received().len(),
+        1,
+        "one CheckRequest for two requests"
+    );
     assert_eq!(stat(&s, "cache_hits"), 1);
 }
 
@@ -108,7 +114,11 @@ fn concurrent_requests_share_one_check() {
         let seen: Echoed = r.json().unwrap();
         assert_eq!(seen.header_all("x-user-id"), ["alice"]);
     }
-    assert_eq!(grpc.received().len(), 1, "one CheckRequest for six requests");
+    assert_eq!(
+        grpc.received().len(),
+        1,
+        "one CheckRequest for six requests"
+    );
     assert_eq!(stat(&s, "callouts"), 1);
 }
 
@@ -136,7 +146,10 @@ fn shadow_mode_lets_a_deny_through_and_counts_it() {
     let r = s.send(&Request::get("/x")).unwrap();
     assert_eq!(r.status, 200);
     let seen: Echoed = r.json().unwrap();
-    assert!(seen.header_all("x-user-id").is_empty(), "no identity from a deny");
+    assert!(
+        seen.header_all("x-user-id").is_empty(),
+        "no identity from a deny"
+    );
     assert_eq!(stat(&s, "shadow_denied"), 1);
     assert_eq!(grpc.received().len(), 1);
 }
@@ -187,13 +200,19 @@ fn the_check_request_matches_envoys_own() {
         .and_then(|s| s.address)
         .and_then(|a| a.socket_address)
         .unwrap();
-    assert_eq!((source.address.as_str(), source.port_value), ("127.0.0.1", 0));
+    assert_eq!(
+        (source.address.as_str(), source.port_value),
+        ("127.0.0.1", 0)
+    );
     let dest = a
         .destination
         .and_then(|s| s.address)
         .and_then(|a| a.socket_address)
         .unwrap();
     assert_eq!(dest.address, "127.0.0.1");
-    assert_eq!(dest.port_value, u32::from(s.envoy.listen_addr().unwrap().port()));
+    assert_eq!(
+        dest.port_value,
+        u32::from(s.envoy.listen_addr().unwrap().port())
+    );
     assert!(a.context_extensions.is_empty());
 }

@@ -125,9 +125,7 @@ impl Flow {
         let judged = match reply {
             Reply::Http(a) => a.and_then(|a| response::judge(config, a.headers, a.body)),
             Reply::GrpcMessage(m) => super::grpc::judge(host, config, m),
-            Reply::GrpcStatus { code, message } => {
-                Err(crate::grpc::status::error(code, message))
-            }
+            Reply::GrpcStatus { code, message } => Err(crate::grpc::status::error(code, message)),
         };
         let (outcome, sharing) =
             flight

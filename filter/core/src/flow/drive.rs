@@ -155,7 +155,9 @@ impl Driver {
         match message {
             Some(m) => {
                 let size = m.len();
-                let out = self.flow.handle(&self.host, Event::GrpcReceived { call, size });
+                let out = self
+                    .flow
+                    .handle(&self.host, Event::GrpcReceived { call, size });
                 self.run(out, Some((call, &[], m)));
             }
             None => {
@@ -258,7 +260,9 @@ impl Driver {
                 assert_eq!(call, delivered, "the read names the call being delivered");
                 let end = bytes.min(message.len());
                 let message = Some(&message[..end]);
-                let out = self.flow.handle(&self.host, Event::GrpcRead { call, message });
+                let out = self
+                    .flow
+                    .handle(&self.host, Event::GrpcRead { call, message });
                 self.run(out, None)
             }
             Action::ReadHeaders { ctx } => {

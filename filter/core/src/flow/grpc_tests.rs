@@ -88,10 +88,22 @@ fn an_allow_comes_through_the_check_request_and_is_cached() {
         (http.method.as_str(), http.path.as_str(), http.host.as_str()),
         ("GET", "/orders?x=1", "app")
     );
-    assert_eq!((http.id.as_str(), http.protocol.as_str()), ("r-1", "HTTP/1.1"));
+    assert_eq!(
+        (http.id.as_str(), http.protocol.as_str()),
+        ("r-1", "HTTP/1.1")
+    );
     assert_eq!(http.headers["authorization"], "Bearer k");
-    let source = attrs.source.unwrap().address.unwrap().socket_address.unwrap();
-    assert_eq!((source.address.as_str(), source.port_value), ("10.0.0.1", 0));
+    let source = attrs
+        .source
+        .unwrap()
+        .address
+        .unwrap()
+        .socket_address
+        .unwrap();
+    assert_eq!(
+        (source.address.as_str(), source.port_value),
+        ("10.0.0.1", 0)
+    );
     assert!(d.calls[&call].headers.is_empty(), "no HTTP call");
 
     d.grpc_answer(call, Some(&ok("alice")), 0, b"");
@@ -123,7 +135,13 @@ fn waiters_share_one_call_and_its_deny() {
     d.arrive(2, REQ, true);
     assert_eq!(d.calls.len(), 1, "one call in flight for both");
     let call = d.last_call().unwrap();
-    let deny = denied(401, vec![header("www-authenticate", "Bearer"), header("x-secret", "s")]);
+    let deny = denied(
+        401,
+        vec![
+            header("www-authenticate", "Bearer"),
+            header("x-secret", "s"),
+        ],
+    );
     d.grpc_answer(call, Some(&deny), 0, b"");
     assert_eq!(d.fate(1), Some(&Fate::Replied(401)));
     assert_eq!(d.fate(2), Some(&Fate::Replied(401)));
@@ -158,7 +176,11 @@ fn an_answer_with_a_cookie_for_the_client_goes_to_its_opener_alone() {
     assert_eq!(d.fate(1), Some(&allowed_as(b"alice", true)));
     assert_eq!(d.fate(2), None, "asks again");
     assert_eq!(d.calls.len(), 1, "its own call");
-    assert_eq!(d.host.count_of(Metric::GrpcIgnoredFields), 1, "response_headers_to_add");
+    assert_eq!(
+        d.host.count_of(Metric::GrpcIgnoredFields),
+        1,
+        "response_headers_to_add"
+    );
 }
 
 #[test]
@@ -166,7 +188,11 @@ fn a_failed_call_is_an_error_by_its_status_after_a_stale_decision() {
     let cases: &[(u32, &[u8], CalloutError)] = &[
         (4, b"", CalloutError::Timeout),
         (14, b"upstream request timeout", CalloutError::Timeout),
-        (14, b"no healthy upstream", CalloutError::Unreachable(Unreachable::EnvoyReply(503))),
+        (
+            14,
+            b"no healthy upstream",
+            CalloutError::Unreachable(Unreachable::EnvoyReply(503)),
+        ),
         (12, b"", CalloutError::ServerError(501)),
         (13, b"", CalloutError::ServerError(500)),
         (0, b"", CalloutError::Malformed),
@@ -176,7 +202,11 @@ fn a_failed_call_is_an_error_by_its_status_after_a_stale_decision() {
         d.arrive(1, REQ, true);
         let call = d.last_call().unwrap();
         d.grpc_answer(call, None, *code, message);
-        assert_eq!(d.concluded[0].outcome, Outcome::Error(error.clone()), "{code}");
+        assert_eq!(
+            d.concluded[0].outcome,
+            Outcome::Error(error.clone()),
+            "{code}"
+        );
         assert!(matches!(d.fate(1), Some(Fate::Replied(_))), "onError deny");
     }
     // Bytes that are not a CheckResponse, closed OK: malformed, never an allow.
@@ -184,7 +214,10 @@ fn a_failed_call_is_an_error_by_its_status_after_a_stale_decision() {
     d.arrive(1, REQ, true);
     let call = d.last_call().unwrap();
     d.grpc_answer(call, Some(b"\xff\xff"), 0, b"");
-    assert_eq!(d.concluded[0].outcome, Outcome::Error(CalloutError::Malformed));
+    assert_eq!(
+        d.concluded[0].outcome,
+        Outcome::Error(CalloutError::Malformed)
+    );
     // An expired allow is served when the service fails.
     let mut d = driver(r#", "onError": {"mode": "deny"}"#);
     d.arrive(1, REQ, true);
@@ -215,10 +248,7 @@ fn a_message_for_a_call_not_in_flight_is_not_read() {
     let Some(Action::ReadGrpc { bytes, .. }) = out.actions.first() else {
         panic!("a bounded read")
     };
-    assert_eq!(
-        *bytes,
-        crate::grpc::service::MAX_RESPONSE_BYTES as usize
-    );
+    assert_eq!(*bytes, crate::grpc::service::MAX_RESPONSE_BYTES as usize);
 }
 
 #[test]
