@@ -8,7 +8,9 @@
 use crate::abi::{REQUEST_HEADERS, REQUEST_TRAILERS};
 use crate::hostcalls::Hostcalls;
 use crate::vm;
-use mesh_authz_core::flow::{Action, CallId, Conclusion, Ctx, Event, Output, Part, Verdict};
+use mesh_authz_core::flow::{
+    Action, CallId, Conclusion, Ctx, Event, Output, Part, Request, Verdict,
+};
 use mesh_authz_core::reply;
 use std::borrow::Cow;
 
@@ -112,16 +114,14 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                 if self.failed.contains(&ctx) {
                     return false;
                 }
-                let headers = call.headers();
-                let result = match call.config().auth.as_ref() {
-                    Some(auth) => self
+                let result = match call.request() {
+                    Some(request) => self
                         .h
                         .set_effective_context(self.root)
-                        .and_then(|()| self.h.http_call(&auth.cluster, &headers, auth.timeout_ms))
+                        .and_then(|()| self.dispatch(request))
                         .map_err(|s| s.to_string()),
                     None => Err("no authService".to_string()),
                 };
-                drop(headers);
                 self.current = self.root;
                 self.enter(ctx);
                 self.run(Event::CalledOut { call, result }, None)
@@ -190,6 +190,16 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                 };
                 self.run(event, None).unwrap_or(false)
             }
+            Action::ReadGrpc { call, bytes } => {
+                let message = self
+                    .h
+                    .buffer(crate::abi::GRPC_RECEIVE_BUFFER, bytes)
+                    .map_err(|s| log::debug!("gRPC message unreadable ({s})"))
+                    .ok();
+                let message = message.as_deref();
+                self.run(Event::GrpcRead { call, message }, None)
+                    .unwrap_or(false)
+            }
             Action::ReadHeaders { ctx } => {
                 if !self.enter(ctx) {
                     return false;
@@ -233,6 +243,25 @@ impl<'h, H: Hostcalls> Executor<'h, H> {
                 });
                 false
             }
+        }
+    }
+
+    /// Makes the call the flow planned, from the effective (root) context.
+    fn dispatch(&self, request: Request<'_>) -> Result<CallId, crate::abi::HostStatus> {
+        match request {
+            Request::Http {
+                cluster,
+                headers,
+                timeout_ms,
+            } => self.h.http_call(cluster, &headers, timeout_ms),
+            Request::Grpc(g) => self.h.grpc_call(
+                &g.upstream,
+                g.service,
+                g.method,
+                &g.metadata,
+                &g.message,
+                g.timeout_ms,
+            ),
         }
     }
 

@@ -39,6 +39,10 @@ pub enum Call {
     Foreign(String),
     /// A gRPC call dispatched from the effective context: (context, token, `service/method`).
     GrpcDispatch(u32, u32, String),
+    /// A property read (context, dotted path).
+    Property(u32, String),
+    /// A gRPC message read (its size).
+    GrpcRead(usize),
 }
 
 /// Owned header pairs, as a request or answer holds them.
@@ -104,6 +108,8 @@ pub struct FakeHost {
     pub recorded: RefCell<Vec<(u32, u64)>>,
     /// Properties set, by (context, path).
     pub properties: RefCell<HashMap<(u32, String), String>>,
+    /// Properties the host has, by (context, dotted path): `source.address`, ...
+    pub host_properties: RefCell<HashMap<(u32, String), Vec<u8>>>,
     pub now_ms: Cell<u64>,
     /// The host's foreign functions by name (none: `NotFound`, as a host without them).
     #[allow(clippy::type_complexity)]
@@ -229,7 +235,12 @@ impl Hostcalls for FakeHost {
         let mut bytes = match kind {
             PLUGIN_CONFIGURATION => self.config.borrow().clone(),
             CALL_RESPONSE_BODY => self.answer.borrow().1.clone(),
-            GRPC_RECEIVE_BUFFER => self.grpc_message.borrow().clone(),
+            GRPC_RECEIVE_BUFFER => {
+                let m = self.grpc_message.borrow();
+                let m = m.get(..max.min(m.len())).unwrap_or_default().to_vec();
+                self.record(Call::GrpcRead(m.len()));
+                m
+            }
             _ => return Err(NOT_FOUND),
         };
         bytes.truncate(max);
@@ -333,6 +344,15 @@ impl Hostcalls for FakeHost {
             String::from_utf8_lossy(value).into_owned(),
         );
         Ok(())
+    }
+
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+        let _work = HostWork::start();
+        let key = (self.effective.get(), path.join("."));
+        let value = self.host_properties.borrow().get(&key).cloned();
+        self.tally(value.as_ref().map_or(0, Vec::len), key.1.len());
+        self.record(Call::Property(key.0, key.1));
+        Ok(value)
     }
 
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus> {

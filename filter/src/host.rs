@@ -133,6 +133,19 @@ impl<H: Hostcalls> Host for ProxyHost<'_, H> {
             .map_err(|s| HostError(format!("shared data: {s}")))
     }
 
+    fn count_by(&self, metric: Metric, n: u32) {
+        let index = Metric::ALL.iter().position(|m| *m == metric);
+        if let Some(id) = index.and_then(|i| self.metrics.counters.get(i).copied().flatten()) {
+            let _ = self.calls.increment(id, i64::from(n));
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        self.calls
+            .property(path)
+            .map_err(|s| HostError(format!("property {}: {s}", path.join("."))))
+    }
+
     fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
         self.calls
             .call_foreign(name, args)

@@ -31,6 +31,9 @@ pub trait Hostcalls {
     /// Sets a property of the current request (Envoy keeps it as filter state `wasm.<path>`, which
     /// its access log can print).
     fn set_property(&self, path: &str, value: &[u8]) -> Result<(), HostStatus>;
+    /// A property of the effective request (`["source", "address"]`); `None` when the host has
+    /// none by that path.
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus>;
     /// Makes later hostcalls act on `ctx` (a request waiting on a callout another context owns).
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus>;
     /// A shared-data value and its CAS token; `None` when the key was never written.

@@ -7,7 +7,7 @@
 //! - `exports`: the `proxy_on_*` functions Envoy calls (wasm32 only), one-line forwards to:
 //! - `context`: contexts created and deleted, configuration, the tick;
 //! - `grpc_call` (with `grpc_exports`, wasm32 only): a gRPC call's answer as Envoy delivers it,
-//!   kept per token for the flow.
+//!   fed to the flow as events.
 //! - `stream`: request headers, body, trailers and callout answers, translated into the core's
 //!   `Gate` events and its plans back into hostcalls.
 //! - `crash_test` (feature `crash-test`, never shipped): a trap on request, for the end-to-end

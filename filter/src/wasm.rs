@@ -74,6 +74,12 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_get_shared_data(
@@ -91,7 +97,7 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
-    fn proxy_dispatch_grpc_call(
+    fn proxy_grpc_call(
         upstream_data: *const u8,
         upstream_size: usize,
         service_name_data: *const u8,
@@ -233,6 +239,17 @@ impl Hostcalls for Abi {
         check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
     }
 
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+        // The ABI's path: its segments joined by NUL.
+        let path = path.join("\0");
+        let (mut data, mut size) = (null_mut(), 0usize);
+        match unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) } {
+            OK => Ok(Some(unsafe { owned(data, size) })),
+            NOT_FOUND => Ok(None),
+            s => Err(HostStatus(s)),
+        }
+    }
+
     fn set_effective_context(&self, ctx: u32) -> Result<(), HostStatus> {
         check(unsafe { proxy_set_effective_context(ctx) })
     }
@@ -296,7 +313,7 @@ impl Hostcalls for Abi {
         let metadata = serialize(initial_metadata);
         let mut token = 0u32;
         check(unsafe {
-            proxy_dispatch_grpc_call(
+            proxy_grpc_call(
                 upstream.as_ptr(),
                 upstream.len(),
                 service.as_ptr(),

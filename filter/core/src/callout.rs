@@ -54,6 +54,8 @@ pub struct Walk<'r> {
     /// The forwarded headers' values in `forwardHeaders` order, then the trace headers' values in
     /// `traceHeaders` order; within a name, in request order.
     fields: Vec<(&'r str, &'r [u8])>,
+    /// gRPC mode: the attributes the CheckRequest carries beyond the headers (also in the key).
+    grpc: Option<Box<crate::grpc::attrs::Read<'r>>>,
 }
 
 /// Walks `req` once: checks the pseudo-headers, picks the forwarded and trace headers, computes the
@@ -115,10 +117,24 @@ pub fn walk<'r>(config: &Config, req: &RequestHead<'r>) -> Result<Walk<'r>, BadR
         path,
         authority,
         fields: ranked.into_iter().map(|(_, n, v)| (n, v)).collect(),
+        grpc: None,
     })
 }
 
 impl<'r> Walk<'r> {
+    /// The walk of a gRPC check: its attributes kept for the CheckRequest, and the key extended
+    /// with them (`grpc::request::key`).
+    pub fn with_grpc(mut self, read: crate::grpc::attrs::Read<'r>) -> Self {
+        self.key = crate::grpc::request::key(&self, &read.attributes());
+        self.grpc = Some(Box::new(read));
+        self
+    }
+
+    /// The attributes of a gRPC check (`None` in HTTP mode).
+    pub fn grpc(&self) -> Option<&crate::grpc::attrs::Read<'r>> {
+        self.grpc.as_deref()
+    }
+
     pub fn method(&self) -> &'r str {
         self.method
     }

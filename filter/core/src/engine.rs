@@ -142,7 +142,7 @@ impl Authorizer {
                 None => Step::NoKeys,
                 Some(now_ms) => {
                     if self.decision_first {
-                        let walk = match callout::walk(&self.config, req) {
+                        let walk = match self.walk(host, req) {
                             Ok(w) => w,
                             Err(bad) => return done(Outcome::BadRequest(bad)),
                         };
@@ -222,7 +222,7 @@ impl Authorizer {
         mut now: Option<u64>,
         cap: Option<u64>,
     ) -> Start<'r> {
-        let walk = match callout::walk(&self.config, req) {
+        let walk = match self.walk(host, req) {
             Ok(w) => w,
             Err(bad) => return Start::Done(Outcome::BadRequest(bad)),
         };
@@ -240,6 +240,18 @@ impl Authorizer {
             host.count(Metric::CacheMisses);
         }
         Start::Miss(walk, now, cap, revoked)
+    }
+
+    /// The callout's walk of `req` (the request the host works on now): in gRPC mode with the
+    /// attributes the CheckRequest carries beyond the headers, read from the host and keyed.
+    pub fn walk<'r>(&self, host: &dyn Host, req: &RequestHead<'r>) -> Result<Walk<'r>, BadRequest> {
+        let walk = callout::walk(&self.config, req)?;
+        match &self.config.auth {
+            Some(a) if a.protocol == crate::config::Protocol::Grpc => {
+                Ok(walk.with_grpc(crate::grpc::attrs::read(host, req)))
+            }
+            _ => Ok(walk),
+        }
     }
 
     /// A live decision for `key` from either level (a miss is not counted here), or whether one
@@ -296,7 +308,20 @@ impl Authorizer {
         now: Option<u64>,
         cap_ms: Option<u64>,
     ) -> (Outcome, Sharing) {
-        let judged = match answer.and_then(|a| response::judge(&self.config, a.headers, a.body)) {
+        let judged = answer.and_then(|a| response::judge(&self.config, a.headers, a.body));
+        self.finish_judged(host, key, judged, now, cap_ms)
+    }
+
+    /// `finish_at` for an answer already judged (a gRPC CheckResponse, or its call's status).
+    pub fn finish_judged(
+        &self,
+        host: &dyn Host,
+        key: &CacheKey,
+        judged: Result<response::Judged, CalloutError>,
+        now: Option<u64>,
+        cap_ms: Option<u64>,
+    ) -> (Outcome, Sharing) {
+        let judged = match judged {
             Ok(j) => j,
             // The same for every request waiting on this key.
             Err(e) => return (self.failed(host, key, e, now, cap_ms), Sharing::All),

@@ -21,6 +21,8 @@
 //! - `AnswerHead`, then `AnswerBody` when asked (`ReadBody`): a callout's answer; its waiters
 //!   conclude, and those it was not made for read their headers again (`ReadHeaders`,
 //!   `HeadersReread`) and make their own callout;
+//! - `GrpcReceived`, then `GrpcRead` when asked (`ReadGrpc`): a gRPC callout's CheckResponse;
+//!   `GrpcClosed`: its failure, with its status; either lands as an HTTP answer does;
 //! - `RequestBody` / `RequestTrailers`: held while the request waits (trailers stripped first);
 //! - `Tick`: JWKS fetches and the revocation feed read due, requests whose keys came in another
 //!   VM, and the gauges;
@@ -37,12 +39,15 @@ use std::rc::Rc;
 mod action;
 mod answer;
 mod arrive;
+mod call;
 mod event;
 mod explain;
 mod feed;
+mod grpc;
 mod jwks;
 
 pub use action::{Action, CallOut, Conclusion, FeedRead, Gauges, JwksFetch, Part, Verdict};
+pub use call::{GrpcCall, Request};
 pub use event::{Event, Output};
 pub use jwks::FetchRequest;
 
@@ -130,6 +135,13 @@ impl Flow {
                 headers,
                 body,
             } => self.answer_body(host, &mut out, call, headers, body),
+            Event::GrpcReceived { call, size } => self.grpc_received(&mut out, call, size),
+            Event::GrpcRead { call, message } => self.grpc_read(host, &mut out, call, message),
+            Event::GrpcClosed {
+                call,
+                code,
+                message,
+            } => self.grpc_closed(host, &mut out, call, code, message),
             Event::Tick => self.tick(host, &mut out, true),
             Event::HostFailed { ctx, what } => self.fail_closed(host, &mut out, ctx, &what),
             Event::Gone { ctx } => self.gone(ctx),
@@ -182,6 +194,8 @@ impl Flow {
 
 #[cfg(test)]
 mod drive;
+#[cfg(test)]
+mod grpc_tests;
 #[cfg(test)]
 mod invariants;
 #[cfg(test)]

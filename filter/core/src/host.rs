@@ -50,10 +50,14 @@ pub enum Metric {
     RevocationFetches,
     /// Feed reads that failed (cached decisions keep serving up to `maxStaleSeconds`).
     RevocationFetchFailures,
+    /// Fields of a gRPC CheckResponse that mesh-authz does not apply (`headers_to_remove`,
+    /// `response_headers_to_add`, query parameters, dynamic metadata): a policy relying on more
+    /// than identity shows here.
+    GrpcIgnoredFields,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 22] = [
         Metric::Allowed,
         Metric::Denied,
         Metric::Errors,
@@ -75,6 +79,7 @@ impl Metric {
         Metric::RevocationDropped,
         Metric::RevocationFetches,
         Metric::RevocationFetchFailures,
+        Metric::GrpcIgnoredFields,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +105,7 @@ impl Metric {
             Metric::RevocationDropped => "mesh_authz_revocation_dropped",
             Metric::RevocationFetches => "mesh_authz_revocation_fetches",
             Metric::RevocationFetchFailures => "mesh_authz_revocation_fetch_failures",
+            Metric::GrpcIgnoredFields => "mesh_authz_grpc_ignored_fields",
         }
     }
 }
@@ -138,6 +144,12 @@ pub trait Host {
     /// Wall-clock milliseconds, the same clock for every worker.
     fn now_ms(&self) -> Result<u64, HostError>;
     fn count(&self, metric: Metric);
+    /// Counts `metric` `n` times at once.
+    fn count_by(&self, metric: Metric, n: u32) {
+        for _ in 0..n {
+            self.count(metric);
+        }
+    }
     fn observe(&self, histogram: Histogram, value: u64);
     /// The value of a shared-data key and its CAS token; `None` if the key was never written.
     fn shared_get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError>;
@@ -148,6 +160,13 @@ pub trait Host {
     fn call_foreign(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
         let _ = (name, args);
         Err(HostError("no foreign functions".into()))
+    }
+    /// A property of the request the host is working on now (`["source", "address"]`), as the
+    /// host spells it; `None` when it has none. Read only in gRPC mode, where the CheckRequest
+    /// carries what the headers do not.
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+        let _ = path;
+        Ok(None)
     }
 }
 
@@ -169,6 +188,8 @@ pub mod fake {
         pub counts: RefCell<Vec<Metric>>,
         pub observed: RefCell<Vec<(Histogram, u64)>>,
         pub shared: SharedData,
+        /// Properties by their dotted path (`source.address`).
+        pub properties: RefCell<HashMap<String, Vec<u8>>>,
     }
 
     impl Host for FakeHost {
@@ -197,6 +218,9 @@ pub mod fake {
             }
             map.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
             Ok(())
+        }
+        fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+            Ok(self.properties.borrow().get(&path.join(".")).cloned())
         }
     }
 

@@ -306,4 +306,5 @@ fn a_request_failed_closed_in_its_trailers_is_left_alone_by_the_answer() {
     assert_eq!(h.take(), [], "no identity added, no resume after the 500");
 }
 
+mod grpc;
 mod jwt;

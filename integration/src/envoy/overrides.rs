@@ -251,9 +251,48 @@ pub fn enable_http1_trailers(doc: &mut Value) -> usize {
     n
 }
 
+/// The `auth` cluster speaks HTTP/2 (gRPC needs it): `authService.protocol: grpc` against the
+/// test gRPC auth service. Returns 1 when the cluster was found.
+pub fn auth_cluster_http2(doc: &mut Value) -> usize {
+    let clusters = doc
+        .get_mut("static_resources")
+        .and_then(|r| r.get_mut("clusters"))
+        .and_then(Value::as_sequence_mut);
+    let mut n = 0;
+    for cluster in clusters.into_iter().flatten() {
+        let set = cluster.as_mapping_mut().and_then(|c| {
+            if c.get(key("name")).and_then(Value::as_str) != Some("auth") {
+                return None;
+            }
+            let options = child(
+                child(c, "typed_extension_protocol_options")?,
+                UPSTREAM_HTTP_OPTIONS,
+            )?;
+            options.insert(
+                key("@type"),
+                key(&format!("type.googleapis.com/{UPSTREAM_HTTP_OPTIONS}")),
+            );
+            let explicit = child(options, "explicit_http_config")?;
+            explicit.remove(key("http_protocol_options"));
+            child(explicit, "http2_protocol_options")?;
+            Some(())
+        });
+        n += usize::from(set.is_some());
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_auth_cluster_is_made_http2_and_no_other() {
+        let mut doc = checked_in();
+        assert_eq!(auth_cluster_http2(&mut doc), 1);
+        let text = serde_norway::to_string(&doc).unwrap();
+        assert_eq!(text.matches("http2_protocol_options").count(), 1);
+    }
 
     fn checked_in() -> Value {
         let text = std::fs::read_to_string(crate::paths::default_envoy_yaml()).unwrap();

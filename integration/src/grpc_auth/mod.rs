@@ -41,6 +41,8 @@ pub const UNAUTHENTICATED: i32 = 16;
 struct State {
     tokens: Tokens,
     received: Mutex<Vec<CheckRequest>>,
+    /// Milliseconds each answer waits before it goes (single flight is seen while it waits).
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The service, running on its own small runtime until dropped.
@@ -76,6 +78,7 @@ impl GrpcAuthService {
         let state = Arc::new(State {
             tokens,
             received: Mutex::new(Vec::new()),
+            delay_ms: std::sync::atomic::AtomicU64::new(0),
         });
         runtime.spawn(accept(listener, Arc::clone(&state)));
         Ok(GrpcAuthService {
@@ -87,6 +90,14 @@ impl GrpcAuthService {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every answer waits this long from now on (0: none).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state
+            .delay_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every CheckRequest received so far, in order.
@@ -134,6 +145,10 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<GrpcBody> {
         if r.len() < MAX_RECORDED {
             r.push(check);
         }
+    }
+    let delay = state.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     grpc_ok(&response.encode_to_vec())
 }

@@ -37,6 +37,9 @@ pub enum Action<'e> {
     FetchFeed(FeedRead),
     /// Read this many bytes of the answer's body, then report `Event::AnswerBody`.
     ReadBody { bytes: usize },
+    /// Read this many bytes of gRPC call `call`'s message (the receive buffer), then report
+    /// `Event::GrpcRead`.
+    ReadGrpc { call: super::CallId, bytes: usize },
     /// Read request `ctx`'s headers again (it waited), then report `Event::HeadersReread`.
     ReadHeaders { ctx: Ctx },
     /// End request `ctx`'s authorization.

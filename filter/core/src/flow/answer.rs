@@ -8,6 +8,14 @@ use crate::flight::{Opening, Sharing, Waiter};
 use crate::host::{Histogram, Host, Metric};
 use crate::response::{self, Answer};
 
+/// What ended a callout: an HTTP answer (or its failure), a gRPC call's CheckResponse
+/// (`None`: unreadable), or a gRPC call's failure with its status.
+pub(super) enum Reply<'a> {
+    Http(Result<Answer<'a>, CalloutError>),
+    GrpcMessage(Option<&'a [u8]>),
+    GrpcStatus { code: u32, message: &'a [u8] },
+}
+
 impl Flow {
     /// The host took the callout (the request waits on it) or refused it (an error under
     /// `onError`, after a stale decision).
@@ -64,7 +72,7 @@ impl Flow {
             return self.feed_head(host, out, call, headers, body_size);
         }
         let Some(headers) = headers else {
-            return self.land(host, out, call, Err(CalloutError::Malformed));
+            return self.land(host, out, call, Reply::Http(Err(CalloutError::Malformed)));
         };
         let wanted = match self.flights.owner(call) {
             Some(a) if response::body_wanted(headers) => {
@@ -76,7 +84,8 @@ impl Flow {
             out.actions.push(Action::ReadBody { bytes: wanted });
             return;
         }
-        self.land(host, out, call, Ok(Answer { headers, body: b"" }));
+        let answer = Ok(Answer { headers, body: b"" });
+        self.land(host, out, call, Reply::Http(answer));
     }
 
     pub(super) fn answer_body<'e>(
@@ -96,19 +105,19 @@ impl Flow {
         let answer = body
             .map(|body| Answer { headers, body })
             .ok_or(CalloutError::Malformed);
-        self.land(host, out, call, answer);
+        self.land(host, out, call, Reply::Http(answer));
     }
 
     /// The auth service answered (or the call failed) for callout `call`: its outcome to the
     /// requests that get it; those it was not made for read their headers again to ask
     /// themselves. An answer to a callout not in flight (dropped by a reconfiguration, or a
     /// duplicate) does nothing.
-    fn land(
+    pub(super) fn land(
         &mut self,
         host: &dyn Host,
         out: &mut Output<'_>,
         call: CallId,
-        answer: Result<Answer<'_>, CalloutError>,
+        reply: Reply<'_>,
     ) {
         let Some(flight) = self.flights.land(call) else {
             log::debug!("answer to unknown callout {call} ignored");
@@ -118,10 +127,16 @@ impl Flow {
         if let (Some(start), Some(now)) = (flight.started_ms, now) {
             host.observe(Histogram::CalloutDurationMs, now.saturating_sub(start));
         }
+        let config = flight.owner.config();
+        let judged = match reply {
+            Reply::Http(a) => a.and_then(|a| response::judge(config, a.headers, a.body)),
+            Reply::GrpcMessage(m) => super::grpc::judge(host, config, m),
+            Reply::GrpcStatus { code, message } => Err(crate::grpc::status::error(code, message)),
+        };
         let (outcome, sharing) =
             flight
                 .owner
-                .finish_at(host, &flight.key, answer, now, flight.cap_ms);
+                .finish_judged(host, &flight.key, judged, now, flight.cap_ms);
         // Explained even when a stale decision serves: the service is failing all the same.
         if let Outcome::Error(e) | Outcome::Stale(_, e) = &outcome {
             super::explain::explain(flight.owner.config(), &mut self.throttle, host, e);

@@ -145,7 +145,7 @@ impl Flow {
         cap_ms: Option<u64>,
         headers: Pairs<'e>,
     ) {
-        match crate::callout::walk(authz.config(), &RequestHead::new(headers)) {
+        match authz.walk(host, &RequestHead::new(headers)) {
             Ok(walk) => out.actions.push(Action::CallOut(CallOut {
                 ctx,
                 authz,

@@ -37,7 +37,10 @@ pub enum Fate {
 /// A callout the host took.
 pub struct Sent {
     pub ctx: Ctx,
+    /// An HTTP callout's headers (empty for a gRPC call).
     pub headers: Owned,
+    /// A gRPC call's CheckRequest (`None` for an HTTP callout).
+    pub grpc: Option<Vec<u8>>,
 }
 
 /// One conclusion as it was carried out, for the invariant checks.
@@ -66,6 +69,9 @@ pub struct Driver {
     pub gauges: Option<Gauges>,
     /// Every conclusion, in order.
     pub concluded: Vec<Concluded>,
+    /// Each request's client address (`source.address`), as the host gives it in that request's
+    /// context; a request without one sees whatever the host's properties say.
+    pub peers: BTreeMap<Ctx, Vec<u8>>,
     next_call: CallId,
 }
 
@@ -93,6 +99,7 @@ impl Driver {
             refuse: None,
             gauges: None,
             concluded: Vec::new(),
+            peers: BTreeMap::new(),
             next_call: 0,
         }
     }
@@ -109,6 +116,7 @@ impl Driver {
     /// Request headers of `ctx` arrive; whether the request goes on at once.
     pub fn arrive(&mut self, ctx: Ctx, headers: &[(&str, &[u8])], end_of_stream: bool) -> bool {
         self.heads.insert(ctx, owned(headers));
+        self.enter(ctx);
         let h = owned(headers);
         let p = pairs(&h);
         self.feed(Event::RequestHeaders {
@@ -151,6 +159,29 @@ impl Driver {
         self.run(out, Some((call, headers, body)));
     }
 
+    /// gRPC call `call` answered with `message`, or (none) closed with `code` and `status`, as
+    /// Envoy ends a unary call: one or the other.
+    pub fn grpc_answer(&mut self, call: CallId, message: Option<&[u8]>, code: u32, status: &[u8]) {
+        self.calls.remove(&call);
+        match message {
+            Some(m) => {
+                let size = m.len();
+                let out = self
+                    .flow
+                    .handle(&self.host, Event::GrpcReceived { call, size });
+                self.run(out, Some((call, &[], m)));
+            }
+            None => {
+                let message = status;
+                self.feed(Event::GrpcClosed {
+                    call,
+                    code,
+                    message,
+                });
+            }
+        }
+    }
+
     /// Callout `call` failed without an answer (a reset: Envoy reports no headers).
     pub fn reset(&mut self, call: CallId) {
         self.answer(call, &[], b"");
@@ -190,16 +221,23 @@ impl Driver {
             }
             Action::CallOut(call) => {
                 let ctx = call.ctx;
-                let headers: Owned = call
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_vec()))
-                    .collect();
+                let (headers, grpc) = match call.request() {
+                    Some(Request::Http { headers, .. }) => (
+                        headers
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_vec()))
+                            .collect(),
+                        None,
+                    ),
+                    Some(Request::Grpc(g)) => (Owned::new(), Some(g.message)),
+                    None => panic!("a callout without an auth service"),
+                };
                 let result = match self.refuse.take() {
                     Some(why) => Err(why),
                     None => {
                         self.next_call += 1;
-                        self.calls.insert(self.next_call, Sent { ctx, headers });
+                        let sent = Sent { ctx, headers, grpc };
+                        self.calls.insert(self.next_call, sent);
                         Ok(self.next_call)
                     }
                 };
@@ -238,11 +276,24 @@ impl Driver {
                 );
                 self.run(out, None)
             }
+            Action::ReadGrpc { call, bytes } => {
+                let Some((delivered, _, message)) = answer else {
+                    panic!("a gRPC read outside a delivery");
+                };
+                assert_eq!(call, delivered, "the read names the call being delivered");
+                let end = bytes.min(message.len());
+                let message = Some(&message[..end]);
+                let out = self
+                    .flow
+                    .handle(&self.host, Event::GrpcRead { call, message });
+                self.run(out, None)
+            }
             Action::ReadHeaders { ctx } => {
                 let Some(h) = self.heads.get(&ctx).cloned() else {
                     return false;
                 };
                 let p = pairs(&h);
+                self.enter(ctx);
                 self.feed(Event::HeadersReread { ctx, headers: &p })
             }
             Action::Conclude(c) => {
@@ -282,6 +333,16 @@ impl Driver {
                 self.gauges = Some(g);
                 false
             }
+        }
+    }
+
+    /// The host works on request `ctx` now: its properties are that request's.
+    fn enter(&mut self, ctx: Ctx) {
+        if let Some(peer) = self.peers.get(&ctx) {
+            self.host
+                .properties
+                .borrow_mut()
+                .insert("source.address".into(), peer.clone());
         }
     }
 

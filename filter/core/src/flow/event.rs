@@ -51,6 +51,21 @@ pub enum Event<'e> {
         headers: Pairs<'e>,
         body: Option<&'e [u8]>,
     },
+    /// A gRPC call answered: its CheckResponse arrived, of `size` bytes (`proxy_on_grpc_receive`;
+    /// for a unary call Envoy sends no close after it).
+    GrpcReceived { call: CallId, size: usize },
+    /// The CheckResponse the flow asked for (`Action::ReadGrpc`; `None`: unreadable).
+    GrpcRead {
+        call: CallId,
+        message: Option<&'e [u8]>,
+    },
+    /// A gRPC call failed with this status code and message (`proxy_on_grpc_close`; for a
+    /// unary call Envoy sends it only when no CheckResponse came).
+    GrpcClosed {
+        call: CallId,
+        code: u32,
+        message: &'e [u8],
+    },
     /// The root context's timer.
     Tick,
     /// A hostcall that carried out an action for request `ctx` failed (or the request's headers

@@ -24,6 +24,9 @@ pub(super) fn explain(
     };
     let cluster = &auth.cluster;
     let also = held_back(held);
+    if auth.protocol == crate::config::Protocol::Grpc && explain_grpc(cluster, error, &also) {
+        return;
+    }
     match error {
         CalloutError::Timeout => log::warn!(
             "no answer from the auth service on cluster '{cluster}' within {} ms: check the service's latency and authService.timeoutMs{also}",
@@ -48,6 +51,27 @@ pub(super) fn explain(
             "tokens not checked: their issuer's keys are not fetched yet (see the JWKS fetch lines){also}"
         ),
     }
+}
+
+/// The causes whose HTTP wording would misreport a gRPC call (an HTTP status it never had);
+/// false for the others, which read the same.
+fn explain_grpc(cluster: &str, error: &CalloutError, also: &str) -> bool {
+    match error {
+        CalloutError::ServerError(501) => log::warn!(
+            "auth service on cluster '{cluster}' closed the gRPC call UNIMPLEMENTED: it is not an envoy.service.auth.v3.Authorization server, or the cluster is not the auth service's{also}"
+        ),
+        CalloutError::ServerError(_) => log::warn!(
+            "auth service on cluster '{cluster}' closed the gRPC call with an error status (the code is in the debug log; RESOURCE_EXHAUSTED: an answer over the size limit): see the auth service's own logs{also}"
+        ),
+        CalloutError::Unreachable(Unreachable::EnvoyReply(_)) => log::warn!(
+            "auth service on cluster '{cluster}' unreachable (gRPC UNAVAILABLE: connection refused or reset, no healthy host, or a cluster that does not speak HTTP/2): check the service and the cluster{also}"
+        ),
+        CalloutError::Malformed => log::warn!(
+            "auth service on cluster '{cluster}' closed the gRPC call OK without a readable CheckResponse (no status, or bytes that are not one){also}"
+        ),
+        _ => return false,
+    }
+    true
 }
 
 /// A request refused as malformed: any client can send these at will, so info (not warn) and at

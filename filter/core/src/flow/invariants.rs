@@ -36,13 +36,14 @@ use std::sync::OnceLock;
 
 /// The configurations the flow runs under: gate mode with decisions served before the token
 /// checks, gate mode with the token checked first and fail-open for missing keys, no cache with
-/// fail-open everywhere in shadow mode, and authenticate mode.
+/// fail-open everywhere in shadow mode, authenticate mode, and the first one asking its auth
+/// service with gRPC (clients from two addresses, which the key must tell apart).
 fn config(which: usize) -> Config {
     let auth = |forward: Value| json!({"cluster": "auth", "authority": "a", "forwardHeaders": forward, "timeoutMs": 200});
     let identity = json!(["x-user-id", "x-user-roles", "x-tenant-id"]);
     let cache = json!({"allowTtlSeconds": 60, "denyTtlSeconds": 5, "staleIfErrorSeconds": 30});
     let revocation = json!({"subjectHeader": "x-user-id", "intervalMs": 1000, "timeoutMs": 300, "maxStaleSeconds": 60});
-    let text = match which % 4 {
+    let text = match which % CONFIGS {
         0 => json!({
             "authService": auth(json!(["authorization", "cookie"])),
             "identityHeaders": identity, "cache": cache,
@@ -61,10 +62,22 @@ fn config(which: usize) -> Config {
             "mode": "shadow", "onError": {"mode": "allow"},
             "bypass": [{"pathPrefix": "/healthz"}],
         }),
-        _ => json!({"identityHeaders": identity, "jwt": two_providers("authenticate")}),
+        3 => json!({"identityHeaders": identity, "jwt": two_providers("authenticate")}),
+        _ => {
+            let mut a = auth(json!(["authorization", "cookie"]));
+            a["protocol"] = json!("grpc");
+            json!({
+                "authService": a,
+                "identityHeaders": identity, "cache": cache,
+                "bypass": [{"pathPrefix": "/healthz"}, {"corsPreflight": true}],
+                "jwt": two_providers("gate"),
+            })
+        }
     };
     Config::parse(text.to_string().as_bytes()).unwrap()
 }
+
+const CONFIGS: usize = 5;
 
 /// A token in the pool: its value, its `exp` (seconds), and whether it verifies (once its keys
 /// are there).
@@ -129,6 +142,8 @@ struct Shape {
     forged_identity: bool,
     /// A body follows the headers (a preflight-shaped request with one is no preflight).
     body: bool,
+    /// The client's address (`source.address`): one of two.
+    peer: bool,
 }
 
 fn request(shape: &Shape) -> Vec<(String, Vec<u8>)> {
@@ -234,14 +249,20 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(4u8),
     ];
     let path = prop_oneof![3 => Just(0u8), 1 => 1u8..5];
-    let shape = (path, credential, any::<bool>(), prop::bool::weighted(0.2)).prop_map(
-        |(path, credential, forged_identity, body)| Shape {
+    let shape = (
+        path,
+        credential,
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(path, credential, forged_identity, body, peer)| Shape {
             path,
             credential,
             forged_identity,
             body,
-        },
-    );
+            peer,
+        });
     let reply = prop_oneof![
         3 => Just(Reply::Allow),
         2 => Just(Reply::AllowForOne),
@@ -346,12 +367,23 @@ impl Sim {
                 let headers = request(shape);
                 let h = pairs(&headers);
                 let head = crate::request::RequestHead::new(&h);
+                let peer: &[u8] = if shape.peer {
+                    b"10.0.0.2:5000"
+                } else {
+                    b"10.0.0.1:4000"
+                };
+                self.d.peers.insert(ctx, peer.to_vec());
+                self.d
+                    .host
+                    .properties
+                    .borrow_mut()
+                    .insert("source.address".into(), peer.to_vec());
                 let key = self
                     .d
                     .flow
                     .authz
                     .as_ref()
-                    .and_then(|a| crate::callout::walk(a.config(), &head).ok().map(|w| w.key));
+                    .and_then(|a| a.walk(&self.d.host, &head).ok().map(|w| w.key));
                 self.live.insert(
                     ctx,
                     Live {
@@ -509,7 +541,13 @@ impl Sim {
             self.for_one.insert(minted.clone());
         }
         self.landing = Some((c.opener, minted.clone()));
-        self.d.answer(call, &headers, b"");
+        match self.d.calls.get(&call).map(|s| s.grpc.is_some()) {
+            Some(true) => {
+                let (message, code, status) = grpc_reply(reply, &minted);
+                self.d.grpc_answer(call, message.as_deref(), code, status);
+            }
+            _ => self.d.answer(call, &headers, b""),
+        }
         self.settle(Some((c.opener, for_one)));
         self.landing = None;
     }
@@ -702,6 +740,55 @@ impl Sim {
     }
 }
 
+/// What a gRPC auth service answers for `reply`: (the CheckResponse, the close's code and
+/// message). Failures are statuses: INTERNAL, DEADLINE_EXCEEDED, and UNAVAILABLE for a timeout
+/// as Envoy reports its own.
+fn grpc_reply(reply: Reply, minted: &[u8]) -> (Option<Vec<u8>>, u32, &'static [u8]) {
+    use crate::grpc::envoy_protos::{self as pb, header};
+    use prost::Message;
+    let user = String::from_utf8_lossy(minted).into_owned();
+    let ok = |extra: Option<(bool, pb::HeaderValueOption)>| {
+        let mut r = pb::OkHttpResponse {
+            headers: vec![header("x-user-id", &user)],
+            ..Default::default()
+        };
+        match extra {
+            Some((true, h)) => r.response_headers_to_add.push(h),
+            Some((false, h)) => r.headers.push(h),
+            None => {}
+        }
+        pb::CheckResponse {
+            status: Some(pb::Status::default()),
+            ok_response: Some(r),
+            ..Default::default()
+        }
+    };
+    let denied = |headers| pb::CheckResponse {
+        status: Some(pb::Status {
+            code: 16,
+            message: String::new(),
+        }),
+        denied_response: Some(pb::DeniedHttpResponse {
+            status: Some(pb::HttpStatus { code: 401 }),
+            headers,
+            body: String::new(),
+        }),
+        ..Default::default()
+    };
+    let message = match reply {
+        Reply::Allow => ok(None),
+        Reply::AllowForOne => ok(Some((true, header("set-cookie", "session=1")))),
+        Reply::AllowBriefly => ok(Some((false, header("cache-control", "max-age=1")))),
+        Reply::Deny => denied(vec![]),
+        Reply::DenyForOne => denied(vec![header("cache-control", "private")]),
+        Reply::ServerError => return (None, 13, b""),
+        Reply::Timeout if minted.len() % 2 == 0 => return (None, 4, b""),
+        Reply::Timeout => return (None, 14, b"upstream request timeout"),
+        Reply::Malformed => return (Some(b"\x0a\x02\x08".to_vec()), 0, b""),
+    };
+    (Some(message.encode_to_vec()), 0, b"")
+}
+
 fn cases() -> u32 {
     std::env::var("FLOW_CASES")
         .ok()
@@ -713,7 +800,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn every_interleaving_keeps_the_promises(which in 0usize..4, steps in prop::collection::vec(step(), 1..60)) {
+    fn every_interleaving_keeps_the_promises(which in 0usize..CONFIGS, steps in prop::collection::vec(step(), 1..60)) {
         let mut sim = Sim::new(which);
         for s in &steps {
             sim.run(s);
@@ -732,6 +819,7 @@ fn the_promises_are_checked_for_real() {
         credential: 1,
         forged_identity: true,
         body: false,
+        peer: false,
     };
     sim.run(&Step::Arrive {
         shape: shape.clone(),

@@ -1,4 +1,4 @@
-//! The gRPC call itself: what `proxy_dispatch_grpc_call` is given besides the CheckRequest.
+//! The gRPC call itself: what `proxy_grpc_call` is given besides the CheckRequest.
 //!
 //! The ABI's `upstream` argument is either a cluster name or a serialized
 //! `envoy.config.core.v3.GrpcService` (Envoy tries the latter first,
