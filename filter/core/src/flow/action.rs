@@ -103,7 +103,8 @@ impl Conclusion {
     }
 
     /// The filter state Envoy's access log can print
-    /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`); none when `accessLog` is off.
+    /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`, or `wasm.mesh_authz` alone in the `json`
+    /// format: see `access_log`); none when `accessLog` is off.
     pub fn properties(&self) -> [(&'static str, Option<Cow<'_, [u8]>>); 4] {
         let config = self.authz.config();
         if !config.access_log {
@@ -115,6 +116,15 @@ impl Conclusion {
             ];
         }
         let r = reply::record(config, &self.outcome, self.cached);
+        if config.access_log_format == crate::access_log::Format::Json {
+            let one = Some(Cow::Owned(crate::access_log::json(&r)));
+            return [
+                (crate::access_log::JSON_PROPERTY, one),
+                ("mesh_authz.cached", None),
+                ("mesh_authz.auth_status", None),
+                ("mesh_authz.user", None),
+            ];
+        }
         let cached: &[u8] = if r.cached { b"true" } else { b"false" };
         [
             (
