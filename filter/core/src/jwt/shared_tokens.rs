@@ -122,7 +122,11 @@ mod tests {
         }
         let mut v1 = bytes.clone();
         v1[0] = 1;
-        assert_eq!(decode(&v1, &k, 0), None, "a version 1 (SHA-256) entry: a miss");
+        assert_eq!(
+            decode(&v1, &k, 0),
+            None,
+            "a version 1 (SHA-256) entry: a miss"
+        );
         assert!(slot_name(&k, 16).starts_with(KEY_PREFIX));
     }
 }
