@@ -1,5 +1,5 @@
 //! The per-VM decision cache: bounded by `maxEntries` and by `maxBytes` with least-recently-used
-//! eviction, entries expire by TTL. Keys are already SHA-256 digests, so the map hashes them by
+//! eviction, entries expire by TTL. Keys are already BLAKE3 digests, so the map hashes them by
 //! taking 8 of their bytes.
 //!
 //! Bytes are counted per entry as `ENTRY_OVERHEAD_BYTES` plus the decision's payload (header values

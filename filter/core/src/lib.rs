@@ -22,6 +22,7 @@
 //!
 //! The core explains its decisions through the `log` facade; the adapter forwards it to Envoy.
 
+pub mod access_log;
 pub mod bypass;
 pub mod cache;
 pub mod cache_control;

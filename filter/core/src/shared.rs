@@ -5,7 +5,7 @@
 //! a collision reads as a miss, never as someone else's decision. Entries are written with the CAS
 //! value shared data returns; losing a race just means another worker's fresh entry stays.
 //!
-//! Entry layout (little endian): version 3, digest (32), expires at (u64 ms, the host's wall clock,
+//! Entry layout (little endian): version 4, digest (32), expires at (u64 ms, the host's wall clock,
 //! which all workers share), decided at (u64 ms, same clock: what a revocation is compared with),
 //! then the decision: 0 = allow, u16 status, u32 length, packed identity
 //! headers;
@@ -13,14 +13,16 @@
 //!
 //! Version 2 (before revocations) had no decision time: such an entry, left by an older module
 //! in the same Envoy, is a miss (it could not be checked against a revocation), and either
-//! version overwrites the other's slots. The slot names are unchanged, so an upgrade costs
+//! version overwrites the other's slots. Version 3 is version 4's layout with a SHA-256 digest
+//! (version 4: BLAKE3, see `key`): a miss too, so an entry is only ever matched against a digest
+//! of its own hash, never across hashes. The slot names are unchanged, so an upgrade costs
 //! callouts, never more keys.
 
 use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::decision::{Decision, TaggedHeaders};
 use crate::key::CacheKey;
 
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 /// The fixed part of a deny entry (the larger): version, digest, expiry, decision time, tag, status, two lengths.
 const FIXED_BYTES: usize = 1 + 32 + 8 + 8 + 1 + 2 + 4 + 4;
 /// No value above this is written, and one read above it is a miss: the shared level holds no
@@ -198,6 +200,10 @@ mod tests {
         let mut other_version = good.clone();
         other_version[0] = 9;
         assert_eq!(decode(&other_version, &k(1), 0), None);
+        // A version 3 entry (the same layout, a SHA-256 digest) from an older module.
+        let mut v3 = good.clone();
+        v3[0] = 3;
+        assert_eq!(decode(&v3, &k(1), 0), None, "another hash's digest: a miss");
         // A version 2 entry (no decision time) from an older module in the same Envoy.
         let mut v2 = good;
         v2.drain(41..49);

@@ -46,6 +46,8 @@ pub struct Config {
     pub mode: Mode,
     /// Record each decision as request properties (`mesh_authz.outcome`, ...) for the access log.
     pub access_log: bool,
+    /// As one property or four (see `access_log`).
+    pub access_log_format: crate::access_log::Format,
     pub bypass: Vec<BypassRule>,
     /// `None` when tokens are not checked in the proxy.
     pub jwt: Option<JwtConfig>,
@@ -339,6 +341,10 @@ impl Config {
             on_error,
             mode,
             access_log: raw.access_log,
+            access_log_format: match raw.access_log_format {
+                raw::RawAccessLogFormat::Fields => crate::access_log::Format::Fields,
+                raw::RawAccessLogFormat::Json => crate::access_log::Format::Json,
+            },
             bypass,
             jwt,
             generation,

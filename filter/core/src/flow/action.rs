@@ -130,8 +130,9 @@ impl Conclusion {
     }
 
     /// The filter state Envoy's access log can print
-    /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`); none when `accessLog` is off.
-    /// `mesh_authz.revoked` is `true` only on a request asked again because a revocation (or a
+    /// (`%FILTER_STATE(wasm.mesh_authz.outcome:PLAIN)%`, or `wasm.mesh_authz` alone in the `json`
+    /// format: see `access_log`); none when `accessLog` is off. `mesh_authz.revoked` (`revoked`
+    /// in the json form) is `true` only on a request asked again because a revocation (or a
     /// flush) dropped its cached decision, and absent otherwise.
     pub fn properties(&self) -> [(&'static str, Option<Cow<'_, [u8]>>); 5] {
         let config = self.authz.config();
@@ -145,6 +146,16 @@ impl Conclusion {
             ];
         }
         let r = reply::record(config, &self.outcome, self.cached);
+        if config.access_log_format == crate::access_log::Format::Json {
+            let one = Some(Cow::Owned(crate::access_log::json(&r, self.revoked)));
+            return [
+                (crate::access_log::JSON_PROPERTY, one),
+                ("mesh_authz.cached", None),
+                ("mesh_authz.auth_status", None),
+                ("mesh_authz.user", None),
+                ("mesh_authz.revoked", None),
+            ];
+        }
         let cached: &[u8] = if r.cached { b"true" } else { b"false" };
         [
             (

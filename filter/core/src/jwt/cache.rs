@@ -1,5 +1,5 @@
 //! Verified tokens per VM, so that a repeated token costs a digest and a lookup instead of a
-//! signature check. The key is a SHA-256 digest of the token (never the token) and its place; the
+//! signature check. The key is a BLAKE3 digest (`crate::key`) of the token (never the token) and its place; the
 //! value is what `verify` decided. A success lives until the token's `exp` (plus the provider's
 //! skew, as `verify` allows); a failure lives `FAILURE_TTL_SECS`. Either is reused only with the
 //! key sets it was decided with: a fetch that changes them (a rotation, a revoked key, the first

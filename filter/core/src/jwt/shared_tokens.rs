@@ -7,8 +7,10 @@
 //! was verified with: a VM holding other keys (a rotation not adopted yet, a revoked key) never
 //! reads it.
 //!
-//! Entry layout (little endian): version 1, digest (32), expires at (u64 ms: `exp` plus the
+//! Entry layout (little endian): version 2, digest (32), expires at (u64 ms: `exp` plus the
 //! provider's skew), `exp` (u64 s), provider (u16), packed identity headers (see `tagged`).
+//! Version 1, the same layout with a SHA-256 digest (version 2: BLAKE3, see `crate::key`), left
+//! by an older module in the same Envoy, is a miss.
 
 use super::extract::Token;
 use super::verify::Verified;
@@ -16,7 +18,7 @@ use crate::cache::MAX_ENTRY_PAYLOAD_BYTES;
 use crate::key::{CacheKey, KeyBuilder};
 use crate::tagged::TaggedHeaders;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const FIXED_BYTES: usize = 1 + 32 + 8 + 8 + 2;
 pub const MAX_VALUE_BYTES: usize = FIXED_BYTES + MAX_ENTRY_PAYLOAD_BYTES;
 pub const KEY_PREFIX: &str = "mesh-authz/jwt/v1/";
@@ -118,6 +120,13 @@ mod tests {
         for cut in 0..bytes.len() {
             let _ = decode(&bytes[..cut], &k, 0);
         }
+        let mut v1 = bytes.clone();
+        v1[0] = 1;
+        assert_eq!(
+            decode(&v1, &k, 0),
+            None,
+            "a version 1 (SHA-256) entry: a miss"
+        );
         assert!(slot_name(&k, 16).starts_with(KEY_PREFIX));
     }
 }
