@@ -74,18 +74,22 @@ fn follow_revocations(opts: &mut EnvoyOptions) -> bool {
     if config.get("revocation").is_some() {
         return true;
     }
-    let names_subject = config["identityHeaders"]
-        .as_array()
+    let names_subject = config
+        .get("identityHeaders")
+        .and_then(serde_json::Value::as_array)
         .is_some_and(|h| h.iter().any(|v| v == "x-user-id"));
-    if !names_subject {
+    let Some(fields) = config.as_object_mut().filter(|_| names_subject) else {
         return false;
-    }
-    config["revocation"] = serde_json::json!({
-        "subjectHeader": "x-user-id",
-        "path": mesh_authz_integration::auth::FEED_PATH,
-        "intervalMs": FEED_INTERVAL_MS,
-        "maxStaleSeconds": 10,
-    });
+    };
+    fields.insert(
+        "revocation".to_string(),
+        serde_json::json!({
+            "subjectHeader": "x-user-id",
+            "path": mesh_authz_integration::auth::FEED_PATH,
+            "intervalMs": FEED_INTERVAL_MS,
+            "maxStaleSeconds": 10,
+        }),
+    );
     opts.plugin_config = Some(config.to_string());
     true
 }
@@ -328,5 +332,82 @@ fn main() -> ExitCode {
             eprintln!("mesh-authz-run: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_authz_integration::envoy::overrides::{set_plugin_config_text, ROOT_ID};
+
+    fn opts(yaml: &std::path::Path) -> EnvoyOptions {
+        let mut o = EnvoyOptions::new(&paths::envoy_bin(), &paths::wasm_module());
+        o.yaml = yaml.to_path_buf();
+        o
+    }
+
+    /// The checked-in file with its plugin JSON changed by `edit`, written to `path`.
+    fn edited(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut config = plugin_config_of(&paths::default_envoy_yaml()).unwrap();
+        edit(&mut config);
+        let text = std::fs::read_to_string(paths::default_envoy_yaml()).unwrap();
+        let mut doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+        set_plugin_config_text(&mut doc, &config.to_string()).unwrap();
+        std::fs::write(path, serde_norway::to_string(&doc).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_checked_in_file_gets_a_feed_block_the_filter_accepts() {
+        let yaml = paths::default_envoy_yaml();
+        let file = plugin_config_of(&yaml).unwrap();
+        assert!(
+            file.get("revocation").is_none(),
+            "the e2e suites render this file: no feed there"
+        );
+        let mut o = opts(&yaml);
+        assert!(follow_revocations(&mut o));
+        let json = o.plugin_config.unwrap();
+        let config: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(config["revocation"]["subjectHeader"], "x-user-id");
+        assert_eq!(config["revocation"]["intervalMs"], FEED_INTERVAL_MS);
+        mesh_authz_core::Config::parse(json.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_block_of_the_file_is_kept_and_a_file_that_cannot_follow_plays_no_demo() {
+        let dir = std::env::temp_dir().join(format!("mesh-authz-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = dir.join("own.yaml");
+        edited(
+            &own,
+            |c| {
+                c["revocation"] =
+                    serde_json::json!({"subjectHeader": "x-user-id", "intervalMs": 5000})
+            },
+        );
+        let mut o = opts(&own);
+        assert!(follow_revocations(&mut o));
+        assert!(
+            o.plugin_config.is_none(),
+            "the file's block is used as it is"
+        );
+
+        let no_subject = dir.join("no-subject.yaml");
+        edited(&no_subject, |c| {
+            c["identityHeaders"] = serde_json::json!(["x-user-roles"])
+        });
+        let mut o = opts(&no_subject);
+        assert!(!follow_revocations(&mut o));
+        assert!(o.plugin_config.is_none());
+
+        let text = std::fs::read_to_string(paths::default_envoy_yaml()).unwrap();
+        let no_plugin = dir.join("no-plugin.yaml");
+        std::fs::write(
+            &no_plugin,
+            text.replace(&format!("root_id: {ROOT_ID}"), "root_id: other"),
+        )
+        .unwrap();
+        assert!(!follow_revocations(&mut opts(&no_plugin)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
