@@ -46,6 +46,10 @@ impl Tokens {
         for (token, user, roles) in [
             ("alice-token", "alice", "admin"),
             ("bob-token", "bob", "viewer"),
+            // Logged out by `make run` at start (its revocation demo), and one to log out by hand:
+            // a logout lasts as long as the service, and the other printed lines use alice and bob.
+            ("carol-token", "carol", "viewer"),
+            ("dave-token", "dave", "viewer"),
         ] {
             let identity = BTreeMap::from([
                 ("x-user-id".to_string(), user.to_string()),
@@ -117,7 +121,7 @@ mod tests {
 
     #[test]
     fn debug_hides_tokens() {
-        assert_eq!(format!("{:?}", Tokens::example()), "Tokens(2 entries)");
+        assert_eq!(format!("{:?}", Tokens::example()), "Tokens(4 entries)");
     }
 
     #[test]
@@ -136,7 +140,7 @@ mod tests {
             assert!(t.identity(bad).is_none(), "{bad}");
         }
         assert!(Tokens::example().identity("gen-1-token").is_none());
-        assert_eq!(format!("{t:?}"), "Tokens(2 entries) + generated");
+        assert_eq!(format!("{t:?}"), "Tokens(4 entries) + generated");
     }
 
     #[test]

@@ -6,10 +6,18 @@
 //! this run), hands its JWKS to `example-auth` through a temporary file (`--jwks`, removed on
 //! exit), and prints tokens to try: valid, expired, and signed by a key not in the JWKS.
 //!
+//! The plugin follows the auth service's revocation feed (a `revocation` block added to the
+//! file's plugin JSON here, so the end-to-end tests that render the same file count no feed
+//! reads), and before printing the curl lines it plays a logout for real (`logout_demo`).
+//!
 //! `mesh-authz-run [--envoy PATH] [--wasm PATH] [--yaml PATH] [--tokens PATH] [--listen-port N]
 //! [--admin-port N] [--auth-port N] [--echo-port N] [--concurrency N]`
 
-use mesh_authz_integration::envoy::{Envoy, EnvoyOptions, PortMap};
+// Beside this file, not in `src/bin/` where Cargo would take it for a binary of its own.
+#[path = "mesh_authz_run/logout_demo.rs"]
+mod logout_demo;
+
+use mesh_authz_integration::envoy::{plugin_config_of, Envoy, EnvoyOptions, PortMap};
 use mesh_authz_integration::jwt::{Claims, Issuer, KeyKind, EXAMPLE_AUDIENCE, EXAMPLE_ISSUER};
 use mesh_authz_integration::{paths, HarnessError};
 use std::net::{SocketAddr, TcpStream};
@@ -51,6 +59,39 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(Args { opts, tokens })
+}
+
+/// The feed's read interval in the configuration `make run` adds.
+const FEED_INTERVAL_MS: u64 = 1000;
+
+/// Makes the plugin follow the auth service's revocation feed, unless its configuration already
+/// has a `revocation` block (kept as it is). `false` where the file's plugin cannot follow it
+/// (no mesh-authz plugin, or no `x-user-id` identity header to name the subject): no demo then.
+fn follow_revocations(opts: &mut EnvoyOptions) -> bool {
+    let Ok(mut config) = plugin_config_of(&opts.yaml) else {
+        return false;
+    };
+    if config.get("revocation").is_some() {
+        return true;
+    }
+    let names_subject = config
+        .get("identityHeaders")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|h| h.iter().any(|v| v == "x-user-id"));
+    let Some(fields) = config.as_object_mut().filter(|_| names_subject) else {
+        return false;
+    };
+    fields.insert(
+        "revocation".to_string(),
+        serde_json::json!({
+            "subjectHeader": "x-user-id",
+            "path": mesh_authz_integration::auth::FEED_PATH,
+            "intervalMs": FEED_INTERVAL_MS,
+            "maxStaleSeconds": 10,
+        }),
+    );
+    opts.plugin_config = Some(config.to_string());
+    true
 }
 
 /// Children killed on drop, so every exit path stops them.
@@ -173,7 +214,21 @@ fn jwt_tries() -> Result<JwtTries, String> {
     })
 }
 
-fn print_tries(listen: u16, admin: u16, jwt: &JwtTries) {
+fn print_demo(envoy: &Envoy, auth: u16) {
+    let auth = std::net::SocketAddr::from(([127, 0, 0, 1], auth));
+    println!();
+    println!(
+        "Logout, played at start (the plugin follows example-auth's revocation feed, one read per {FEED_INTERVAL_MS} ms; {} from the tokens file):",
+        logout_demo::TOKEN
+    );
+    match logout_demo::play(envoy, auth) {
+        Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+        // A dev environment is still worth having: say what failed and go on.
+        Err(e) => println!("  FAILED: {e}"),
+    }
+}
+
+fn print_tries(listen: u16, admin: u16, auth: u16, feed: bool, jwt: &JwtTries) {
     let url = format!("http://127.0.0.1:{listen}");
     println!();
     println!("mesh-authz is up: Envoy {url}, admin http://127.0.0.1:{admin}. Try:");
@@ -184,6 +239,15 @@ fn print_tries(listen: u16, admin: u16, jwt: &JwtTries) {
     println!("  curl -i -H 'x-user-id: mallory' {url}/healthz                   # bypass: no callout, forged x-user-id removed");
     println!("  curl -i -X OPTIONS -H 'origin: https://app.example' -H 'access-control-request-method: GET' {url}/hello   # CORS preflight: bypassed");
     println!("  curl -i --path-as-is {url}/healthz/../admin                     # not a bypass: Envoy resolves it to /admin, which is checked (401)");
+    if feed {
+        let auth = format!("http://127.0.0.1:{auth}");
+        println!("  A logout by hand, as dave (a logout lasts as long as example-auth runs):");
+        println!("  curl -i -H 'authorization: Bearer dave-token' {url}/hello               # 200; again: 200 from the cache (authz_cached: true in the access log)");
+        println!("  curl -i -X POST -H 'authorization: Bearer dave-token' {auth}/logout     # 204 from example-auth, which denies dave from now on");
+        println!("  curl -i -H 'authorization: Bearer dave-token' {url}/hello               # 401 within about a second: the feed dropped the cached allow");
+        println!("  curl -s {auth}/revocations                                            # the feed: carol (logged out at start), then dave");
+    }
+    println!("  curl -s http://127.0.0.1:{admin}/stats/prometheus | grep mesh_authz");
     println!("  JWTs (RS256, iss {EXAMPLE_ISSUER}, aud {EXAMPLE_AUDIENCE}; the key's JWKS is example-auth's /.well-known/jwks.json):");
     println!(
         "  curl -i -H 'authorization: Bearer {}' {url}/hello   # valid JWT (sub {JWT_USER}, exp in 1 h): 200, x-user-id: {JWT_USER} at the upstream",
@@ -197,11 +261,11 @@ fn print_tries(listen: u16, admin: u16, jwt: &JwtTries) {
         "  curl -i -H 'authorization: Bearer {}' {url}/hello   # JWT signed by a key not in the JWKS (kid {UNPUBLISHED_KID}): 401",
         jwt.unknown_key
     );
-    println!("  curl -s http://127.0.0.1:{admin}/stats/prometheus | grep mesh_authz");
     println!("Ctrl-C stops Envoy, example-auth and echo-upstream.");
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(mut args: Args) -> Result<(), String> {
+    let feed = follow_revocations(&mut args.opts);
     let ports = args.opts.ports;
     // Declared before the children, so dropped after them: the file outlives example-auth.
     let jwt = jwt_tries()?;
@@ -221,7 +285,10 @@ fn run(args: Args) -> Result<(), String> {
     envoy
         .wait_ready(args.opts.ready_timeout)
         .map_err(|e| e.to_string())?;
-    print_tries(ports.listen, ports.admin, &jwt);
+    if feed {
+        print_demo(&envoy, ports.auth);
+    }
+    print_tries(ports.listen, ports.admin, ports.auth, feed, &jwt);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -265,5 +332,82 @@ fn main() -> ExitCode {
             eprintln!("mesh-authz-run: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_authz_integration::envoy::overrides::{set_plugin_config_text, ROOT_ID};
+
+    fn opts(yaml: &std::path::Path) -> EnvoyOptions {
+        let mut o = EnvoyOptions::new(&paths::envoy_bin(), &paths::wasm_module());
+        o.yaml = yaml.to_path_buf();
+        o
+    }
+
+    /// The checked-in file with its plugin JSON changed by `edit`, written to `path`.
+    fn edited(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut config = plugin_config_of(&paths::default_envoy_yaml()).unwrap();
+        edit(&mut config);
+        let text = std::fs::read_to_string(paths::default_envoy_yaml()).unwrap();
+        let mut doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+        set_plugin_config_text(&mut doc, &config.to_string()).unwrap();
+        std::fs::write(path, serde_norway::to_string(&doc).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_checked_in_file_gets_a_feed_block_the_filter_accepts() {
+        let yaml = paths::default_envoy_yaml();
+        let file = plugin_config_of(&yaml).unwrap();
+        assert!(
+            file.get("revocation").is_none(),
+            "the e2e suites render this file: no feed there"
+        );
+        let mut o = opts(&yaml);
+        assert!(follow_revocations(&mut o));
+        let json = o.plugin_config.unwrap();
+        let config: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(config["revocation"]["subjectHeader"], "x-user-id");
+        assert_eq!(config["revocation"]["intervalMs"], FEED_INTERVAL_MS);
+        mesh_authz_core::Config::parse(json.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_block_of_the_file_is_kept_and_a_file_that_cannot_follow_plays_no_demo() {
+        let dir = std::env::temp_dir().join(format!("mesh-authz-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = dir.join("own.yaml");
+        edited(
+            &own,
+            |c| {
+                c["revocation"] =
+                    serde_json::json!({"subjectHeader": "x-user-id", "intervalMs": 5000})
+            },
+        );
+        let mut o = opts(&own);
+        assert!(follow_revocations(&mut o));
+        assert!(
+            o.plugin_config.is_none(),
+            "the file's block is used as it is"
+        );
+
+        let no_subject = dir.join("no-subject.yaml");
+        edited(&no_subject, |c| {
+            c["identityHeaders"] = serde_json::json!(["x-user-roles"])
+        });
+        let mut o = opts(&no_subject);
+        assert!(!follow_revocations(&mut o));
+        assert!(o.plugin_config.is_none());
+
+        let text = std::fs::read_to_string(paths::default_envoy_yaml()).unwrap();
+        let no_plugin = dir.join("no-plugin.yaml");
+        std::fs::write(
+            &no_plugin,
+            text.replace(&format!("root_id: {ROOT_ID}"), "root_id: other"),
+        )
+        .unwrap();
+        assert!(!follow_revocations(&mut opts(&no_plugin)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
