@@ -7,7 +7,8 @@ For every manifest file and every kustomization's rendered output (`kubectl kust
 2. mesh-authz's own rules for its WasmPlugin/TrafficExtension: fail closed, inbound only, an
    oci:// url pinned by a manifest digest, an Istio `outbound|PORT||FQDN` callout cluster;
    in a rendered overlay, a ServiceEntry and a TLS-originating DestinationRule behind every remote
-   JWKS cluster of its jwt block (issuer_routes.py);
+   JWKS cluster of its jwt block (issuer_routes.py), an HTTP/2 route to a gRPC auth service and an
+   Istio name for a revocation feed's cluster (callout_routes.py);
 3. every mesh-authz pluginConfig against the configuration's JSON Schema
    (envoyfilter-manifests/schema/mesh-authz.schema.json, derived from the module's config types);
 4. with an Envoy and the built module: every distinct pluginConfig, and every EnvoyFilter's
@@ -40,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
+import callout_routes  # noqa: E402
 import envoy_check  # noqa: E402
 import issuer_routes  # noqa: E402
 from istio_schema import Schemas  # noqa: E402
@@ -272,7 +274,9 @@ def run(root: Path, crds: Path, envoy: str | None, wasm: Path | None) -> Report:
             report.problems.append(f"{rel}: {e}")
             continue
         check_objects(docs, rel, schemas, report)
-        report.add(rel, issuer_routes.problems(docs, [plugin_config(d) for d in docs if is_mesh_authz(d)]))
+        configs = [plugin_config(d) for d in docs if is_mesh_authz(d)]
+        report.add(rel, issuer_routes.problems(docs, configs))
+        report.add(rel, callout_routes.problems(docs, configs))
         rendered += [(rel, d) for d in docs]
     if envoy is None or not Path(envoy).exists():
         report.skipped.append(f"Envoy not found ({envoy}): pluginConfig and EnvoyFilter patches not loaded (make venv)")

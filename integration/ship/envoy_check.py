@@ -69,7 +69,8 @@ def wasm_filter(plugin_config: object, wasm: Path, fail_strategy: str = "FAIL_CL
 
 
 def callout_clusters(plugin_config: object) -> list[str]:
-    """The clusters a pluginConfig calls: the auth service's and every remote JWKS's."""
+    """The clusters a pluginConfig calls: the auth service's, the revocation feed's and every
+    remote JWKS's."""
     try:
         cfg = json.loads(plugin_config) if isinstance(plugin_config, str) else plugin_config
     except ValueError:
@@ -78,6 +79,9 @@ def callout_clusters(plugin_config: object) -> list[str]:
         return []
     service = cfg.get("authService")
     clusters = [str(service["cluster"])] if isinstance(service, dict) and "cluster" in service else []
+    feed = cfg.get("revocation")
+    if isinstance(feed, dict) and "cluster" in feed:
+        clusters.append(str(feed["cluster"]))
     return clusters + [c for _, c in issuer_routes.jwks_clusters(cfg) if c]
 
 

@@ -351,3 +351,118 @@ def test_cli_fails_on_a_broken_tree(tmp_path, crds):
         capture_output=True, text=True, env={**os.environ, "CI": "false"})
     assert proc.returncode == 1, proc.stdout
     assert "only one of targetRefs or selector" in proc.stdout
+
+
+# --- gRPC to OPA and the revocation feed ------------------------------------------------------------
+
+import callout_routes  # noqa: E402
+
+
+def test_grpc_and_revocation_overlays_are_staging_plus_their_block():
+    staging = plugin(rendered("staging"))
+    grpc_docs = rendered("grpc-opa")
+    grpc = plugin(grpc_docs)
+    service = grpc["authService"]
+    assert service["protocol"] == "grpc" and service["cluster"] == "outbound|9191||opa.opa-system.svc.cluster.local"
+    assert "pathPrefix" not in service and "includeRequestPath" not in service
+    assert {k: v for k, v in grpc.items() if k != "authService"} == {k: v for k, v in staging.items() if k != "authService"}
+    assert {k: v for k, v in service.items() if k not in ("protocol", "cluster", "authority", "contextExtensions")} == \
+        {k: v for k, v in staging["authService"].items() if k not in ("cluster", "authority", "pathPrefix", "includeRequestPath")}
+    assert callout_routes.problems(grpc_docs, [grpc]) == []
+    feed = plugin(rendered("revocation"))
+    assert {k: v for k, v in feed.items() if k != "revocation"} == staging
+    assert feed["revocation"]["subjectHeader"] in staging["identityHeaders"]
+    assert "cluster" not in feed["revocation"], "by default the feed goes to the auth service's cluster"
+
+
+def grpc_overlay() -> list[dict]:
+    return copy.deepcopy(rendered("grpc-opa"))
+
+
+def opa_rule(docs: list[dict]) -> dict:
+    (dr,) = [d for d in docs if d["kind"] == "DestinationRule" and d["spec"]["host"] == "opa.opa-system.svc.cluster.local"]
+    return dr["spec"]["trafficPolicy"]
+
+
+def opa_port(docs: list[dict]) -> dict:
+    (setting,) = [s for s in opa_rule(docs)["portLevelSettings"] if s["port"]["number"] == 9191]
+    return setting
+
+
+def h2_elsewhere_only(docs: list[dict]) -> None:
+    opa_port(docs)["port"]["number"] = 8181
+
+
+def top_level_upgrade_shadowed(docs: list[dict]) -> None:
+    # A port-level connectionPool replaces the top-level one: the upgrade up there does not count.
+    opa_rule(docs)["connectionPool"] = {"http": {"h2UpgradePolicy": "UPGRADE"}}
+    del opa_port(docs)["connectionPool"]["http"]["h2UpgradePolicy"]
+
+
+def grpc_service(port: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "opa", "namespace": "opa-system"},
+            "spec": {"ports": [port]}}
+
+
+GRPC_ROUTE_BREAKAGES = {
+    "no DestinationRule": (lambda d: d.remove(next(x for x in d if x["kind"] == "DestinationRule"
+                                                   and x["spec"]["host"].startswith("opa."))), "gRPC needs HTTP/2"),
+    "no upgrade": (lambda d: opa_port(d)["connectionPool"]["http"].pop("h2UpgradePolicy"), "gRPC needs HTTP/2"),
+    "DO_NOT_UPGRADE": (lambda d: opa_port(d)["connectionPool"]["http"].update(h2UpgradePolicy="DO_NOT_UPGRADE"),
+                       "gRPC needs HTTP/2"),
+    "upgrade on another port": (h2_elsewhere_only, "gRPC needs HTTP/2"),
+    "top-level upgrade replaced by the port's pool": (top_level_upgrade_shadowed, "gRPC needs HTTP/2"),
+    "cluster on another port": (lambda d: plugin(d)["authService"].update(cluster="outbound|9000||opa.opa-system.svc.cluster.local"),
+                                "opa.opa-system.svc.cluster.local:9000"),
+    "an HTTP port of that name": (lambda d: (opa_port(d)["connectionPool"]["http"].pop("h2UpgradePolicy"),
+                                             d.append(grpc_service({"name": "http-opa", "port": 9191}))),
+                                  "gRPC needs HTTP/2"),
+}
+
+
+@pytest.mark.parametrize("breakage", GRPC_ROUTE_BREAKAGES)
+def test_checker_requires_an_http2_route_to_a_grpc_auth_service(breakage):
+    docs = grpc_overlay()
+    assert callout_routes.problems(docs, [plugin(docs)]) == []
+    breaks, expected = GRPC_ROUTE_BREAKAGES[breakage]
+    breaks(docs)
+    assert expected in " | ".join(callout_routes.problems(docs, [plugin(docs)]))
+
+
+@pytest.mark.parametrize("port", [{"name": "grpc", "port": 9191}, {"name": "grpc-opa", "port": 9191},
+                                  {"name": "opa", "port": 9191, "appProtocol": "grpc"},
+                                  {"name": "h2", "port": 9191, "appProtocol": "http2"}])
+def test_checker_accepts_a_port_declared_grpc_instead_of_the_upgrade(port):
+    docs = grpc_overlay()
+    opa_port(docs)["connectionPool"]["http"].pop("h2UpgradePolicy")
+    docs.append(grpc_service(port))
+    assert callout_routes.problems(docs, [plugin(docs)]) == []
+
+
+def test_checker_ignores_http_auth_services_and_checks_the_feed_cluster(schemas):
+    assert callout_routes.problems(rendered("staging"), [plugin(rendered("staging"))]) == []
+    docs = copy.deepcopy(rendered("revocation"))
+    assert callout_routes.problems(docs, [plugin(docs)]) == []
+    plugin(docs)["revocation"]["cluster"] = "revocations"
+    assert "revocation.cluster 'revocations'" in " | ".join(callout_routes.problems(docs, [plugin(docs)]))
+    plugin(docs)["revocation"]["cluster"] = "outbound|8080||revocations.auth-system.svc.cluster.local"
+    assert callout_routes.problems(docs, [plugin(docs)]) == []
+    assert "outbound|8080||revocations.auth-system.svc.cluster.local" in envoy_check.callout_clusters(plugin(docs))
+
+
+def test_envoy_rejects_http_only_fields_in_grpc_mode(envoy, wasm):
+    # What the component removes: the module refuses pathPrefix in gRPC mode, so the Envoy run
+    # of every pluginConfig would catch a component that forgot to.
+    cfg = plugin(grpc_overlay())
+    cfg["authService"]["pathPrefix"] = "/check"
+    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_clusters(cfg))
+    ok, line = envoy_check.validate(envoy, boot)
+    assert not ok and "authService.pathPrefix" in line, line
+
+
+def test_envoy_rejects_a_feed_subject_outside_identity_headers(envoy, wasm):
+    cfg = plugin(copy.deepcopy(rendered("revocation")))
+    cfg["revocation"]["subjectHeader"] = "x-session"
+    boot = envoy_check.bootstrap([envoy_check.wasm_filter(cfg, wasm), envoy_check.ROUTER], envoy_check.callout_clusters(cfg))
+    ok, line = envoy_check.validate(envoy, boot)
+    assert not ok and "revocation.subjectHeader" in line, line
