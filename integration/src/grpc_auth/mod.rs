@@ -6,7 +6,9 @@
 //! protoc, and nothing shared with the module's own protobuf codec, so the two implementations
 //! check each other. Only unary, uncompressed calls (all Envoy makes).
 
-pub mod messages;
+/// The messages, as the core's tests also use them: hand-written `prost` structs, independent of
+/// the module's own codec.
+pub use mesh_authz_core::grpc::envoy_protos as messages;
 
 use crate::auth::decide::{decide, CalloutHead};
 use crate::auth::Tokens;

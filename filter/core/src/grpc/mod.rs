@@ -19,5 +19,5 @@ pub mod response;
 pub mod service;
 pub mod status;
 
-#[cfg(test)]
-pub(crate) mod envoy_protos;
+#[cfg(any(test, feature = "envoy-protos"))]
+pub mod envoy_protos;
