@@ -381,6 +381,16 @@ mod tests {
     }
 
     #[test]
+    fn recorded_figures_derive_from_the_recorded_rows() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let r = InstrReport::load(&dir.join("fixtures/instructions-recorded.json")).unwrap();
+        let (f, d) = figures(&r.rows);
+        assert_eq!(f.ratios, r.figures.ratios);
+        assert_eq!(d.len(), r.derived.len());
+        assert!(problems(&r.rows).is_empty());
+    }
+
+    #[test]
     fn checked_in_budgets_parse_and_name_measured_figures() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let f = BudgetFile::load(&dir.join("instruction-budgets.json")).unwrap();
