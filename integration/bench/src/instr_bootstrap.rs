@@ -8,6 +8,7 @@
 use crate::jwt_variant::{Checker, JwtVariant, TokenLoad};
 use crate::rig::{Case, Rig};
 use crate::variant::Variant;
+use mesh_authz_integration::envoy::{overrides, PortMap};
 use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -72,7 +73,7 @@ pub const GATE_REPEATED: Variant = Variant::Jwt(JwtVariant {
 
 /// `(variant, accessLog)` of a full run: the baselines, the filter's paths, each path without the
 /// access-log record, and the token check against a hit with the same request bytes.
-pub const FULL: [(Variant, bool); 10] = [
+pub const FULL: [(Variant, bool); 14] = [
     (Variant::Passthrough, true),
     (Variant::ExtAuthz, true),
     (Variant::Lua, true),
@@ -83,17 +84,30 @@ pub const FULL: [(Variant, bool); 10] = [
     (Variant::CacheOff, false),
     (GATE_REPEATED, true),
     (Variant::HitJwt, true),
+    (Variant::ExtAuthzGrpc, true),
+    (Variant::GrpcCacheOff, true),
+    (Variant::GrpcHit, true),
+    (Variant::HitRevocation, true),
 ];
 
-/// The gate's cases: what its four figures need, nothing more (each listener costs start-up time).
-pub const CHECK: [(Variant, bool); 6] = [
+/// The gate's cases: what its figures need, nothing more (each listener costs start-up time). The
+/// gRPC callout against native gRPC ext_authz and the revocation check on a hit are gated; a gRPC
+/// hit is a hit once the decision is cached, so it is measured in full runs only.
+pub const CHECK: [(Variant, bool); 9] = [
     (Variant::Passthrough, true),
     (Variant::ExtAuthz, true),
     (Variant::Bypass, true),
     (Variant::Hit, true),
     (Variant::Hit, false),
     (Variant::CacheOff, true),
+    (Variant::ExtAuthzGrpc, true),
+    (Variant::GrpcCacheOff, true),
+    (Variant::HitRevocation, true),
 ];
+
+/// The name of the gRPC auth cluster in the composed bootstrap: every case's own bootstrap calls
+/// its auth cluster `auth`, and the clusters of all cases are merged by name.
+pub const GRPC_CLUSTER: &str = "auth_grpc";
 
 impl InstrCase {
     /// The listener's name and the row's id: `hit`, `hit_nolog`, `baseline.hit`.
@@ -223,7 +237,7 @@ const AUTH_TIMEOUT_MS: u64 = 5000;
 /// text to change is not there, so the patch never silently stops applying.
 fn slow_auth(variant: Variant, yaml: String) -> Result<String, String> {
     let (from, to) = match variant {
-        Variant::ExtAuthz => (
+        Variant::ExtAuthz | Variant::ExtAuthzGrpc => (
             "timeout: 0.2s".to_string(),
             format!("timeout: {}s", AUTH_TIMEOUT_MS / 1000),
         ),
@@ -254,6 +268,40 @@ fn slow_plugin_auth(json: &str) -> Result<String, String> {
     Ok(v.to_string())
 }
 
+/// The plugin JSON asking `GRPC_CLUSTER`.
+fn grpc_plugin_cluster(json: &str) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let a = v
+        .get_mut("authService")
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or("a gRPC case without authService")?;
+    a.insert("cluster".into(), GRPC_CLUSTER.into());
+    Ok(v.to_string())
+}
+
+/// Renames the cluster `auth` to `GRPC_CLUSTER` wherever `v` names it (the cluster's own `name`
+/// and `load_assignment`, native ext_authz's `envoy_grpc`); returns how many.
+fn rename_auth_cluster(v: &mut Value) -> usize {
+    match v {
+        Value::Mapping(m) => m
+            .iter_mut()
+            .map(|(k, c)| {
+                let named = matches!(k.as_str(), Some("name" | "cluster_name"))
+                    && c.as_str() == Some("auth");
+                if named {
+                    *c = key(GRPC_CLUSTER);
+                    1
+                } else {
+                    rename_auth_cluster(c)
+                }
+            })
+            .sum(),
+        Value::Sequence(s) => s.iter_mut().map(rename_auth_cluster).sum(),
+        Value::Tagged(t) => rename_auth_cluster(&mut t.value),
+        _ => 0,
+    }
+}
+
 /// The plugin JSON without the bypass rules a module older than `corsPreflight` refuses (only
 /// `pathPrefix` and `method` rules kept), for `--baseline-compat`.
 fn plain_bypass(json: &str) -> Result<String, String> {
@@ -280,6 +328,7 @@ pub fn compose(
     wasm: &Path,
     baseline: Option<&Path>,
     compat: bool,
+    grpc_port: Option<u16>,
 ) -> Result<String, String> {
     let mut out: Option<Value> = None;
     let mut clusters: BTreeSet<String> = BTreeSet::new();
@@ -295,10 +344,20 @@ pub fn compose(
         let mut opts = rig
             .options(&case, launcher, module)
             .map_err(|e| format!("{}: {e}", c.id()))?;
+        if c.variant.is_grpc() {
+            let port = grpc_port.ok_or_else(|| format!("{}: no gRPC auth service", c.id()))?;
+            opts.ports = PortMap::ephemeral(port, rig.echo.port());
+            if c.variant.is_mesh_authz() {
+                opts.patches.push(overrides::auth_cluster_http2);
+            }
+        }
         if let Some(json) = &opts.plugin_config {
             let mut json = slow_plugin_auth(&with_access_log(json, c.access_log)?)?;
             if compat && c.module == Module::Baseline {
                 json = plain_bypass(&json)?;
+            }
+            if c.variant.is_grpc() {
+                json = grpc_plugin_cluster(&json)?;
             }
             opts.plugin_config = Some(json);
         }
@@ -311,6 +370,12 @@ pub fn compose(
             Module::Candidate => "mesh_authz",
             Module::Baseline => "mesh_authz_baseline",
         };
+        if c.variant.is_grpc() {
+            // Both the listener (native ext_authz names its cluster) and the cluster itself.
+            if rename_auth_cluster(&mut doc) < 2 {
+                return Err(format!("{}: no `auth` cluster to rename", c.id()));
+            }
+        }
         let listeners = std::mem::take(section(&mut doc, "listeners")?);
         let [mut listener] = <[Value; 1]>::try_from(listeners)
             .map_err(|l| format!("{}: {} listeners, expected 1", c.id(), l.len()))?;
@@ -353,7 +418,9 @@ mod tests {
         assert!(ids.contains("hit_nolog") && ids.contains("baseline.hit_nolog"));
         assert!(ids.contains("hit_cookie4k") && ids.contains("passthrough_xjunk4k"));
         assert!(!ids.contains("baseline.passthrough"));
-        assert_eq!(cases(&CHECK, &[], false, None).len(), 6);
+        assert_eq!(cases(&CHECK, &[], false, None).len(), 9);
+        assert!(ids.contains("grpc_cache_off") && ids.contains("baseline.hit_revocation"));
+        assert!(ids.contains("ext_authz_grpc") && !ids.contains("baseline.ext_authz_grpc"));
         let only = ["hit".to_string(), "bypass".to_string()];
         let some = cases(&FULL, &[], true, Some(&only));
         assert_eq!(some.len(), FULL.len() + 2);
@@ -380,5 +447,27 @@ mod tests {
         .unwrap();
         assert_eq!(set_vm_id(&mut v, "b"), 2);
         assert!(!serde_norway::to_string(&v).unwrap().contains("vm_id: x"));
+    }
+
+    #[test]
+    fn grpc_cases_ask_their_own_cluster() {
+        let j = grpc_plugin_cluster(r#"{"authService":{"cluster":"auth"}}"#).unwrap();
+        assert_eq!(j, r#"{"authService":{"cluster":"auth_grpc"}}"#);
+        assert!(grpc_plugin_cluster("{}").is_err());
+        let mut v: Value = serde_norway::from_str(concat!(
+            "l: {grpc_service: {envoy_grpc: {cluster_name: auth}}, route: {cluster: echo}}\n",
+            "c:\n- {name: auth, load_assignment: {cluster_name: auth}}\n- {name: echo}\n",
+        ))
+        .unwrap();
+        assert_eq!(rename_auth_cluster(&mut v), 3);
+        let text = serde_norway::to_string(&v).unwrap();
+        assert!(
+            !text.contains(": auth\n") && text.contains("name: echo"),
+            "{text}"
+        );
+        assert_eq!(
+            slow_auth(Variant::ExtAuthzGrpc, "timeout: 0.2s".into()).unwrap(),
+            "timeout: 5s"
+        );
     }
 }

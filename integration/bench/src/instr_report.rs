@@ -60,11 +60,13 @@ pub struct InstrReport {
 }
 
 /// `(name, target bound, at most?)` of the figures with targets.
-const TARGETS: [(&str, f64); 4] = [
+const TARGETS: [(&str, f64); 6] = [
     ("cache_off_over_ext_authz", 1.10),
     ("hit_minus_bypass", 25_000.0),
     ("bypass_minus_passthrough", 30_000.0),
     ("access_log_cost_hit", 5_000.0),
+    ("grpc_cache_off_over_ext_authz_grpc", 1.10),
+    ("revocation_cost_hit", 5_000.0),
 ];
 
 impl InstrReport {
@@ -119,7 +121,7 @@ pub fn problems(rows: &[Row]) -> Vec<String> {
             ));
         }
         let filter = r.id.starts_with("baseline.")
-            || ["bypass", "hit", "cache_off", "jwt_gate"]
+            || ["bypass", "hit", "cache_off", "jwt_gate", "grpc_"]
                 .iter()
                 .any(|p| r.id.starts_with(p));
         let jit = r.self_by_object_per_req.get(JIT_OBJECT).copied();
@@ -164,6 +166,16 @@ fn figures(rows: &[Row]) -> (Figures, Vec<Derived>) {
         minus("cache_off", "cache_off_nolog"),
     );
     put("cache_off_minus_hit", minus("cache_off", "hit"));
+    put(
+        "grpc_cache_off_over_ext_authz_grpc",
+        ratio("grpc_cache_off", "ext_authz_grpc"),
+    );
+    put(
+        "grpc_cache_off_over_cache_off",
+        ratio("grpc_cache_off", "cache_off"),
+    );
+    put("grpc_hit_minus_hit", minus("grpc_hit", "hit"));
+    put("revocation_cost_hit", minus("hit_revocation", "hit"));
     put(
         "jwt_gate_repeated_minus_hit_jwt",
         minus("jwt_gate_repeated", "hit_jwt"),
@@ -330,6 +342,9 @@ mod tests {
             row("hit_nolog", 265_000.0, 0.0, 8_000.0),
             row("cache_off", 430_000.0, 1.0, 20_000.0),
             row("baseline.hit", 300_000.0, 0.0, 9_000.0),
+            row("ext_authz_grpc", 400_000.0, 1.0, 0.0),
+            row("grpc_cache_off", 420_000.0, 1.0, 20_000.0),
+            row("hit_revocation", 288_000.0, 0.0, 9_500.0),
         ];
         let (f, d) = figures(&rows);
         assert_eq!(f.ratios["instructions.hit_minus_bypass"], 45_000.0);
@@ -337,13 +352,25 @@ mod tests {
         assert_eq!(f.ratios["instructions.access_log_cost_hit"], 20_000.0);
         assert!((f.ratios["instructions.hit_over_baseline"] - 0.95).abs() < 1e-9);
         assert!(!f.ratios.contains_key("instructions.cache_off_over_lua"));
-        assert_eq!(d.len(), 4);
-        assert!(d.iter().all(|x| x.met == Some(false)));
+        assert!((f.ratios["instructions.grpc_cache_off_over_ext_authz_grpc"] - 1.05).abs() < 1e-9);
+        assert_eq!(f.ratios["instructions.revocation_cost_hit"], 3_000.0);
+        assert_eq!(d.len(), 6);
+        let met: Vec<&str> = d
+            .iter()
+            .filter(|x| x.met == Some(true))
+            .map(|x| x.name.as_str())
+            .collect();
+        assert_eq!(
+            met,
+            ["grpc_cache_off_over_ext_authz_grpc", "revocation_cost_hit"]
+        );
         assert!(problems(&rows).is_empty());
     }
 
     #[test]
     fn unsound_rows_are_named() {
+        let grpc = row("grpc_hit", 1.0, 0.0, 0.0);
+        assert!(problems(&[grpc]).join("; ").contains("no JIT code ran"));
         let mut bad = row("cache_off", 1.0, 1.0, 0.0);
         bad.callouts_per_req = 0.0;
         bad.errors = 5;
@@ -351,6 +378,22 @@ mod tests {
         assert!(p.contains("5 of 100 requests failed"), "{p}");
         assert!(p.contains("0.00 callouts per request, expected 1"), "{p}");
         assert!(p.contains("no JIT code ran"), "{p}");
+    }
+
+    #[test]
+    fn recorded_figures_derive_from_the_recorded_rows() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let r = InstrReport::load(&dir.join("fixtures/instructions-recorded.json")).unwrap();
+        let (f, d) = figures(&r.rows);
+        // JSON keeps 17 digits: equal up to the last one.
+        let names = |m: &BTreeMap<String, f64>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&f.ratios), names(&r.figures.ratios));
+        for (name, v) in &f.ratios {
+            let recorded = r.figures.ratios[name];
+            assert!((v - recorded).abs() <= 1e-9 * v.abs().max(1.0), "{name}");
+        }
+        assert_eq!(d.len(), r.derived.len());
+        assert!(problems(&r.rows).is_empty());
     }
 
     #[test]

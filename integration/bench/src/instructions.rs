@@ -16,7 +16,9 @@ use crate::jwt_pool::TokenPool;
 use crate::jwt_variant::{JwtWorkload, TokenLoad};
 use crate::rig::{Rig, PATH, TOKEN};
 use crate::variant::{Credentials, MixedWorkload, Variant};
+use mesh_authz_integration::auth::Tokens;
 use mesh_authz_integration::envoy::{Envoy, EnvoyOptions, PortMap};
+use mesh_authz_integration::grpc_auth::GrpcAuthService;
 use mesh_authz_integration::paths;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -92,7 +94,11 @@ fn request_for(case: &InstrCase, pool: &TokenPool) -> Vec<u8> {
 /// filter that failed over to something else, a cache that misses) is not taken for a figure.
 fn expected_callouts(v: Variant) -> f64 {
     match v {
-        Variant::CacheOff | Variant::ExtAuthz | Variant::Lua => 1.0,
+        Variant::CacheOff
+        | Variant::ExtAuthz
+        | Variant::Lua
+        | Variant::ExtAuthzGrpc
+        | Variant::GrpcCacheOff => 1.0,
         _ => 0.0,
     }
 }
@@ -100,12 +106,22 @@ fn expected_callouts(v: Variant) -> f64 {
 struct Window<'a> {
     envoy: &'a Envoy,
     rig: &'a Rig,
+    grpc: &'a GrpcAuthService,
     dir: &'a Path,
     requests: u64,
     warmup: u64,
 }
 
 impl Window<'_> {
+    /// Checks the service of this case's kind has answered so far.
+    fn calls(&self, case: &InstrCase) -> u64 {
+        if case.variant.is_grpc() {
+            self.grpc.received().len() as u64
+        } else {
+            self.rig.auth.calls()
+        }
+    }
+
     fn measure(&self, case: &InstrCase, addr: SocketAddr, request: &[u8]) -> Result<Row, String> {
         let started = Instant::now();
         let pid = self.envoy.pid();
@@ -122,14 +138,14 @@ impl Window<'_> {
         let before = callgrind::dumps(self.dir, pid).last().map(|(n, _)| *n);
         callgrind::control(pid, &["-z"])?;
         callgrind::control(pid, &["-i", "on"])?;
-        let calls = self.rig.auth.calls();
+        let calls = self.calls(case);
         let mut errors = 0u64;
         for _ in 0..self.requests {
             if !matches!(conn.exchange(request), Ok(200)) {
                 errors += 1;
             }
         }
-        let callouts = self.rig.auth.calls().saturating_sub(calls);
+        let callouts = self.calls(case).saturating_sub(calls);
         callgrind::control(pid, &["-i", "off"])?;
         callgrind::control(pid, &["-d"])?;
         let dump = callgrind::dumps(self.dir, pid)
@@ -204,9 +220,14 @@ pub fn run(a: &InstrArgs) -> Result<bool, String> {
         Some((pool, JwtWorkload::for_mode("smoke"))),
     )
     .map_err(|e| e.to_string())?;
+    // The gRPC cases' service (`alice-token` is among the example tokens); it runs in this
+    // process like the HTTP one, so only Envoy is counted.
+    let grpc = GrpcAuthService::spawn(Tokens::example()).map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir().join(format!("mesh-authz-instr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let result = run_in(a, &rig, &cases, &binary, &p.envoy, &p.wasm, &dir, started);
+    let result = run_in(
+        a, &rig, &grpc, &cases, &binary, &p.envoy, &p.wasm, &dir, started,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;
     crate::write_json(&report, &a.out)?;
@@ -225,6 +246,7 @@ pub fn run(a: &InstrArgs) -> Result<bool, String> {
 fn run_in(
     a: &InstrArgs,
     rig: &Rig,
+    grpc: &GrpcAuthService,
     cases: &[InstrCase],
     binary: &Path,
     launcher: &Path,
@@ -240,6 +262,7 @@ fn run_in(
         wasm,
         a.baseline.as_deref(),
         a.baseline_compat,
+        Some(grpc.addr().port()),
     )?;
     let yaml = dir.join("bootstrap.yaml");
     std::fs::write(&yaml, bootstrap).map_err(|e| format!("writing {}: {e}", yaml.display()))?;
@@ -265,6 +288,7 @@ fn run_in(
     let window = Window {
         envoy: &envoy,
         rig,
+        grpc,
         dir,
         requests: a.requests,
         warmup: a.warmup,

@@ -32,12 +32,16 @@ pub fn check(cases: &[CaseSummary]) -> Vec<String> {
         let (lo, hi, what) = match variant {
             Variant::Passthrough | Variant::Bypass => (0.0, 0.001, "no callout"),
             // One miss per worker and TTL at most.
-            Variant::Hit | Variant::HitJwt => (0.0, 0.01, "almost no callout (cache hits)"),
+            Variant::Hit | Variant::HitJwt | Variant::GrpcHit | Variant::HitRevocation => {
+                (0.0, 0.01, "almost no callout (cache hits)")
+            }
             Variant::CacheOff
             | Variant::Lua
             | Variant::ExtAuthz
             | Variant::Lua2ms
-            | Variant::ExtAuthz2ms => (0.95, 1.05, "one callout per request"),
+            | Variant::ExtAuthz2ms
+            | Variant::ExtAuthzGrpc
+            | Variant::GrpcCacheOff => (0.95, 1.05, "one callout per request"),
             Variant::Mixed | Variant::Mixed2ms => (
                 0.001,
                 0.999,

@@ -37,6 +37,29 @@ pub enum Variant {
     /// `jwt_gate_repeated`, so that the difference between the two is the token check alone
     /// (a JWT is some 500 bytes of header that Envoy parses and forwards whoever checks it).
     HitJwt,
+    /// Envoy's native ext_authz in gRPC mode against the test gRPC auth service: every request
+    /// calls out. This and the three below are measured by the instruction count only (the timed
+    /// bench runs no gRPC service), so none of them is in `parse`.
+    ExtAuthzGrpc,
+    /// mesh-authz asking the test gRPC auth service (`authService.protocol: grpc`), cache off.
+    GrpcCacheOff,
+    /// mesh-authz in gRPC mode, one credential repeated: cache hits.
+    GrpcHit,
+    /// `Hit` with a `revocation` block following the example service's feed.
+    HitRevocation,
+}
+
+/// The revocation block of `HitRevocation`: the example service's feed, read once a minute (the
+/// most the filter allows) so that a feed read, a cost per interval and not per request, seldom
+/// falls into a measured window; the read's timeout raised as every callout's is under Valgrind.
+pub fn revocation_block() -> serde_json::Value {
+    serde_json::json!({
+        "subjectHeader": "x-user-id",
+        "path": "/revocations",
+        "intervalMs": 60000,
+        "timeoutMs": 5000,
+        "maxStaleSeconds": 300
+    })
 }
 
 pub const ALL: [Variant; 7] = [
@@ -113,6 +136,10 @@ impl Variant {
             Variant::ExtAuthz2ms => "ext_authz_2ms",
             Variant::Jwt(j) => j.name(),
             Variant::HitJwt => "hit_jwt",
+            Variant::ExtAuthzGrpc => "ext_authz_grpc",
+            Variant::GrpcCacheOff => "grpc_cache_off",
+            Variant::GrpcHit => "grpc_hit",
+            Variant::HitRevocation => "hit_revocation",
         }
     }
 
@@ -157,6 +184,10 @@ impl Variant {
             Variant::ExtAuthz2ms => "native ext_authz, auth 2 ms",
             Variant::Jwt(j) => j.label(),
             Variant::HitJwt => "mesh-authz, cache hit, JWT bearer",
+            Variant::ExtAuthzGrpc => "native ext_authz (gRPC)",
+            Variant::GrpcCacheOff => "mesh-authz gRPC, cache off",
+            Variant::GrpcHit => "mesh-authz gRPC, cache hit",
+            Variant::HitRevocation => "mesh-authz, cache hit, revocation feed",
         }
     }
 
@@ -166,10 +197,21 @@ impl Variant {
             | Variant::Hit
             | Variant::CacheOff
             | Variant::Mixed
-            | Variant::HitJwt => true,
+            | Variant::HitJwt
+            | Variant::GrpcCacheOff
+            | Variant::GrpcHit
+            | Variant::HitRevocation => true,
             Variant::Jwt(j) => j.is_mesh_authz(),
             _ => false,
         }
+    }
+
+    /// Calls the test gRPC auth service instead of the example HTTP one.
+    pub fn is_grpc(self) -> bool {
+        matches!(
+            self,
+            Variant::ExtAuthzGrpc | Variant::GrpcCacheOff | Variant::GrpcHit
+        )
     }
 
     /// Envoy's `jwt_authn` filter: its counters are read as mesh-authz's are.
@@ -202,6 +244,7 @@ impl Variant {
         match self.base() {
             Variant::Passthrough => root.join("integration/envoy/passthrough.yaml"),
             Variant::ExtAuthz => root.join("integration/envoy/ext-authz.yaml"),
+            Variant::ExtAuthzGrpc => root.join("integration/envoy/ext-authz-grpc.yaml"),
             Variant::Lua => root.join("integration/envoy/legacy-lua.yaml"),
             // The template: `jwt_authn::bootstrap` puts the run's keys in.
             Variant::Jwt(j) if !j.is_mesh_authz() => root.join("integration/envoy/jwt-authn.yaml"),
@@ -232,9 +275,25 @@ impl Variant {
             cache = m.clone();
         }
         cache.insert("enabled".into(), true.into());
+        if self.is_grpc() {
+            // What gRPC mode refuses (the path is the gRPC method's); see docs/grpc.md.
+            let a = c
+                .get_mut("authService")
+                .and_then(serde_json::Value::as_object_mut)
+                .ok_or_else(|| HarnessError::Config("no authService to ask with gRPC".into()))?;
+            a.remove("pathPrefix");
+            a.remove("includeRequestPath");
+            a.insert("protocol".into(), "grpc".into());
+        }
         match self.base() {
             Variant::Bypass => set(&mut c, "bypass", serde_json::json!([{"pathPrefix": "/"}]))?,
-            Variant::CacheOff => set(&mut c, "cache", serde_json::json!({"enabled": false}))?,
+            Variant::CacheOff | Variant::GrpcCacheOff => {
+                set(&mut c, "cache", serde_json::json!({"enabled": false}))?
+            }
+            Variant::HitRevocation => {
+                set(&mut c, "cache", cache.into())?;
+                set(&mut c, "revocation", revocation_block())?;
+            }
             Variant::Mixed => {
                 cache.insert("allowTtlSeconds".into(), mixed.allow_ttl_seconds.into());
                 cache.insert("maxEntries".into(), mixed.max_entries.into());
@@ -303,6 +362,31 @@ mod tests {
         let mixed = Variant::Mixed.plugin_config(&m, keys).unwrap().unwrap();
         assert_eq!(mixed["cache"]["allowTtlSeconds"], 30);
         assert!(Variant::ExtAuthz.plugin_config(&m, keys).unwrap().is_none());
+        let grpc = Variant::GrpcCacheOff
+            .plugin_config(&m, keys)
+            .unwrap()
+            .unwrap();
+        assert_eq!(grpc["authService"]["protocol"], "grpc");
+        assert!(grpc["authService"].get("pathPrefix").is_none());
+        assert_eq!(grpc["cache"]["enabled"], false);
+        let ghit = Variant::GrpcHit.plugin_config(&m, keys).unwrap().unwrap();
+        assert_eq!(ghit["cache"]["enabled"], true);
+        let rev = Variant::HitRevocation
+            .plugin_config(&m, keys)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rev["revocation"], revocation_block());
+        assert_eq!(rev["cache"]["enabled"], true);
+        assert!(Variant::Hit.plugin_config(&m, keys).unwrap().unwrap()["revocation"].is_null());
+        // Counted by the instruction bench only: the timed bench cannot name them.
+        for v in [
+            Variant::ExtAuthzGrpc,
+            Variant::GrpcCacheOff,
+            Variant::GrpcHit,
+            Variant::HitRevocation,
+        ] {
+            assert_eq!(Variant::parse(v.name()), None, "{}", v.name());
+        }
         // The checked-in config has a `jwt` block; only the JWT variants keep one.
         for v in ALL.into_iter().filter(|v| v.is_mesh_authz()) {
             let c = v.plugin_config(&m, keys).unwrap().unwrap();
