@@ -116,12 +116,15 @@ impl Authorizer {
         self.cache.is_some()
     }
 
-    pub fn start<'r>(&self, host: &dyn Host, req: &RequestHead<'r>) -> Start<'r> {
+    /// `start_with` without the removal: the engine's own tests look at decisions alone.
+    #[cfg(test)]
+    pub(crate) fn start<'r>(&self, host: &dyn Host, req: &RequestHead<'r>) -> Start<'r> {
         self.start_with(host, req).0
     }
 
-    /// `start`, and what to take out of the request before it goes upstream (a token that must
-    /// not be forwarded).
+    /// How request `req` starts: decided now, or a miss to ask the auth service about (or a
+    /// token waiting for its JWKS); and what to take out of the request before it goes upstream
+    /// (a token that must not be forwarded).
     pub fn start_with<'r>(
         &self,
         host: &dyn Host,
