@@ -6,7 +6,7 @@
 use mesh_authz_integration::auth::Tokens;
 use mesh_authz_integration::client::Request;
 use mesh_authz_integration::envoy::{Envoy, EnvoyOptions, PortMap};
-use mesh_authz_integration::grpc_auth::GrpcAuthService;
+use mesh_authz_integration::grpc_auth::{parity, GrpcAuthService};
 use mesh_authz_integration::{echo, paths};
 use std::net::SocketAddr;
 
@@ -22,19 +22,7 @@ fn envoy_native_grpc_ext_authz_sends_these_fields() {
     options.wasm = None;
     options.ports = PortMap::ephemeral(grpc.addr().port(), echo.port());
     let envoy = Envoy::start(&options).unwrap();
-    let r = envoy
-        .send(
-            &Request::get("/api/items?page=2&q=a%20b")
-                .header("authorization", "Bearer alice-token")
-                .header("cookie", "a=1")
-                .header("cookie", "b=2")
-                .header(
-                    "traceparent",
-                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                )
-                .header("x-other", "not-allowed"),
-        )
-        .unwrap();
+    let r = envoy.send(&parity::request()).unwrap();
     assert_eq!(r.status, 200);
     let denied = envoy.send(&Request::get("/api")).unwrap();
     assert_eq!(denied.status, 401);
@@ -42,28 +30,7 @@ fn envoy_native_grpc_ext_authz_sends_these_fields() {
     assert_eq!(got.len(), 2);
     let a = got[0].attributes.clone().unwrap();
     let http = a.request.clone().unwrap().http.unwrap();
-    assert_eq!(http.method, "GET");
-    assert_eq!(
-        http.path, "/api/items?page=2&q=a%20b",
-        "the query travels in path"
-    );
-    assert_eq!(http.query, "");
-    assert_eq!(http.host, "localhost");
-    assert_eq!(http.scheme, "http");
-    assert_eq!(http.protocol, "HTTP/1.1");
-    assert_eq!(http.size, 0);
-    assert!(!http.id.is_empty(), "Envoy's stream id");
-    let mut names: Vec<&str> = http.headers.keys().map(String::as_str).collect();
-    names.sort();
-    // Only allowed headers: no pseudo-headers, no x-other; Envoy adds its own x-request-id.
-    assert_eq!(
-        names,
-        ["authorization", "cookie", "traceparent", "x-request-id"]
-    );
-    assert_eq!(
-        http.headers["cookie"], "a=1,b=2",
-        "repeated values joined with ','"
-    );
+    parity::assert_http_as_envoy_sends(&http);
     let source = a
         .source
         .and_then(|s| s.address)

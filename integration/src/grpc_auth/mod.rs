@@ -9,6 +9,7 @@
 /// The messages, as the core's tests also use them: hand-written `prost` structs, independent of
 /// the module's own codec.
 pub use mesh_authz_core::grpc::envoy_protos as messages;
+pub mod parity;
 
 use crate::auth::decide::{decide, CalloutHead};
 use crate::auth::Tokens;

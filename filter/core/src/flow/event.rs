@@ -84,3 +84,18 @@ pub struct Output<'e> {
     /// (`Verdict::Continue`) lets it go on; anything else holds it.
     pub proceed: bool,
 }
+
+/// The `:status` of a fetch's answer (a JWKS, the revocation feed), as their body rules read it:
+/// `Err` when the headers were unreadable, `Ok(None)` for no answer at all (a reset), else the
+/// value (empty when the answer has none).
+pub(super) fn fetch_status(headers: Option<Pairs<'_>>) -> Result<Option<&[u8]>, String> {
+    match headers {
+        None => Err("answer headers unreadable".into()),
+        Some([]) => Ok(None),
+        Some(h) => Ok(Some(
+            h.iter()
+                .find(|(n, _)| *n == ":status")
+                .map_or(&b""[..], |(_, v)| *v),
+        )),
+    }
+}

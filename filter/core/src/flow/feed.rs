@@ -71,14 +71,9 @@ impl Flow {
         headers: Option<Pairs<'_>>,
         body_size: usize,
     ) {
-        let status = match headers {
-            None => return self.feed_landed(host, call, Err("answer headers unreadable".into())),
-            Some([]) => None,
-            Some(h) => Some(
-                h.iter()
-                    .find(|(n, _)| *n == ":status")
-                    .map_or(&b""[..], |(_, v)| *v),
-            ),
+        let status = match super::event::fetch_status(headers) {
+            Ok(status) => status,
+            Err(why) => return self.feed_landed(host, call, Err(why)),
         };
         match revocation::body_to_read(status, body_size) {
             Ok(bytes) => out.actions.push(Action::ReadBody {

@@ -68,16 +68,9 @@ impl Flow {
         headers: Option<Pairs<'_>>,
         body_size: usize,
     ) {
-        let status = match headers {
-            None => {
-                return self.jwks_landed(host, out, call, Err("answer headers unreadable".into()))
-            }
-            Some([]) => None,
-            Some(h) => Some(
-                h.iter()
-                    .find(|(n, _)| *n == ":status")
-                    .map_or(&b""[..], |(_, v)| *v),
-            ),
+        let status = match super::event::fetch_status(headers) {
+            Ok(status) => status,
+            Err(why) => return self.jwks_landed(host, out, call, Err(why)),
         };
         match fetch::body_to_read(status, body_size) {
             Ok(bytes) => out.actions.push(Action::ReadBody {
